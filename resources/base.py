@@ -1,0 +1,214 @@
+"""The contract between the engine and the resource classes.
+
+A resource class declares, as data, what the engine needs (service, kind, which fields force
+replacement, which fields compare as sets or as IAM policies, its not-found and duplicate error
+codes) and implements only the hooks: ``find``, ``read``, ``create``, ``update``, ``delete``.
+
+Desired properties arrive as a validated pydantic model (``Props``). In the blueprint a property
+may be a :class:`Ref` to another resource's attribute; the engine resolves refs before calling a
+hook, and those refs are the edges of the graph.
+
+``read`` returns :class:`Observed`: the id, the managed properties in the same shape as
+``Props.model_dump(mode="json")`` (plus ``tags`` for taggable types), and ``attrs`` - the values
+other resources may reference (``id``, ``arn``, ``name``...). Only fields mfprov sets are read
+back, so nothing AWS computes can cause a false drift.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from provisioner.context import NodeContext
+
+
+#: tags mfprov puts on everything taggable; ``find`` and adoption rely on the first two
+TAG_STACK = "mfprov:stack"
+TAG_ADDRESS = "mfprov:address"
+TAG_MANAGED_BY = "managed-by"
+
+
+class Ref(BaseModel):
+    """A reference to an attribute of another resource: ``Ref(address="ec2.vpc.main", attr="id")``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    attr: str = "id"
+
+    def __str__(self) -> str:
+        return f"${{{self.address}.{self.attr}}}"
+
+
+class Props(BaseModel):
+    """Base of every resource's desired-properties model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+P = TypeVar("P", bound=Props)
+
+
+@dataclass
+class Observed:
+    """What exists in AWS for one resource, limited to what mfprov manages."""
+
+    id: str
+    props: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def error_code(err: BaseException) -> str:
+    if isinstance(err, ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(err: BaseException) -> str:
+    if isinstance(err, ClientError):
+        return str(err.response.get("Error", {}).get("Message", ""))
+    return str(err)
+
+
+GENERIC_NOT_FOUND = ("NotFound", "NoSuch", "ResourceNotFound", "NotFoundException")
+
+
+def is_not_found(err: BaseException, extra: Iterable[str] = ()) -> bool:
+    """NotFound-like codes (``*NotFound``, ``NoSuch*``) plus a type's own codes."""
+    code = error_code(err)
+    if not code:
+        return False
+    if code in set(extra):
+        return True
+    return code.endswith("NotFound") or code.startswith("NoSuch") or code in GENERIC_NOT_FOUND or (
+        code.endswith(".NotFound")
+    )
+
+
+def tag_list(tags: Mapping[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+    """``{"a": "b"}`` -> ``[{"Key": "a", "Value": "b"}]`` (the EC2/IAM/S3/DynamoDB shape)."""
+    return [{key: k, value: v} for k, v in sorted(tags.items())]
+
+
+def tag_dict(tags: Iterable[Mapping[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    """The inverse of :func:`tag_list`, dropping AWS's own ``aws:*`` tags."""
+    out: dict[str, str] = {}
+    for t in tags or []:
+        k = t[key]
+        if not k.startswith("aws:"):
+            out[k] = t.get(value, "")
+    return out
+
+
+def policy_json(doc: Mapping[str, Any] | str) -> str:
+    """Policy documents are sent to AWS as compact JSON."""
+    if isinstance(doc, str):
+        return doc
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+class Resource(Generic[P]):
+    """One AWS resource type. Subclasses set the class attributes and implement the hooks.
+
+    Subclasses are stateless; one instance serves every node of its kind.
+    """
+
+    #: registry key and the kind stored in state, e.g. ``"ec2.vpc"``
+    kind: ClassVar[str]
+    #: boto3 service name, e.g. ``"ec2"``
+    service: ClassVar[str]
+    #: the pydantic model of the desired properties
+    Props: ClassVar[type[Props]]
+    #: fields whose change forces delete + create, with the reason shown in the plan
+    replace_on: ClassVar[frozenset[str]] = frozenset()
+    #: whether the engine gives it the stack tags (then ``read`` must return ``props["tags"]``)
+    taggable: ClassVar[bool] = True
+    #: list fields compared as sets (order does not matter)
+    unordered: ClassVar[frozenset[str]] = frozenset()
+    #: fields holding one IAM policy document, or a mapping name -> document
+    policy_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields never compared for drift: mfprov's own behaviour switches (``force_destroy``) and values
+    #: set only on create that AWS or the service changes afterwards (a CE's desired vCPUs)
+    behaviour_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields never written to state or shown in a plan
+    sensitive_fields: ClassVar[frozenset[str]] = frozenset()
+    #: extra not-found codes besides the generic ``*NotFound`` / ``NoSuch*``
+    not_found_codes: ClassVar[frozenset[str]] = frozenset()
+    #: codes a create raises when the thing already exists (then the engine looks it up and adopts)
+    duplicate_codes: ClassVar[frozenset[str]] = frozenset()
+    #: whether the data it holds makes replace/delete risky (bucket, database, key)
+    stateful: ClassVar[bool] = False
+    #: default deadline, in seconds, for the waits of one create/update/delete
+    timeout: ClassVar[float] = 600.0
+
+    # ----------------------------------------------------------------- hooks
+
+    def find(self, ctx: NodeContext, props: P) -> str | None:
+        """The id of an existing resource that is this node (by its unique name, or by tags), else None."""
+        raise NotImplementedError
+
+    def read(self, ctx: NodeContext, id: str) -> Observed | None:
+        """The managed properties and attributes of ``id``, or None when it does not exist."""
+        raise NotImplementedError
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """Batched read; override where the API takes a list of ids. Missing ids are simply absent."""
+        out: dict[str, Observed] = {}
+        for i in ids:
+            o = self.read(ctx, i)
+            if o is not None:
+                out[i] = o
+        return out
+
+    def create(self, ctx: NodeContext, props: P) -> str:
+        """Create it, call ``ctx.created(id)`` as soon as the id is known, finish configuring it, wait
+        until usable, and return the id. Tags to apply are ``ctx.tags``."""
+        raise NotImplementedError
+
+    def update(self, ctx: NodeContext, id: str, props: P, observed: Observed, changes: set[str]) -> None:
+        """Bring the fields named in ``changes`` (never a ``replace_on`` field) to ``props``."""
+        raise NotImplementedError
+
+    def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: P | None) -> None:
+        """Delete it and wait until it is gone. A not-found error counts as done (the engine catches it)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------- engine helpers
+
+    def parse_props(self, raw: Mapping[str, Any]) -> P:
+        return self.Props.model_validate(dict(raw))  # type: ignore[return-value]
+
+    def missing(self, err: BaseException) -> bool:
+        return is_not_found(err, self.not_found_codes)
+
+    def duplicate(self, err: BaseException) -> bool:
+        return error_code(err) in self.duplicate_codes
+
+
+REGISTRY: dict[str, Resource[Any]] = {}
+
+R = TypeVar("R", bound=type[Resource[Any]])
+
+
+def register(cls: R) -> R:
+    """Class decorator: make a resource type known to the engine under its ``kind``."""
+    if cls.kind in REGISTRY:
+        raise ValueError(f"resource kind {cls.kind!r} registered twice")
+    REGISTRY[cls.kind] = cls()
+    return cls
+
+
+def resource_type(kind: str) -> Resource[Any]:
+    import resources  # noqa: F401  (importing the package registers every service module)
+
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise KeyError(f"unknown resource kind {kind!r}; known: {', '.join(sorted(REGISTRY))}") from None
+

@@ -1,0 +1,1 @@
+"""dynamodb resources (being written)."""

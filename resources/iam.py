@@ -1,0 +1,1 @@
+"""iam resources (being written)."""

@@ -1,0 +1,1 @@
+"""kms resources (being written)."""

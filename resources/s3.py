@@ -1,0 +1,1 @@
+"""s3 resources (being written)."""

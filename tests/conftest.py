@@ -1,0 +1,51 @@
+"""Shared fixtures: an in-process moto account and a NodeContext factory for resource tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+# Tests never reach AWS: fake credentials, a fixed region, and no endpoint from the caller's shell.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+)
+for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "METAFLOW_PROFILE"):
+    os.environ.pop(var, None)
+
+from moto import mock_aws  # noqa: E402
+
+from provisioner.context import Facts, NodeContext  # noqa: E402
+from provisioner.session import ClientFactory  # noqa: E402
+from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK  # noqa: E402
+
+ACCOUNT = "123456789012"  # moto's default fake account
+
+
+@pytest.fixture
+def aws() -> Iterator[ClientFactory]:
+    """A fresh in-process moto account; the factory records every call."""
+    with mock_aws():
+        yield ClientFactory(region="us-east-1")
+
+
+@pytest.fixture
+def make_ctx(aws: ClientFactory) -> Callable[..., NodeContext]:
+    """``make_ctx("ec2.vpc.main")`` -> a NodeContext with the stack tags of stack ``test``."""
+    facts = Facts(
+        account_id=ACCOUNT,
+        region="us-east-1",
+        availability_zones=("us-east-1a", "us-east-1b"),
+    )
+
+    def factory(address: str, stack: str = "test", timeout: float = 60.0) -> NodeContext:
+        tags = {TAG_STACK: stack, TAG_ADDRESS: address, TAG_MANAGED_BY: "mfprov"}
+        return NodeContext(address=address, clients=aws, facts=facts, tags=tags, timeout=timeout, retry_budget=5)
+
+    return factory
