@@ -1,0 +1,199 @@
+"""The commands, without their presentation: load config and state, learn the facts, run the engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
+
+from provisioner.config import Config, load_config
+from provisioner.context import Facts
+from provisioner.engine import DriftItem, Listener, Runner, drift_report, stamp
+from provisioner.graph import Blueprint
+from provisioner.outputs import resolve_outputs
+from provisioner.plan import Plan
+from provisioner.scheduler import RunResult
+from provisioner.session import ClientFactory
+from provisioner.stacks import metaflow
+from resources.base import error_code
+from state.document import StateDocument
+from state.local import LocalStateStore
+
+
+class AwsAccessError(Exception):
+    """No usable credentials or endpoint: said once, before anything is changed."""
+
+
+STACK_BUILDERS = {"metaflow": metaflow.build}
+
+
+def discover_facts(clients: ClientFactory) -> Facts:
+    """Who and where we are. The first AWS call of every run, so credential problems surface here."""
+    where = clients.endpoint_url or f"AWS ({clients.region})"
+    try:
+        ident = clients.client("sts").get_caller_identity()
+        zones = clients.client("ec2").describe_availability_zones(
+            Filters=[{"Name": "state", "Values": ["available"]}, {"Name": "zone-type", "Values": ["availability-zone"]}]
+        )["AvailabilityZones"]
+    except NoCredentialsError:
+        raise AwsAccessError(
+            "no AWS credentials found. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), "
+            "or use the local sandbox: `mfprov sandbox start` and add --sandbox."
+        ) from None
+    except ProfileNotFound as err:
+        raise AwsAccessError(f"{err}. Check AWS_PROFILE.") from None
+    except NoRegionError:
+        raise AwsAccessError("no AWS region: set `region` in mfprov.toml or AWS_REGION.") from None
+    except EndpointConnectionError as err:
+        raise AwsAccessError(
+            f"cannot reach {err.kwargs.get('endpoint_url', where)}. If you use the sandbox, start it with "
+            "`mfprov sandbox start`."
+        ) from None
+    except ClientError as err:
+        code = error_code(err)
+        raise AwsAccessError(
+            f"{where} refused the credentials ({code}): {err.response['Error'].get('Message', '')}. "
+            "Refresh or fix them (e.g. `aws sso login`, AWS_PROFILE)."
+        ) from None
+    except BotoCoreError as err:
+        raise AwsAccessError(f"cannot talk to {where}: {err}") from None
+    arn = ident["Arn"]
+    return Facts(
+        account_id=ident["Account"],
+        region=clients.region,
+        partition=arn.split(":")[1],
+        availability_zones=tuple(sorted(z["ZoneName"] for z in zones)),
+    )
+
+
+@dataclass
+class Workspace:
+    """A config file and the state folder beside it."""
+
+    config_path: Path
+    config: Config
+
+    @classmethod
+    def open(cls, config_path: Path) -> Workspace:
+        return cls(config_path, load_config(config_path))
+
+    @property
+    def store(self) -> LocalStateStore:
+        return LocalStateStore(self.config_path.resolve().parent / ".mfprov")
+
+
+@dataclass
+class Session:
+    """Everything one command needs once AWS has been asked who and where we are."""
+
+    ws: Workspace
+    clients: ClientFactory
+    facts: Facts
+    blueprint: Blueprint
+    store: LocalStateStore
+    state: StateDocument
+    runner: Runner
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def outputs(self) -> dict[str, Any]:
+        return resolve_outputs(self.blueprint, self.state)
+
+
+@contextmanager
+def session(ws: Workspace, command: str, listener: Listener, lock: bool = True) -> Iterator[Session]:
+    cfg = ws.config
+    started = time.monotonic()
+    clients = ClientFactory(region=cfg.region, max_workers=cfg.parallelism)
+    facts = discover_facts(clients)
+    blueprint = STACK_BUILDERS[cfg.stack](cfg, facts)
+    blueprint.graph()  # a cycle or a dangling ref is a bug; fail before touching anything
+    store = ws.store
+    if lock:
+        store.acquire(command)
+    try:
+        state = store.load(cfg.name)
+        if state.account_id and state.account_id != facts.account_id:
+            raise AwsAccessError(
+                f"the state of stack {cfg.name!r} belongs to account {state.account_id} in {state.region}, "
+                f"but the credentials are for account {facts.account_id}. Use the right AWS_PROFILE."
+            )
+        runner = Runner(
+            blueprint=blueprint,
+            store=store,
+            state=state,
+            clients=clients,
+            facts=facts,
+            user_tags=dict(cfg.tags),
+            timeouts=dict(cfg.timeouts),
+            workers=cfg.parallelism,
+            listener=listener,
+        )
+        yield Session(ws, clients, facts, blueprint, store, state, runner, started)
+    finally:
+        if lock:
+            store.release()
+
+
+@dataclass
+class UpResult:
+    plan: Plan
+    run: RunResult | None
+    outputs: dict[str, Any]
+
+
+def up(s: Session, confirm: Any = None) -> UpResult:
+    """Refresh, plan, and (if anything differs, and ``confirm(plan)`` agrees) apply."""
+    observed = s.runner.refresh()
+    plan = s.runner.plan(observed)
+    if not plan.changes:
+        return UpResult(plan, None, s.outputs())
+    if confirm is not None and not confirm(plan):
+        return UpResult(plan, None, s.outputs())
+    stamp(s.state, s.facts)
+    run = s.runner.apply(plan, observed)
+    s.state.outputs = s.outputs()
+    s.store.save(s.state)
+    return UpResult(plan, run, s.state.outputs)
+
+
+def down(s: Session, confirm: Any = None) -> tuple[int, RunResult | None]:
+    """Delete everything of the stack that exists; returns how many resources there were."""
+    observed = s.runner.refresh()
+    present = sorted(a for a, o in observed.items() if o is not None)
+    if not present:
+        for a in list(s.state.resources):
+            s.state.resources.pop(a)
+        s.state.outputs = {}
+        s.store.save(s.state)
+        return 0, None
+    if confirm is not None and not confirm(present):
+        return len(present), None
+    run = s.runner.destroy(observed)
+    if run.ok:
+        s.state.outputs = {}
+        s.store.save(s.state)
+    return len(present), run
+
+
+def drift(s: Session) -> list[DriftItem]:
+    return drift_report(s.runner, s.runner.refresh())
+
+
+def plan(s: Session) -> Plan:
+    return s.runner.plan(s.runner.refresh())

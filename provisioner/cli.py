@@ -1,0 +1,405 @@
+"""``mfprov``: the command line. Presentation only; the work is in ``provisioner.app``.
+
+Progress and messages go to stderr, data (``--json``, ``graph``) to stdout, so both can be piped.
+Exit codes: 0 success / in sync, 1 error, 2 drift found (``drift`` only).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from provisioner import app as core
+from provisioner import sandbox
+from provisioner.config import CONFIG_FILE, STACKS, ConfigError, parse_config
+from provisioner.engine import DriftItem, EngineError, Event
+from provisioner.graph import to_dot, to_mermaid
+from provisioner.init_template import TEMPLATE
+from provisioner.outputs import write_profile
+from provisioner.plan import NOOP, SYMBOLS, Plan
+from state.local import StateError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Stand up and keep healthy a Metaflow platform on AWS, directly with boto3.",
+)
+sandbox_cli = typer.Typer(help="The local sandbox AWS (a moto server on 127.0.0.1).", no_args_is_help=True)
+cli.add_typer(sandbox_cli, name="sandbox")
+
+
+class Options:
+    config: Path = Path(CONFIG_FILE)
+
+
+OPTS = Options()
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to mfprov.toml.")]
+
+
+@cli.callback()
+def main_options(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Path to mfprov.toml.")] = Path(CONFIG_FILE),
+    use_sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Run against the local sandbox (started if needed).")
+    ] = False,
+) -> None:
+    OPTS.config = config
+    if use_sandbox:
+        try:
+            info = sandbox.start()
+        except sandbox.SandboxError as e:
+            fail(str(e))
+        region = _config_region(config)
+        sandbox.activate(info, region)
+        err.print(f"[dim]sandbox: {info.url}[/dim]")
+
+
+def _config_region(path: Path) -> str | None:
+    try:
+        return core.Workspace.open(path).config.region
+    except ConfigError:
+        return None
+
+
+def fail(message: str, code: int = 1) -> Any:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """Prints each resource as it starts and finishes, with its elapsed time."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.failures: list[Event] = []
+
+    def __call__(self, e: Event) -> None:
+        with self.lock:
+            if e.kind == "failed":
+                self.failures.append(e)
+                err.print(f"  [red]✗[/red] {e.address}  [red]{e.message}[/red]")
+            elif self.quiet:
+                return
+            elif e.kind == "start":
+                err.print(f"  [dim]{SYMBOLS.get(e.action, '·'):>3} {e.address}  {e.action}…[/dim]")
+            elif e.kind == "done":
+                colour = {"create": "green", "delete": "red", "update": "yellow", "replace": "magenta"}.get(
+                    e.action, "cyan"
+                )
+                err.print(f"  [{colour}]✓[/{colour}] {e.address}  {e.action} in {e.elapsed:.1f}s")
+            elif e.kind == "progress":
+                err.print(f"      [dim]{e.address}: {e.message}[/dim]")
+            elif e.kind == "skipped":
+                err.print(f"  [yellow]-[/yellow] {e.address}  [yellow]{e.message}[/yellow]")
+
+
+def open_session(command: str, listener: Any, lock: bool = True) -> Any:
+    ws = core.Workspace.open(OPTS.config)
+    return core.session(ws, command, listener, lock=lock)
+
+
+def guarded(fn: Any) -> Any:
+    """Turn the errors a user can act on into one line and exit 1; let bugs show their traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, core.AwsAccessError, StateError, EngineError, sandbox.SandboxError, ValueError) as e:
+            fail(str(e))
+
+    return wrapper
+
+
+def calls_line(s: core.Session) -> str:
+    rec = s.clients.recorder
+    return f"{rec.total} AWS calls ({sum(rec.mutating().values())} mutating)"
+
+
+def render_plan(plan: Plan, verbose: bool = False) -> None:
+    for a in plan.actions:
+        if a.action == NOOP:
+            continue
+        colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}[a.action]
+        extra = ""
+        if a.action == "replace":
+            extra = f"  (forced by {', '.join(a.replace_reasons)})"
+        err.print(f"  [{colour}]{SYMBOLS[a.action]:>3}[/{colour}] {a.address}{extra}")
+        if a.action in ("update", "replace") or verbose:
+            for c in a.changes:
+                if a.action == "create":
+                    err.print(f"        {c.field} = {fmt(c.expected)}")
+                else:
+                    mark = "  # forces replacement" if c.forces_replacement else ""
+                    err.print(f"        {c.field}: {fmt(c.actual)} → {fmt(c.expected)}{mark}")
+    counts = plan.counts()
+    err.print(
+        f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete, {counts['no-op']} unchanged."
+    )
+
+
+def fmt(value: Any, limit: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def confirm_or_refuse(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        fail("no terminal to confirm on; pass --yes to proceed without asking")
+    return typer.confirm(question, default=False)
+
+
+# ---------------------------------------------------------------- commands
+
+@cli.command()
+@guarded
+def init(
+    stack: Annotated[str, typer.Option(help=f"Stack to build: {', '.join(STACKS)}.")] = "metaflow",
+    preset: Annotated[str, typer.Option(help="Preset of the stack (personal).")] = "personal",
+    name: Annotated[str | None, typer.Option(help="Stack name (default: from the folder name).")] = None,
+) -> None:
+    """Write a commented starter mfprov.toml in the current folder (never overwrites one)."""
+    path = OPTS.config
+    if path.exists():
+        fail(f"{path} already exists; edit it, or remove it to start over")
+    if name is None:
+        name = re.sub(r"[^a-z0-9-]+", "-", Path.cwd().resolve().name.lower()).strip("-")
+        if not name or not name[0].isalpha():
+            name = f"mf-{name}".strip("-")
+        name = name[:40].rstrip("-") or "metaflow"
+    text = TEMPLATE.format(name=name, stack=stack, preset=preset, suffix=secrets.token_hex(4))
+    import tomllib
+
+    parse_config(tomllib.loads(text), str(path))  # a bad --stack/--preset/--name is refused, nothing written
+    path.write_text(text)
+    err.print(f"Wrote {path} (stack {stack!r}, preset {preset!r}, name {name!r}). Next: mfprov plan")
+
+
+@cli.command()
+@guarded
+def plan(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every field of creates.")] = False) -> None:
+    """Show what `up` would change, field by field, without changing anything."""
+    with open_session("plan", Progress(quiet=True), lock=False) as s:
+        p = core.plan(s)
+        render_plan(p, verbose)
+        err.print(f"[dim]{s.elapsed:.1f}s, {calls_line(s)}[/dim]")
+
+
+@cli.command()
+@guarded
+def up(yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False) -> None:
+    """Create or repair the stack so AWS matches the config."""
+    progress = Progress()
+    stop = threading.Event()
+    with open_session("up", progress) as s:
+        s.runner.stop = stop
+
+        def confirm(p: Plan) -> bool:
+            render_plan(p)
+            return confirm_or_refuse("Apply these changes?", yes)
+
+        try:
+            result = core.up(s, confirm)
+        except KeyboardInterrupt:
+            fail("interrupted; the state holds everything created so far - run `mfprov up` again to finish")
+        if result.run is None:
+            if not result.plan.changes:
+                err.print(f"[green]Up to date[/green]: nothing to change. {s.elapsed:.1f}s, {calls_line(s)}")
+            else:
+                err.print("Nothing applied.")
+            return
+        t = s.runner.tally
+        summary = (
+            f"{t['create']} created, {t['update']} updated, {t['replace']} replaced, {t['delete']} deleted "
+            f"in {s.elapsed:.1f}s, {calls_line(s)}"
+        )
+        if result.run.interrupted:
+            fail(f"interrupted after {summary}. Run `mfprov up` again to finish.")
+        if not result.run.ok:
+            fail(f"{len(result.run.failed)} resource(s) failed; {summary}. Fix the cause and run `mfprov up` again.")
+        err.print(f"[bold green]Apply complete[/bold green]: {summary}")
+        err.print("Run `mfprov outputs --write-profile NAME` to point Metaflow at this stack.")
+
+
+@cli.command()
+@guarded
+def down(yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False) -> None:
+    """Delete every resource of the stack."""
+    with open_session("down", Progress()) as s:
+
+        def confirm(present: list[str]) -> bool:
+            err.print(f"This deletes {len(present)} resources of stack {s.state.stack!r}:")
+            for a in present:
+                err.print(f"  [red]-[/red] {a}")
+            return confirm_or_refuse("Delete them?", yes)
+
+        count, run = core.down(s, confirm)
+        if run is None:
+            if count == 0:
+                err.print(f"Nothing to delete: stack {s.state.stack!r} has no resources. {calls_line(s)}")
+            else:
+                err.print("Nothing deleted.")
+            return
+        summary = f"{s.runner.tally['delete']} deleted in {s.elapsed:.1f}s, {calls_line(s)}"
+        if not run.ok:
+            fail(f"{len(run.failed)} resource(s) could not be deleted; {summary}. Run `mfprov down` again.")
+        err.print(f"[bold green]Destroy complete[/bold green]: {summary}")
+
+
+DRIFT_SCHEMA = "mfprov.drift/1"
+
+
+def drift_json(stack: str, items: list[DriftItem]) -> dict[str, Any]:
+    return {
+        "schema": DRIFT_SCHEMA,
+        "stack": stack,
+        "in_sync": not items,
+        "items": [
+            {
+                "address": i.address,
+                "kind": i.kind,
+                "status": i.status,
+                "id": i.id,
+                "changes": [
+                    {
+                        "field": c.field,
+                        "expected": c.expected,
+                        "actual": c.actual,
+                        "forces_replacement": c.forces_replacement,
+                    }
+                    for c in i.changes
+                ],
+            }
+            for i in items
+        ],
+    }
+
+
+@cli.command()
+def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False) -> None:
+    """Compare AWS with the config. Exit 0 in sync, 2 drift found, 1 error."""
+    try:
+        with open_session("drift", Progress(quiet=True), lock=False) as s:
+            items = core.drift(s)
+            stack = s.state.stack
+            stats = f"{s.elapsed:.1f}s, {calls_line(s)}"
+    except (ConfigError, core.AwsAccessError, StateError, EngineError, sandbox.SandboxError, ValueError) as e:
+        fail(str(e))
+    if as_json:
+        out.print_json(json.dumps(drift_json(stack, items), default=repr))
+    elif not items:
+        err.print(f"[green]In sync[/green]: AWS matches the config ({stats}).")
+    else:
+        table = Table(title=f"Drift in stack {stack!r}", title_justify="left")
+        for col in ("resource", "status", "field", "expected", "actual"):
+            table.add_column(col, overflow="fold")
+        for i in items:
+            if not i.changes:
+                table.add_row(i.address, i.status, "", "", "")
+            for c in i.changes:
+                table.add_row(i.address, i.status, c.field, fmt(c.expected, 60), fmt(c.actual, 60))
+        err.print(table)
+        err.print(f"[yellow]{len(items)} resource(s) drifted[/yellow]; `mfprov up` puts them right. ({stats})")
+    raise typer.Exit(2 if items else 0)
+
+
+@cli.command()
+@guarded
+def outputs(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Metaflow profile JSON on stdout.")] = False,
+    write: Annotated[
+        str | None, typer.Option("--write-profile", metavar="NAME", help="Write ~/.metaflowconfig/config_NAME.json.")
+    ] = None,
+) -> None:
+    """The Metaflow profile of the stack (the keys terraform-aws-metaflow emits that this stack has)."""
+    ws = core.Workspace.open(OPTS.config)
+    state = ws.store.load(ws.config.name)
+    if not state.outputs:
+        fail(f"stack {ws.config.name!r} has no outputs yet; run `mfprov up` first")
+    profile = dict(state.outputs)
+    if write:
+        path = write_profile(write, profile)
+        err.print(f"Wrote {path}. Use it with: METAFLOW_PROFILE={write} python flow.py run")
+    if as_json:
+        out.print_json(json.dumps(profile))
+    elif not write:
+        table = Table(show_header=False)
+        for k, v in profile.items():
+            table.add_row(k, str(v))
+        out.print(table)
+
+
+@cli.command()
+@guarded
+def graph(
+    fmt_: Annotated[str, typer.Option("--format", "-f", help="dot or mermaid.")] = "dot",
+) -> None:
+    """Print the dependency graph of the stack (Graphviz DOT or Mermaid)."""
+    if fmt_ not in ("dot", "mermaid"):
+        fail(f"--format must be dot or mermaid, not {fmt_!r}")
+    with open_session("graph", Progress(quiet=True), lock=False) as s:
+        g = s.blueprint.graph()
+    sys.stdout.write(to_dot(g) if fmt_ == "dot" else to_mermaid(g))
+
+
+@cli.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Leave the sandbox running afterwards.")] = False,
+) -> None:
+    """The whole story in the sandbox: init, up, outputs, an out-of-band change, drift, repair, down."""
+    from provisioner.demo import run_demo
+
+    raise typer.Exit(run_demo(err, keep_sandbox=keep))
+
+
+# ---------------------------------------------------------------- sandbox
+
+@sandbox_cli.command("start")
+def sandbox_start(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1.")] = None) -> None:
+    """Start the local sandbox AWS (no-op when it runs already)."""
+    try:
+        info = sandbox.start(port)
+    except sandbox.SandboxError as e:
+        fail(str(e))
+    err.print(f"Sandbox running at {info.url} (pid {info.pid}). Add --sandbox to any command to use it.")
+
+
+@sandbox_cli.command("stop")
+def sandbox_stop() -> None:
+    """Stop the sandbox; everything in it is gone."""
+    err.print("Sandbox stopped." if sandbox.stop() else "No sandbox was running.")
+
+
+@sandbox_cli.command("status")
+def sandbox_status() -> None:
+    """Exit 0 and print the URL when the sandbox runs, else exit 1."""
+    info = sandbox.status()
+    if info is None:
+        err.print("No sandbox running. Start one with `mfprov sandbox start`.")
+        raise typer.Exit(1)
+    out.print(info.url)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,88 @@
+"""``mfprov demo``: the main job in one command, against the sandbox, narrated for a newcomer.
+
+init -> up -> outputs -> someone opens SSH to the world on the Batch security group -> drift
+finds it (exit 2) -> up puts it right -> drift is clean -> down -> nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from rich.console import Console
+from rich.rule import Rule
+
+from provisioner import sandbox
+
+
+def _mfprov(console: Console, workdir: Path, *args: str) -> int:
+    """Run one real CLI command, as a user would type it, and show it."""
+    console.print(f"\n[bold cyan]$ mfprov {' '.join(args)}[/bold cyan]")
+    proc = subprocess.run([sys.executable, "-m", "provisioner", *args], cwd=workdir, stdin=subprocess.DEVNULL)
+    return proc.returncode
+
+
+def run_demo(console: Console, keep_sandbox: bool = False) -> int:
+    started = time.monotonic()
+    was_running = sandbox.status() is not None
+    info = sandbox.start()
+    sandbox.activate(info, "us-east-1")
+    console.print(Rule("mfprov demo"))
+    console.print(f"Sandbox AWS (moto) at {info.url}: no AWS account is used, nothing leaves this machine.")
+    steps: list[tuple[str, int, int]] = []
+
+    with tempfile.TemporaryDirectory(prefix="mfprov-demo-") as tmp:
+        work = Path(tmp)
+        os.environ["METAFLOW_HOME"] = str(work / "metaflowconfig")
+
+        def step(title: str, expect: int, *args: str) -> bool:
+            console.print(Rule(title, style="dim"))
+            code = _mfprov(console, work, *args)
+            steps.append((title, expect, code))
+            if code != expect:
+                console.print(f"[bold red]demo stopped: `mfprov {' '.join(args)}` exited {code}, expected {expect}")
+                return False
+            return True
+
+        ok = (
+            step("1. write a config", 0, "init", "--name", "demo")
+            and step("2. see the plan", 0, "plan")
+            and step("3. build the stack", 0, "up", "--yes")
+            and step("4. a second up changes nothing", 0, "up", "--yes")
+            and step("5. the Metaflow profile", 0, "outputs", "--write-profile", "demo")
+        )
+        if ok:
+            console.print(Rule("6. someone changes AWS behind mfprov's back", style="dim"))
+            state = json.loads((work / ".mfprov" / "state.json").read_text())
+            sg_id = state["resources"]["ec2.security_group.batch"]["id"]
+            boto3.client("ec2").authorize_security_group_ingress(
+                GroupId=sg_id,
+                IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+            )
+            console.print(f"Opened SSH (tcp/22) to 0.0.0.0/0 on the Batch security group {sg_id} with boto3.")
+            ok = (
+                step("7. drift sees it (exit 2)", 2, "drift")
+                and step("8. up puts it right", 0, "up", "--yes")
+                and step("9. drift is clean again (exit 0)", 0, "drift")
+            )
+        cleaned = step("10. take it all down", 0, "down", "--yes")
+        if cleaned:
+            step("11. nothing is left: a plan would create everything again", 0, "plan")
+
+    if not keep_sandbox and not was_running:
+        sandbox.stop()
+    console.print(Rule("summary"))
+    for title, expect, code in steps:
+        mark = "[green]✓[/green]" if code == expect else "[red]✗[/red]"
+        console.print(f" {mark} {title}")
+    good = all(code == expect for _, expect, code in steps) and len(steps) == 11
+    console.print(
+        f"{'[bold green]Demo complete' if good else '[bold red]Demo failed'}[/] in {time.monotonic() - started:.1f}s."
+    )
+    return 0 if good else 1

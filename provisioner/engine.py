@@ -1,0 +1,392 @@
+"""Refresh, apply, destroy and drift: the effectful half of the engine. It knows no AWS service.
+
+A run reads what exists (batched per type where the type allows), plans, and walks the graph on a
+bounded pool. Every resource's id reaches the state file the moment its create call returns, and
+the state is saved after every resource, so an interrupted run is resumed by the next.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from botocore.exceptions import BotoCoreError, ClientError
+
+from provisioner.compare import FieldChange, diff
+from provisioner.context import Facts, NodeContext
+from provisioner.graph import Blueprint, has_unknown, resolve
+from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, make_plan, node_tags
+from provisioner.scheduler import RunResult, run_graph
+from provisioner.session import ClientFactory
+from resources.base import Observed, Resource, error_code, resource_type
+from state.document import ResourceState, StateDocument, now
+from state.local import LocalStateStore
+
+
+class EngineError(Exception):
+    pass
+
+
+class NotOurs(EngineError):
+    """A resource with this node's unique name exists but belongs to something else."""
+
+
+@dataclass
+class Event:
+    """What the engine tells the user interface: a node started, progressed, finished or failed."""
+
+    kind: str  # "start" | "progress" | "done" | "failed" | "skipped"
+    address: str
+    action: str = ""
+    message: str = ""
+    elapsed: float = 0.0
+
+
+Listener = Callable[[Event], None]
+
+
+def describe_error(err: BaseException) -> str:
+    """One line: the AWS call, the error code and message, and a hint where we have one."""
+    if isinstance(err, ClientError):
+        op = err.operation_name
+        code = error_code(err)
+        msg = err.response.get("Error", {}).get("Message", "")
+        hint = HINTS.get(code, "")
+        return f"{op} failed: {code}: {msg}{(' - ' + hint) if hint else ''}"
+    if isinstance(err, BotoCoreError):
+        return f"{type(err).__name__}: {err}"
+    return f"{type(err).__name__}: {err}" if not isinstance(err, EngineError) else str(err)
+
+
+HINTS = {
+    "AccessDenied": "the credentials in use lack this permission",
+    "AccessDeniedException": "the credentials in use lack this permission",
+    "UnauthorizedOperation": "the credentials in use lack this permission",
+    "ExpiredToken": "the credentials have expired; refresh them (e.g. aws sso login)",
+    "LimitExceeded": "an account quota is reached; raise it or remove unused resources",
+    "VpcLimitExceeded": "the account's VPC quota is reached",
+}
+
+
+@dataclass
+class Runner:
+    """One stack's engine run: its blueprint, its state, its AWS clients."""
+
+    blueprint: Blueprint
+    store: LocalStateStore
+    state: StateDocument
+    clients: ClientFactory
+    facts: Facts
+    user_tags: dict[str, str] = field(default_factory=dict)
+    timeouts: dict[str, float] = field(default_factory=dict)
+    workers: int = 8
+    listener: Listener = field(default=lambda e: None)
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: how many resources were created / updated / deleted this run (for the summary)
+    tally: dict[str, int] = field(default_factory=lambda: {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 0})
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ------------------------------------------------------------- helpers
+
+    def ctx(self, address: str, kind: str) -> NodeContext:
+        rt = resource_type(kind)
+        return NodeContext(
+            address=address,
+            clients=self.clients,
+            facts=self.facts,
+            tags=node_tags(self.state.stack, address, self.user_tags) if rt.taggable else {},
+            timeout=self.timeouts.get(kind, rt.timeout),
+            on_created=lambda id_: self._record_created(address, kind, id_),
+            on_progress=lambda msg: self.listener(Event("progress", address, message=msg)),
+        )
+
+    def _save(self) -> None:
+        self.store.save(self.state)
+
+    def _record_created(self, address: str, kind: str, id_: str) -> None:
+        node = self.blueprint.nodes.get(address)
+        deps = sorted(node.refs()) if node else []
+        with self._lock:
+            self.state.resources[address] = ResourceState(kind=kind, id=id_, status="creating", depends_on=deps)
+            self._save()
+
+    def _record(self, address: str, kind: str, obs: Observed, props: Mapping[str, Any]) -> None:
+        rt = resource_type(kind)
+        node = self.blueprint.nodes.get(address)
+        stored = {k: v for k, v in props.items() if k not in rt.sensitive_fields}
+        with self._lock:
+            self.state.resources[address] = ResourceState(
+                kind=kind,
+                id=obs.id,
+                attrs=dict(obs.attrs),
+                props=stored,
+                depends_on=sorted(node.refs()) if node else [],
+            )
+            self._save()
+
+    def _forget(self, address: str) -> None:
+        with self._lock:
+            if self.state.resources.pop(address, None) is not None:
+                self._save()
+
+    def _kind_of(self, address: str) -> str:
+        node = self.blueprint.nodes.get(address)
+        return node.kind if node else self.state.resources[address].kind
+
+    def full_graph(self) -> nx.DiGraph:
+        """The blueprint's graph plus what only the state knows (resources the config dropped)."""
+        g = self.blueprint.graph()
+        for address, rs in self.state.resources.items():
+            g.add_node(address, kind=rs.kind)
+            for dep in rs.depends_on:
+                if dep in self.state.resources or dep in self.blueprint.nodes:
+                    g.add_edge(dep, address)
+        return g
+
+    # ------------------------------------------------------------- refresh
+
+    def refresh(self) -> dict[str, Observed | None]:
+        """Read everything this stack has: by id where the state knows it, else find by name or tags."""
+        observed: dict[str, Observed | None] = {}
+        # One batched read per type for every id the state knows.
+        by_kind: dict[str, list[str]] = {}
+        for address, rs in self.state.resources.items():
+            by_kind.setdefault(rs.kind, []).append(address)
+        for kind, addresses in by_kind.items():
+            rt = resource_type(kind)
+            ctx = self.ctx(addresses[0], kind)
+            ids = [self.state.resources[a].id for a in addresses]
+            found = rt.read_many(ctx, ids)
+            for a in addresses:
+                observed[a] = found.get(self.state.resources[a].id)
+        # Then look for what the state does not know, parents first so refs resolve.
+        attrs: dict[str, Mapping[str, Any]] = {a: o.attrs for a, o in observed.items() if o is not None}
+
+        def find(address: str) -> None:
+            if address in observed or address not in self.blueprint.nodes:
+                return
+            node = self.blueprint.nodes[address]
+            rt = resource_type(node.kind)
+            raw = resolve(node.props, attrs)
+            if has_unknown(raw):
+                observed[address] = None
+                return
+            ctx = self.ctx(address, node.kind)
+            props = rt.parse_props(raw)
+            id_ = rt.find(ctx, props)
+            obs = rt.read(ctx, id_) if id_ else None
+            if obs is not None:
+                self._check_ours(rt, ctx, address, obs)
+            observed[address] = obs
+            if obs is not None:
+                with self._lock:
+                    attrs[address] = obs.attrs
+
+        if any(a not in observed for a in self.blueprint.nodes):
+            result = run_graph(self.blueprint.graph(), find, self.workers, self.stop)
+            failed = result.failed
+            if failed:
+                address, outcome = next(iter(failed.items()))
+                raise EngineError(f"{address}: {describe_error(outcome.error)}") from outcome.error  # type: ignore[arg-type]
+        return observed
+
+    def _check_ours(self, rt: Resource[Any], ctx: NodeContext, address: str, obs: Observed) -> None:
+        if not rt.taggable:
+            return
+        tags = obs.props.get("tags") or {}
+        if not ctx.owns(tags):
+            owner = tags.get("mfprov:stack")
+            whose = f"stack {owner!r}" if owner else "nothing mfprov manages"
+            raise NotOurs(
+                f"{address}: {obs.id} already exists and belongs to {whose}. mfprov will not take it over; "
+                "choose another prefix/suffix or name, or remove it."
+            )
+
+    def plan(self, observed: Mapping[str, Observed | None]) -> Plan:
+        return make_plan(self.blueprint, self.state, observed, self.user_tags)
+
+    # --------------------------------------------------------------- apply
+
+    def apply(self, plan: Plan, observed: dict[str, Observed | None]) -> RunResult:
+        """Replace (delete first, dependents before dependencies), then create/update, then delete orphans."""
+        actions = {a.address: a for a in plan.actions}
+        replaced = [a.address for a in plan.actions if a.action == REPLACE]
+        if replaced:
+            full = self.blueprint.graph()
+            closure = nx.transitive_closure_dag(full)
+            sub: nx.DiGraph = nx.DiGraph()
+            sub.add_nodes_from(replaced)
+            sub.add_edges_from((b, a) for a, b in closure.subgraph(replaced).edges)
+            res = run_graph(sub, lambda addr: self._delete_node(addr, "replace"), self.workers, self.stop)
+            if not res.ok:
+                return res
+            for a in replaced:
+                observed[a] = None
+        attrs: dict[str, Mapping[str, Any]] = {a: o.attrs for a, o in observed.items() if o is not None}
+        g = self.blueprint.graph()
+
+        def work(address: str) -> str:
+            act = actions[address]
+            verb = act.action
+            if verb == NOOP:
+                return verb
+            node = self.blueprint.nodes[address]
+            rt = resource_type(node.kind)
+            raw = resolve(node.props, attrs)
+            if has_unknown(raw):
+                raise EngineError(f"{address}: a resource it refers to has no attributes yet")
+            props = rt.parse_props(raw)
+            ctx = self.ctx(address, node.kind)
+            started = time.monotonic()
+            self.listener(Event("start", address, verb))
+            obs = observed.get(address)
+            if obs is None:
+                obs, verb = self._create(rt, ctx, address, props, verb)
+            else:
+                verb = self._update(rt, ctx, address, props, obs)
+            with self._lock:
+                attrs[address] = obs.attrs
+            self._record(address, node.kind, obs, props.model_dump(mode="json"))
+            self.listener(Event("done", address, verb, elapsed=time.monotonic() - started))
+            return verb
+
+        result = run_graph(g, work, self.workers, self.stop)
+        self._announce_failures(result)
+        orphans = [a.address for a in plan.actions if a.action == DELETE]
+        if orphans and result.ok:
+            og = self.full_graph().subgraph(orphans).reverse()
+            res = run_graph(og, lambda addr: self._delete_node(addr, DELETE), self.workers, self.stop)
+            self._announce_failures(res)
+            result.outcomes.update(res.outcomes)
+            result.interrupted |= res.interrupted
+        return result
+
+    def _create(
+        self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, verb: str
+    ) -> tuple[Observed, str]:
+        try:
+            id_ = rt.create(ctx, props)
+        except ClientError as err:
+            if not rt.duplicate(err):
+                raise
+            # It exists already (a run that died before saving its id, or a race): adopt it if it is ours.
+            found = rt.find(ctx, props)
+            obs = rt.read(ctx, found) if found else None
+            if obs is None:
+                raise
+            self._check_ours(rt, ctx, address, obs)
+            self.listener(Event("progress", address, message=f"adopted existing {obs.id}"))
+            self._update(rt, ctx, address, props, obs)  # refreshes obs in place when it changes anything
+            return obs, "adopt"
+        obs = rt.read(ctx, id_)
+        if obs is None:
+            raise EngineError(f"{address}: created {id_}, but it cannot be read back")
+        with self._lock:
+            self.tally[CREATE if verb != REPLACE else REPLACE] += 1
+        return obs, verb if verb == REPLACE else CREATE
+
+    def _update(self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, obs: Observed) -> str:
+        changes = diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)
+        if not changes:
+            return NOOP
+        forced = [c.field for c in changes if c.forces_replacement]
+        if forced:
+            raise EngineError(
+                f"{address}: {', '.join(forced)} changed while applying and forces replacement; run `mfprov up` again"
+            )
+        rt.update(ctx, obs.id, props, obs, {c.field for c in changes})
+        fresh = rt.read(ctx, obs.id)
+        if fresh is None:
+            raise EngineError(f"{address}: {obs.id} vanished while being updated")
+        obs.props, obs.attrs = fresh.props, fresh.attrs
+        with self._lock:
+            self.tally[UPDATE] += 1
+        return UPDATE
+
+    def _delete_node(self, address: str, verb: str) -> str:
+        rs = self.state.resources.get(address)
+        kind = self._kind_of(address)
+        rt = resource_type(kind)
+        if rs is None:
+            return NOOP
+        props = None
+        try:
+            props = rt.parse_props(rs.props) if rs.props else None
+        except Exception:  # props from an older blueprint may no longer validate; delete needs only the id
+            props = None
+        ctx = self.ctx(address, kind)
+        started = time.monotonic()
+        self.listener(Event("start", address, verb))
+        try:
+            rt.delete(ctx, rs.id, rs.attrs, props)
+        except ClientError as err:
+            if not rt.missing(err):
+                raise
+        self._forget(address)
+        with self._lock:
+            self.tally[DELETE] += 1
+        self.listener(Event("done", address, verb, elapsed=time.monotonic() - started))
+        return verb
+
+    def _announce_failures(self, result: RunResult) -> None:
+        for address, o in result.outcomes.items():
+            if o.status == "failed" and o.error is not None:
+                self.listener(Event("failed", address, message=describe_error(o.error), elapsed=o.elapsed))
+            elif o.status == "skipped":
+                self.listener(Event("skipped", address, message=f"skipped: {o.because} failed"))
+
+    # ------------------------------------------------------------- destroy
+
+    def destroy(self, observed: Mapping[str, Observed | None]) -> RunResult:
+        """Delete everything of this stack that exists, dependents before what they depend on."""
+        for address, obs in observed.items():
+            if obs is not None and address not in self.state.resources:
+                # Found by name or tags but unknown to the state (a lost id): record it so it is deleted.
+                node = self.blueprint.nodes[address]
+                self.state.resources[address] = ResourceState(
+                    kind=node.kind, id=obs.id, attrs=dict(obs.attrs), depends_on=sorted(node.refs())
+                )
+        for address in list(self.state.resources):
+            if address in observed and observed[address] is None:
+                self._forget(address)  # already gone
+        g = self.full_graph()
+        present = [a for a in g.nodes if a in self.state.resources]
+        order = g.subgraph(present).reverse()
+        result = run_graph(order, lambda a: self._delete_node(a, DELETE), self.workers, self.stop)
+        self._announce_failures(result)
+        return result
+
+
+@dataclass
+class DriftItem:
+    address: str
+    kind: str
+    status: str  # "changed" | "missing" | "not created" | "removed from config"
+    id: str | None = None
+    changes: list[FieldChange] = field(default_factory=list)
+
+
+def drift_report(runner: Runner, observed: Mapping[str, Observed | None]) -> list[DriftItem]:
+    items: list[DriftItem] = []
+    plan = runner.plan(observed)
+    for act in plan.actions:
+        rs = runner.state.resources.get(act.address)
+        if act.action == CREATE:
+            status = "missing" if rs is not None else "not created"
+            items.append(DriftItem(act.address, act.kind, status, rs.id if rs else None))
+        elif act.action in (UPDATE, REPLACE):
+            known = [c for c in act.changes if not has_unknown(c.expected)]
+            items.append(DriftItem(act.address, act.kind, "changed", act.id, known or act.changes))
+        elif act.action == DELETE:
+            items.append(DriftItem(act.address, act.kind, "removed from config", act.id))
+    return items
+
+
+def stamp(state: StateDocument, facts: Facts) -> None:
+    state.account_id = facts.account_id
+    state.region = facts.region
+    state.updated_at = now()

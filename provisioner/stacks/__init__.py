@@ -1,0 +1,1 @@
+"""Stacks: which resources a stack needs, given its config. The only place that knows Metaflow."""

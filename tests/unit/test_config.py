@@ -1,0 +1,71 @@
+"""Bad config is refused with one clear message naming the field, before any AWS call."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from provisioner.config import ConfigError, load_config, parse_config
+from provisioner.init_template import TEMPLATE
+
+
+def error_of(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return str(info.value)
+
+
+def test_starter_file_is_valid_and_matches_the_defaults() -> None:
+    cfg = parse_config(tomllib.loads(TEMPLATE.format(name="demo", stack="metaflow", preset="personal", suffix="ab12")))
+    defaults = parse_config({"name": "demo", "suffix": "ab12"})
+    assert cfg == defaults
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"name": "demo", "prefix": "a" * 60}, "(top level)", "AWS allows 64"),
+        ({"name": "demo", "batch": {"min_vcpus": 10, "max_vcpus": 4}}, "batch", "min_vcpus (10) is above max_vcpus (4)"),
+        (
+            {"name": "demo", "network": {"subnet_cidrs": ["10.99.0.0/20", "10.20.16.0/20"]}},
+            "network",
+            "outside the VPC 10.20.0.0/16",
+        ),
+        ({"name": "demo", "preset": "nope"}, "(top level)", "known presets: personal"),
+        ({"name": "demo", "batch": {"compute_type": "gpu"}}, "batch.compute_type", "'spot' or 'ec2'"),
+        ({"name": "demo", "colour": "red"}, "colour", "unknown key"),
+        ({"name": "Demo_1"}, "name", "lowercase"),
+        ({"name": "demo", "tags": {"aws:x": "y"}}, "tags", "reserved"),
+        ({"name": "demo", "network": {"create": False}}, "network", "vpc_id and subnet_ids"),
+    ],
+)
+def test_bad_config_names_the_field_and_the_fix(data: dict, field: str, words: str) -> None:
+    message = error_of(data)
+    assert f"  {field}: " in message
+    assert words in message
+
+
+def test_a_name_too_long_for_aws_is_refused_before_any_aws_call(tmp_path: Path, monkeypatch) -> None:
+    # Any attempt to build a boto3 client would be a call toward AWS: make it fail loudly.
+    import boto3
+
+    def no_aws(*a, **k):
+        raise AssertionError("an AWS client was created for a bad config")
+
+    monkeypatch.setattr(boto3.session.Session, "client", no_aws)
+    (tmp_path / "mfprov.toml").write_text('name = "demo"\nprefix = "' + "p" * 70 + '"\n')
+    from typer.testing import CliRunner
+
+    from provisioner.cli import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "mfprov.toml"), "plan"])
+    assert result.exit_code == 1
+    assert "AWS allows 64" in result.output
+    assert result.output.count("error:") == 1
+
+
+def test_missing_config_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="mfprov init"):
+        load_config(tmp_path / "mfprov.toml")
