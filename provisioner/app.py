@@ -20,7 +20,7 @@ from botocore.exceptions import (
 
 from provisioner.config import Config, load_config
 from provisioner.context import Facts
-from provisioner.engine import DriftItem, Listener, Runner, drift_report, stamp
+from provisioner.engine import DriftItem, Event, Listener, Runner, drift_report, stamp
 from provisioner.graph import Blueprint
 from provisioner.outputs import resolve_outputs
 from provisioner.plan import Plan
@@ -160,8 +160,15 @@ class UpResult:
 def up(s: Session, confirm: Any = None) -> UpResult:
     """Refresh, plan, and (if anything differs, and ``confirm(plan)`` agrees) apply."""
     observed = s.runner.refresh()
+    adopted = s.runner.record_found(observed)
+    for address in adopted:
+        found = observed[address]
+        s.runner.listener(Event("progress", address, message=f"adopted {found.id if found else ''} (not in the state)"))
     plan = s.runner.plan(observed)
     if not plan.changes:
+        if adopted or s.state.outputs != s.outputs():
+            s.state.outputs = s.outputs()
+            s.store.save(s.state)
         return UpResult(plan, None, s.outputs())
     if confirm is not None and not confirm(plan):
         return UpResult(plan, None, s.outputs())

@@ -194,6 +194,22 @@ class Runner:
                 raise EngineError(f"{address}: {describe_error(outcome.error)}") from outcome.error  # type: ignore[arg-type]
         return observed
 
+    def record_found(self, observed: Mapping[str, Observed | None]) -> list[str]:
+        """Put into the state what exists but the state does not know (found by name or tags, e.g. made by a
+        run that died before saving its id), or knows only as "creating". Returns their addresses."""
+        adopted: list[str] = []
+        attrs = {a: o.attrs for a, o in observed.items() if o is not None}
+        for address, obs in observed.items():
+            node = self.blueprint.nodes.get(address)
+            rs = self.state.resources.get(address)
+            if obs is None or node is None or (rs is not None and rs.id == obs.id and rs.status == "ready"):
+                continue
+            raw = resolve(node.props, attrs)
+            props = {} if has_unknown(raw) else resource_type(node.kind).parse_props(raw).model_dump(mode="json")
+            self._record(address, node.kind, obs, props)
+            adopted.append(address)
+        return adopted
+
     def _check_ours(self, rt: Resource[Any], ctx: NodeContext, address: str, obs: Observed) -> None:
         if not rt.taggable:
             return
@@ -313,11 +329,7 @@ class Runner:
         rt = resource_type(kind)
         if rs is None:
             return NOOP
-        props = None
-        try:
-            props = rt.parse_props(rs.props) if rs.props else None
-        except Exception:  # props from an older blueprint may no longer validate; delete needs only the id
-            props = None
+        props = self._delete_props(address, rt, rs)
         ctx = self.ctx(address, kind)
         started = time.monotonic()
         self.listener(Event("start", address, verb))
@@ -331,6 +343,23 @@ class Runner:
             self.tally[DELETE] += 1
         self.listener(Event("done", address, verb, elapsed=time.monotonic() - started))
         return verb
+
+    def _delete_props(self, address: str, rt: Resource[Any], rs: ResourceState) -> Any:
+        """The props a delete goes by: today's config (``force_destroy`` switched on just now counts),
+        else what the state recorded, else None (delete needs only the id)."""
+        node = self.blueprint.nodes.get(address)
+        candidates = []
+        if node is not None:
+            raw = resolve(node.props, {a: r.attrs for a, r in self.state.resources.items()})
+            if not has_unknown(raw):
+                candidates.append(raw)
+        candidates.append(rs.props)
+        for raw in candidates:
+            try:
+                return rt.parse_props(raw) if raw else None
+            except ValueError:  # props of an older blueprint may no longer validate
+                continue
+        return None
 
     def _announce_failures(self, result: RunResult) -> None:
         for address, o in result.outcomes.items():

@@ -1,3 +1,12 @@
-"""One module per AWS service; importing the package registers every resource type."""
+"""One module per AWS service; :func:`load_all` imports them, which registers every resource type."""
 
-from resources import base, batch, dynamodb, ec2, iam, kms, s3  # noqa: F401
+from __future__ import annotations
+
+import importlib
+
+SERVICES = ("ec2", "iam", "kms", "s3", "dynamodb", "batch")
+
+
+def load_all() -> None:
+    for name in SERVICES:
+        importlib.import_module(f"resources.{name}")

@@ -205,7 +205,9 @@ def register(cls: R) -> R:
 
 
 def resource_type(kind: str) -> Resource[Any]:
-    import resources  # noqa: F401  (importing the package registers every service module)
+    from resources import load_all
+
+    load_all()
 
     try:
         return REGISTRY[kind]

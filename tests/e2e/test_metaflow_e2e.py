@@ -1,0 +1,157 @@
+"""End to end: the CLI against a local moto server, then the real metaflow client on the stack it built.
+
+Metaflow is configured only by the profile `mfprov outputs --write-profile` writes, plus
+AWS_ENDPOINT_URL (the sandbox) and local metadata (the personal preset has no metadata service).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+FLOW = textwrap.dedent(
+    """
+    from metaflow import FlowSpec, step
+
+
+    class ThreeStepFlow(FlowSpec):
+        @step
+        def start(self):
+            self.numbers = list(range(10))
+            self.next(self.square)
+
+        @step
+        def square(self):
+            self.squares = [n * n for n in self.numbers]
+            self.next(self.end)
+
+        @step
+        def end(self):
+            self.total = sum(self.squares)
+
+
+    if __name__ == "__main__":
+        ThreeStepFlow()
+    """
+)
+
+READ_BACK = textwrap.dedent(
+    """
+    import json
+    from metaflow import Flow, namespace
+    namespace(None)
+    run = Flow("ThreeStepFlow").latest_run
+    print(json.dumps({"successful": run.successful, "total": run.data.total,
+                      "squares": run["square"].task.data.squares}))
+    """
+)
+
+
+@pytest.fixture
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    """A private sandbox (own MFPROV_HOME and port) and a private METAFLOW_HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "METAFLOW_"))}
+    env.update(
+        MFPROV_HOME=str(tmp_path / "mfprov-home"),
+        MFPROV_SANDBOX_PORT=str(4700 + os.getpid() % 200),
+        METAFLOW_HOME=str(tmp_path / "metaflowconfig"),
+        HOME=str(tmp_path / "home"),
+        USERNAME="e2e",
+        PYTHONUNBUFFERED="1",
+    )
+    (tmp_path / "home").mkdir()
+    yield env
+    subprocess.run([sys.executable, "-m", "provisioner", "sandbox", "stop"], env=env, check=False)
+
+
+def mfprov(env: dict[str, str], cwd: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "provisioner", "--sandbox", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == expect, f"mfprov {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    env = sandbox_env
+    mfprov(env, work, "init", "--name", "e2e")
+    mfprov(env, work, "up", "--yes")
+    assert "Up to date" in mfprov(env, work, "up", "--yes").stderr
+    mfprov(env, work, "drift")
+    mfprov(env, work, "outputs", "--write-profile", "e2e")
+    profile = json.loads((tmp_path / "metaflowconfig" / "config_e2e.json").read_text())
+    assert profile["METAFLOW_DEFAULT_DATASTORE"] == "s3"
+
+    url = subprocess.run(
+        [sys.executable, "-m", "provisioner", "sandbox", "status"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert url.startswith("http://127.0.0.1:")
+    flow_env = {
+        **env,
+        "METAFLOW_PROFILE": "e2e",
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "METAFLOW_DEFAULT_METADATA": "local",
+    }
+    (work / "three_step_flow.py").write_text(FLOW)
+    run = subprocess.run(
+        [sys.executable, "three_step_flow.py", "--no-pylint", "run"],
+        cwd=work, env=flow_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    back = subprocess.run(
+        [sys.executable, "-c", READ_BACK], cwd=work, env=flow_env, capture_output=True, text=True, timeout=300
+    )
+    assert back.returncode == 0, back.stdout + back.stderr
+    data = json.loads(back.stdout.strip().splitlines()[-1])
+    assert data == {
+        "successful": True,
+        "total": sum(n * n for n in range(10)),
+        "squares": [n * n for n in range(10)],
+    }
+
+    # The artifacts are really in the sandbox bucket the stack made.
+    bucket = profile["METAFLOW_DATASTORE_SYSROOT_S3"].split("/")[2]
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="sandbox",
+                      aws_secret_access_key="sandbox")  # fmt: skip
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="metaflow/ThreeStepFlow/")["Contents"]]
+    assert keys, "no artifacts in the datastore bucket"
+
+    sfn = subprocess.run(
+        [sys.executable, "three_step_flow.py", "--no-pylint", "step-functions", "create"],
+        cwd=work, env=flow_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert sfn.returncode == 0, sfn.stdout + sfn.stderr
+    states = boto3.client("stepfunctions", endpoint_url=url, region_name="us-east-1", aws_access_key_id="sandbox",
+                          aws_secret_access_key="sandbox")  # fmt: skip
+    machines = {m["name"]: m["stateMachineArn"] for m in states.list_state_machines()["stateMachines"]}
+    assert "ThreeStepFlow" in machines
+    described = states.describe_state_machine(stateMachineArn=machines["ThreeStepFlow"])
+    assert described["roleArn"] == profile["METAFLOW_SFN_IAM_ROLE"]
+    definition = json.loads(described["definition"])
+    assert profile["METAFLOW_BATCH_JOB_QUEUE"] in json.dumps(definition)
+
+    # The state machine lives outside the stack; take the stack down and nothing of it is left.
+    states.delete_state_machine(stateMachineArn=machines["ThreeStepFlow"])
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    rest = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    for obj in rest:  # the code package step-functions uploaded
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    mfprov(env, work, "down", "--yes")
+    assert "Plan: 22 to create" in mfprov(env, work, "plan").stderr

@@ -1,0 +1,111 @@
+"""A personal Metaflow stack in an in-process moto account, driven through the same code as the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from provisioner import app as core
+from provisioner.engine import Event
+from provisioner.init_template import TEMPLATE
+
+
+@dataclass
+class Outcome:
+    value: Any
+    calls: dict[str, int]
+    mutating: dict[str, int]
+    events: list[Event]
+
+
+class Stack:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def ws(self) -> core.Workspace:
+        return core.Workspace.open(self.path)
+
+    def run(self, command: str, fn: Callable[[core.Session], Any]) -> Outcome:
+        events: list[Event] = []
+        with core.session(self.ws(), command, events.append, lock=command in ("up", "down")) as s:
+            value = fn(s)
+            rec = s.clients.recorder
+            return Outcome(value, dict(rec.calls), dict(rec.mutating()), events)
+
+    def up(self) -> Outcome:
+        out = self.run("up", core.up)
+        run = out.value.run
+        assert run is None or run.ok, {a: o.error for a, o in run.failed.items()}
+        return out
+
+    def drift(self) -> Outcome:
+        return self.run("drift", core.drift)
+
+    def down(self) -> Outcome:
+        out = self.run("down", core.down)
+        assert out.value[1] is None or out.value[1].ok
+        return out
+
+    def state(self) -> Any:
+        ws = self.ws()
+        return ws.store.load(ws.config.name)
+
+
+def write_config(directory: Path, name: str = "t1", **extra: str) -> Path:
+    text = TEMPLATE.format(name=name, stack="metaflow", preset="personal", suffix="abc12345")
+    text = text.replace("[tags]", '[tags]\nteam = "ml"', 1)
+    path = directory / "mfprov.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def moto_account() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(moto_account: None, tmp_path: Path) -> Stack:
+    return Stack(write_config(tmp_path))
+
+
+def inventory() -> dict[str, set[str]]:
+    """Everything in the moto account that a stack could have made, by type (for 'nothing left' checks)."""
+    ec2 = boto3.client("ec2")
+    iam = boto3.client("iam")
+    kms = boto3.client("kms")
+    batch = boto3.client("batch")
+    # AWS-managed keys (alias/aws/*, e.g. the aws/dynamodb key an encrypted table brings) are AWS's, not the stack's.
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/")}
+    keys = {
+        k["KeyId"]
+        for k in kms.list_keys()["Keys"]
+        if k["KeyId"] not in aws_managed
+        and kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion"
+    }
+    return {
+        "vpc": {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]},
+        "subnet": {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]},
+        "igw": {i["InternetGatewayId"] for i in ec2.describe_internet_gateways()["InternetGateways"]},
+        "route_table": {r["RouteTableId"] for r in ec2.describe_route_tables()["RouteTables"]},
+        "security_group": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
+        "launch_template": {t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]},
+        "role": {r["RoleName"] for r in iam.list_roles()["Roles"]},
+        "instance_profile": {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]},
+        "kms_key": keys,
+        "kms_alias": {a["AliasName"] for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")},
+        "bucket": {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]},
+        "table": set(boto3.client("dynamodb").list_tables()["TableNames"]),
+        "compute_environment": {
+            c["computeEnvironmentName"] for c in batch.describe_compute_environments()["computeEnvironments"]
+            if c.get("status") != "DELETED"
+        },
+        "job_queue": {q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"] if q.get("status") != "DELETED"},
+    }

@@ -1,0 +1,228 @@
+"""The personal Metaflow stack against moto: idempotence, drift, repair, teardown, resumption."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from provisioner import app as core
+from provisioner.session import ClientFactory
+from tests.stack.conftest import Stack, inventory
+
+EXPECTED = {
+    "kms.key.s3", "kms.alias.s3", "s3.bucket.datastore",
+    "ec2.vpc.main", "ec2.internet_gateway.main", "ec2.route_table.public", "ec2.route.public_internet",
+    "ec2.subnet.public_1", "ec2.subnet.public_2",
+    "ec2.route_table_association.public_1", "ec2.route_table_association.public_2",
+    "ec2.security_group.batch", "ec2.launch_template.cpu",
+    "iam.role.batch_service", "iam.role.ecs_instance", "iam.instance_profile.ecs_instance", "iam.role.batch_task",
+    "iam.role.step_functions", "iam.role.eventbridge",
+    "batch.compute_environment.cpu", "batch.job_queue.main", "dynamodb.table.step_functions",
+}  # fmt: skip
+
+
+def test_up_builds_the_stack_and_a_second_up_makes_no_mutating_call(stack: Stack) -> None:
+    first = stack.up()
+    state = stack.state()
+    assert set(state.resources) == EXPECTED
+    assert all(r.status == "ready" for r in state.resources.values())
+    assert first.mutating, "the first up must have created things"
+
+    second = stack.up()
+    assert second.value.plan.changes == []
+    assert second.mutating == {}
+    assert second.calls, "the second up must have read AWS"
+
+
+def test_drift_is_clean_right_after_up(stack: Stack) -> None:
+    stack.up()
+    assert stack.drift().value == []
+
+
+def _state_id(stack: Stack, address: str) -> str:
+    return stack.state().resources[address].id
+
+
+def add_ssh_rule(stack: Stack) -> None:
+    boto3.client("ec2").authorize_security_group_ingress(
+        GroupId=_state_id(stack, "ec2.security_group.batch"),
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+
+
+def bucket_to_sse_s3(stack: Stack) -> None:
+    boto3.client("s3").put_bucket_encryption(
+        Bucket=_state_id(stack, "s3.bucket.datastore"),
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+
+
+def open_public_access(stack: Stack) -> None:
+    boto3.client("s3").put_public_access_block(
+        Bucket=_state_id(stack, "s3.bucket.datastore"),
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
+def remove_inline_policy(stack: Stack) -> None:
+    boto3.client("iam").delete_role_policy(RoleName=_state_id(stack, "iam.role.batch_task"), PolicyName="deny_presigned")
+
+
+def attach_admin(stack: Stack) -> None:
+    boto3.client("iam").attach_role_policy(
+        RoleName=_state_id(stack, "iam.role.batch_service"), PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+
+
+def delete_table(stack: Stack) -> None:
+    ddb = boto3.client("dynamodb")
+    ddb.delete_table(TableName=_state_id(stack, "dynamodb.table.step_functions"))
+
+
+def delete_route(stack: Stack) -> None:
+    boto3.client("ec2").delete_route(
+        RouteTableId=_state_id(stack, "ec2.route_table.public"), DestinationCidrBlock="0.0.0.0/0"
+    )
+
+
+def remove_tag(stack: Stack) -> None:
+    boto3.client("ec2").delete_tags(Resources=[_state_id(stack, "ec2.vpc.main")], Tags=[{"Key": "team"}])
+
+
+OUT_OF_BAND: list[tuple[Callable[[Stack], Any], str, str, str | None]] = [
+    (add_ssh_rule, "ec2.security_group.batch", "changed", "ingress"),
+    (bucket_to_sse_s3, "s3.bucket.datastore", "changed", "kms_key_arn"),
+    (open_public_access, "s3.bucket.datastore", "changed", "block_public_access"),
+    (remove_inline_policy, "iam.role.batch_task", "changed", "inline_policies"),
+    (attach_admin, "iam.role.batch_service", "changed", "managed_policy_arns"),
+    (delete_table, "dynamodb.table.step_functions", "missing", None),
+    (delete_route, "ec2.route.public_internet", "missing", None),
+    (remove_tag, "ec2.vpc.main", "changed", "tags"),
+]
+
+
+@pytest.mark.parametrize(("change", "address", "status", "field"), OUT_OF_BAND, ids=[c[0].__name__ for c in OUT_OF_BAND])
+def test_out_of_band_change_is_reported_and_repaired(
+    stack: Stack, change: Callable[[Stack], Any], address: str, status: str, field: str | None
+) -> None:
+    stack.up()
+    change(stack)
+
+    items = stack.drift().value
+    assert [(i.address, i.status) for i in items] == [(address, status)]
+    if field is not None:
+        assert [c.field for c in items[0].changes] == [field]
+
+    repaired = stack.up()
+    assert repaired.mutating, "up must have changed something to repair the drift"
+    assert stack.drift().value == []
+    assert stack.up().mutating == {}
+
+
+def test_drift_cli_exit_codes_and_json(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from provisioner.cli import cli
+
+    stack.up()
+    runner = CliRunner()
+    args = ["--config", str(stack.path), "drift", "--json"]
+    clean = runner.invoke(cli, args)
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.stdout)["in_sync"] is True
+    add_ssh_rule(stack)
+    drifted = runner.invoke(cli, args)
+    assert drifted.exit_code == 2, drifted.output
+    report = json.loads(drifted.stdout)
+    assert report["schema"] == "mfprov.drift/1"
+    assert [(i["address"], i["changes"][0]["field"]) for i in report["items"]] == [
+        ("ec2.security_group.batch", "ingress")
+    ]
+
+
+def test_down_leaves_nothing_behind(stack: Stack) -> None:
+    before = inventory()
+    stack.up()
+    during = inventory()
+    assert all(during[k] - before[k] for k in before), "up made something of every type"
+    # Something a user put in the bucket must not keep it alive (force_destroy is what decides that).
+    count, run = stack.down().value
+    assert count == len(EXPECTED) and run is not None and run.ok
+    assert inventory() == before
+    assert stack.state().resources == {}
+    # A second down has nothing to do.
+    assert stack.down().value == (0, None)
+
+
+def test_down_refuses_a_bucket_with_data_unless_force_destroy(stack: Stack) -> None:
+    stack.up()
+    bucket = _state_id(stack, "s3.bucket.datastore")
+    boto3.client("s3").put_object(Bucket=bucket, Key="metaflow/data", Body=b"x")
+    out = stack.run("down", core.down)
+    _, run = out.value
+    assert not run.ok
+    assert "s3.bucket.datastore" in run.failed
+    assert bucket in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    # What the bucket needs stays too: its key.
+    assert "kms.key.s3" in stack.state().resources
+
+    stack.path.write_text(stack.path.read_text().replace("force_destroy = false", "force_destroy = true"))
+    stack.up()
+    assert stack.down().value[1].ok
+    assert bucket not in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+
+
+class FailAfter:
+    """A botocore hook that raises once ``n`` create calls have gone through (a crash mid-apply)."""
+
+    def __init__(self, n: int, when: str) -> None:
+        self.n, self.when, self.seen = n, when, 0
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        if model is None or not model.name.startswith(("Create", "Put", "Attach", "Authorize")):
+            return
+        self.seen += 1
+        if self.seen > self.n:
+            raise RuntimeError(f"injected failure at {model.name}")
+
+
+@pytest.mark.parametrize("n", [2, 9, 25])
+@pytest.mark.parametrize("when", ["before-call", "after-call"])
+def test_interrupted_up_is_completed_without_duplicates(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, n: int, when: str
+) -> None:
+    # One worker, so which call fails is the same on every run.
+    stack.path.write_text(stack.path.read_text().replace("parallelism = 8", "parallelism = 1"))
+    before = inventory()
+    hook = FailAfter(n, when)
+    original = ClientFactory.__init__
+
+    def patched(self: ClientFactory, *a: Any, **k: Any) -> None:
+        original(self, *a, **k)
+        self.session.events.register(when, hook)
+
+    monkeypatch.setattr(ClientFactory, "__init__", patched)
+    out = stack.run("up", core.up)
+    assert out.value.run is not None and not out.value.run.ok
+    monkeypatch.setattr(ClientFactory, "__init__", original)
+
+    stack.up()
+    assert set(stack.state().resources) == EXPECTED
+    assert stack.drift().value == []
+    made = {k: inventory()[k] - before[k] for k in before}
+    # exactly one of each, except the per-AZ pairs
+    assert {k: len(v) for k, v in made.items()} == {
+        "vpc": 1, "subnet": 2, "igw": 1, "route_table": 2, "security_group": 2, "launch_template": 1,
+        "role": 5, "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1,
+        "compute_environment": 1, "job_queue": 1,
+    }  # fmt: skip
