@@ -28,6 +28,31 @@ def _mfprov(console: Console, workdir: Path, *args: str) -> int:
     return proc.returncode
 
 
+def leftovers(stack: str) -> list[str]:
+    """Everything still carrying the stack's tag: tagging API for most services, IAM by its own calls."""
+    found: list[str] = []
+    tagging = boto3.client("resourcegroupstaggingapi")
+    kms = boto3.client("kms")
+    for page in tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": "mfprov:stack", "Values": [stack]}]
+    ):
+        for item in page["ResourceTagMappingList"]:
+            arn = item["ResourceARN"]
+            if ":kms:" in arn and kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion":
+                continue
+            found.append(arn)
+    iam = boto3.client("iam")
+    for role in iam.list_roles()["Roles"]:
+        tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+        if tags.get("mfprov:stack") == stack:
+            found.append(role["Arn"])
+    batch = boto3.client("batch")
+    for ce in batch.describe_compute_environments()["computeEnvironments"]:
+        if (ce.get("tags") or {}).get("mfprov:stack") == stack and ce.get("status") != "DELETED":
+            found.append(ce["computeEnvironmentArn"])
+    return found
+
+
 def run_demo(console: Console, keep_sandbox: bool = False) -> int:
     started = time.monotonic()
     was_running = sandbox.status() is not None
@@ -73,7 +98,13 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
             )
         cleaned = step("10. take it all down", 0, "down", "--yes")
         if cleaned:
-            step("11. nothing is left: a plan would create everything again", 0, "plan")
+            console.print(Rule("11. nothing is left", style="dim"))
+            left = leftovers("demo")
+            for item in left:
+                console.print(f"  [red]left behind:[/red] {item}")
+            console.print("No resource tagged mfprov:stack=demo is left (the KMS key is scheduled for deletion, "
+                          "as AWS requires)." if not left else f"{len(left)} resource(s) left behind.")
+            steps.append(("11. nothing is left", 0, len(left)))
 
     if not keep_sandbox and not was_running:
         sandbox.stop()
@@ -81,7 +112,7 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
     for title, expect, code in steps:
         mark = "[green]✓[/green]" if code == expect else "[red]✗[/red]"
         console.print(f" {mark} {title}")
-    good = all(code == expect for _, expect, code in steps) and len(steps) == 11
+    good = all(code == expect for _, expect, code in steps) and len(steps) == 10
     console.print(
         f"{'[bold green]Demo complete' if good else '[bold red]Demo failed'}[/] in {time.monotonic() - started:.1f}s."
     )

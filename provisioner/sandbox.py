@@ -55,8 +55,9 @@ def _info_path() -> Path:
 
 def _responds(url: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as resp:  # noqa: S310 (loopback)
-            return bool(resp.status == 200)
+        with urllib.request.urlopen(f"{url}/moto-api/config", timeout=timeout) as resp:  # noqa: S310 (loopback)
+            # a cheap endpoint: data.json would dump the whole account (slow once IAM policies are loaded)
+            return bool(200 <= resp.status < 300)
     except (urllib.error.URLError, OSError):
         return False
 

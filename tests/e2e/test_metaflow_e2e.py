@@ -141,14 +141,15 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(sandbox_e
     states = boto3.client("stepfunctions", endpoint_url=url, region_name="us-east-1", aws_access_key_id="sandbox",
                           aws_secret_access_key="sandbox")  # fmt: skip
     machines = {m["name"]: m["stateMachineArn"] for m in states.list_state_machines()["stateMachines"]}
-    assert "ThreeStepFlow" in machines
-    described = states.describe_state_machine(stateMachineArn=machines["ThreeStepFlow"])
+    name = f"{profile['METAFLOW_SFN_STATE_MACHINE_PREFIX']}_ThreeStepFlow"  # the profile's prefix is used
+    assert name in machines, machines
+    described = states.describe_state_machine(stateMachineArn=machines[name])
     assert described["roleArn"] == profile["METAFLOW_SFN_IAM_ROLE"]
     definition = json.loads(described["definition"])
     assert profile["METAFLOW_BATCH_JOB_QUEUE"] in json.dumps(definition)
 
     # The state machine lives outside the stack; take the stack down and nothing of it is left.
-    states.delete_state_machine(stateMachineArn=machines["ThreeStepFlow"])
+    states.delete_state_machine(stateMachineArn=machines[name])
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
     rest = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     for obj in rest:  # the code package step-functions uploaded
