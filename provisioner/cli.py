@@ -29,7 +29,7 @@ from provisioner.plan import NOOP, SYMBOLS, Plan
 from state.local import StateError
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 cli = typer.Typer(
     add_completion=False,
@@ -81,6 +81,7 @@ def fail(message: str, code: int = 1) -> Any:
 
 
 # ---------------------------------------------------------------- progress
+
 
 class Progress:
     """Prints each resource as it starts and finishes, with its elapsed time."""
@@ -172,6 +173,7 @@ def confirm_or_refuse(question: str, yes: bool) -> bool:
 
 # ---------------------------------------------------------------- commands
 
+
 @cli.command()
 @guarded
 def init(
@@ -198,7 +200,9 @@ def init(
 
 @cli.command()
 @guarded
-def plan(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every field of creates.")] = False) -> None:
+def plan(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every field of creates.")] = False,
+) -> None:
     """Show what `up` would change, field by field, without changing anything."""
     with open_session("plan", Progress(quiet=True), lock=False) as s:
         p = core.plan(s)
@@ -374,6 +378,7 @@ def demo(
 
 
 # ---------------------------------------------------------------- sandbox
+
 
 @sandbox_cli.command("start")
 def sandbox_start(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1.")] = None) -> None:

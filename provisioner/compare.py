@@ -91,8 +91,12 @@ def comparable(rt: Resource[Any], props: Mapping[str, Any]) -> dict[str, Any]:
         if key in rt.behaviour_fields or key in rt.sensitive_fields:
             continue
         if key in rt.policy_fields:
-            if isinstance(value, Mapping) and value and all(isinstance(v, Mapping | str) for v in value.values()) \
-                    and "Statement" not in value:
+            if (
+                isinstance(value, Mapping)
+                and value
+                and all(isinstance(v, Mapping | str) for v in value.values())
+                and "Statement" not in value
+            ):
                 value = {name: normalize_policy(doc) for name, doc in value.items()}
             else:
                 value = normalize_policy(value)

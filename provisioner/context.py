@@ -58,9 +58,7 @@ class NodeContext:
 
     def owns(self, tags: dict[str, str]) -> bool:
         """Whether a found resource's tags say it is this node of this stack."""
-        return tags.get(TAG_STACK) == self.tags.get(TAG_STACK) and tags.get(TAG_ADDRESS) == self.tags.get(
-            TAG_ADDRESS
-        )
+        return tags.get(TAG_STACK) == self.tags.get(TAG_STACK) and tags.get(TAG_ADDRESS) == self.tags.get(TAG_ADDRESS)
 
     def client(self, service: str) -> Any:
         return self.clients.client(service)

@@ -88,7 +88,9 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
             sg_id = state["resources"]["ec2.security_group.batch"]["id"]
             boto3.client("ec2").authorize_security_group_ingress(
                 GroupId=sg_id,
-                IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+                IpPermissions=[
+                    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+                ],
             )
             console.print(f"Opened SSH (tcp/22) to 0.0.0.0/0 on the Batch security group {sg_id} with boto3.")
             ok = (
@@ -102,8 +104,11 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
             left = leftovers("demo")
             for item in left:
                 console.print(f"  [red]left behind:[/red] {item}")
-            console.print("No resource tagged mfprov:stack=demo is left (the KMS key is scheduled for deletion, "
-                          "as AWS requires)." if not left else f"{len(left)} resource(s) left behind.")
+            console.print(
+                "No resource tagged mfprov:stack=demo is left (the KMS key is scheduled for deletion, as AWS requires)."
+                if not left
+                else f"{len(left)} resource(s) left behind."
+            )
             steps.append(("11. nothing is left", 0, len(left)))
 
     if not keep_sandbox and not was_running:

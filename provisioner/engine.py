@@ -281,9 +281,7 @@ class Runner:
             result.interrupted |= res.interrupted
         return result
 
-    def _create(
-        self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, verb: str
-    ) -> tuple[Observed, str]:
+    def _create(self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, verb: str) -> tuple[Observed, str]:
         try:
             id_ = rt.create(ctx, props)
         except ClientError as err:

@@ -31,7 +31,7 @@ az_count = 2
 # bucket_name = "my-metaflow-bucket"   # default <prefix>-s3-<suffix>
 kms_key_rotation = false    # the bucket has its own KMS key; rotate it yearly?
 versioning = false
-force_destroy = false       # true: `mfprov down` empties the bucket (every version); false: down refuses a non-empty bucket
+force_destroy = false       # true: `down` empties the bucket (every version); false: it refuses a bucket with data
 
 [batch]
 compute_type = "spot"       # "spot" (SPOT_CAPACITY_OPTIMIZED) or "ec2" (on-demand)

@@ -96,8 +96,14 @@ def make_plan(
         except ValidationError as err:
             raise ValueError(f"{address}: the blueprint gives invalid properties: {err}") from err
         if obs is None:
-            actions.append(Action(address, node.kind, CREATE, [FieldChange(k, v, None) for k, v in desired.items()
-                                                               if k not in rt.behaviour_fields]))
+            actions.append(
+                Action(
+                    address,
+                    node.kind,
+                    CREATE,
+                    [FieldChange(k, v, None) for k, v in desired.items() if k not in rt.behaviour_fields],
+                )
+            )
             continue
         tags = node_tags(state.stack, address, user_tags) if rt.taggable else None
         changes = diff(rt, desired, obs.props, tags)

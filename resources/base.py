@@ -86,8 +86,11 @@ def is_not_found(err: BaseException, extra: Iterable[str] = ()) -> bool:
         return False
     if code in set(extra):
         return True
-    return code.endswith("NotFound") or code.startswith("NoSuch") or code in GENERIC_NOT_FOUND or (
-        code.endswith(".NotFound")
+    return (
+        code.endswith("NotFound")
+        or code.startswith("NoSuch")
+        or code in GENERIC_NOT_FOUND
+        or (code.endswith(".NotFound"))
     )
 
 
@@ -213,4 +216,3 @@ def resource_type(kind: str) -> Resource[Any]:
         return REGISTRY[kind]
     except KeyError:
         raise KeyError(f"unknown resource kind {kind!r}; known: {', '.join(sorted(REGISTRY))}") from None
-

@@ -202,7 +202,9 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
             return
         if item.get("state") != "DISABLED":
             batch.update_compute_environment(computeEnvironment=id, state="DISABLED")
-            ctx.wait("compute environment disabled", lambda: (self._describe(ctx, id) or {}).get("status") != "UPDATING")
+            ctx.wait(
+                "compute environment disabled", lambda: (self._describe(ctx, id) or {}).get("status") != "UPDATING"
+            )
         ctx.call(batch.delete_compute_environment, retry_on=("ClientException:job queue",), computeEnvironment=id)
         ctx.wait("compute environment deleted", lambda: self._describe(ctx, id) is None)
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
 
 
+_TTL_ON = ("ENABLED", "ENABLING")
+
+
 class TableProps(Props):
     name: str
     hash_key: str = "pathspec"
@@ -72,7 +75,7 @@ class Table(Resource[TableProps]):
             "hash_key_type": key_type,
             "billing_mode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
             "sse_enabled": sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING"),
-            "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
+            "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in _TTL_ON else None,
             "point_in_time_recovery": (pitr.get("PointInTimeRecoveryDescription") or {}).get(
                 "PointInTimeRecoveryStatus"
             ) == "ENABLED",
@@ -130,7 +133,8 @@ class Table(Resource[TableProps]):
                 )
         if "point_in_time_recovery" in changes:
             ddb.update_continuous_backups(
-                TableName=id, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": props.point_in_time_recovery}
+                TableName=id,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": props.point_in_time_recovery},
             )
         if "tags" in changes:
             ddb.tag_resource(ResourceArn=observed.attrs["arn"], Tags=tag_list(ctx.tags))

@@ -82,6 +82,7 @@ class _Ec2Resource(Resource[Any]):
 
 # ------------------------------------------------------------------ VPC
 
+
 class VpcProps(Props):
     cidr_block: str
     enable_dns_support: bool = True
@@ -100,7 +101,9 @@ class Vpc(_Ec2Resource):
         id = item["VpcId"]
         try:
             support = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
-            hostnames = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+            hostnames = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsHostnames")["EnableDnsHostnames"][
+                "Value"
+            ]
         except ClientError as err:
             if self.missing(err):
                 return None
@@ -142,6 +145,7 @@ class Vpc(_Ec2Resource):
 
 
 # --------------------------------------------------------------- subnet
+
 
 class SubnetProps(Props):
     vpc_id: str
@@ -199,6 +203,7 @@ class Subnet(_Ec2Resource):
 
 # ----------------------------------------------------- internet gateway
 
+
 class InternetGatewayProps(Props):
     vpc_id: str
 
@@ -236,9 +241,7 @@ class InternetGateway(_Ec2Resource):
         if "tags" in changes:
             _tag(ctx, id)
 
-    def delete(
-        self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: InternetGatewayProps | None
-    ) -> None:
+    def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: InternetGatewayProps | None) -> None:
         ec2 = ctx.client("ec2")
         item = self._one(ctx, id)
         for a in (item or {}).get("Attachments", []):
@@ -247,6 +250,7 @@ class InternetGateway(_Ec2Resource):
 
 
 # ---------------------------------------------------------- route table
+
 
 class RouteTableProps(Props):
     vpc_id: str
@@ -291,6 +295,7 @@ class RouteTable(_Ec2Resource):
 
 
 # ---------------------------------------------------------------- route
+
 
 class RouteProps(Props):
     route_table_id: str
@@ -363,6 +368,7 @@ class Route(Resource[RouteProps]):
 
 # --------------------------------------------------- route association
 
+
 class RouteTableAssociationProps(Props):
     route_table_id: str
     subnet_id: str
@@ -393,7 +399,10 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
         )["RouteTables"]
         for t in tables:
             for a in t.get("Associations", []):
-                if a.get("RouteTableAssociationId") == id and a.get("AssociationState", {}).get("State") != "disassociated":
+                if (
+                    a.get("RouteTableAssociationId") == id
+                    and a.get("AssociationState", {}).get("State") != "disassociated"
+                ):
                     props = {"route_table_id": t["RouteTableId"], "subnet_id": a.get("SubnetId")}
                     return Observed(id=id, props=props, attrs={"id": id})
         return None
@@ -421,6 +430,7 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
 
 
 # ------------------------------------------------------- security group
+
 
 class SecurityGroupRule(BaseModel):
     """One atomic rule: one protocol/port range and one source (a CIDR, another group, or the group itself)."""
@@ -474,7 +484,8 @@ def _rules(group_id: str, permissions: list[dict[str, Any]]) -> list[dict[str, A
             own = r.get("GroupId") == group_id
             out.append({**base, "source_security_group_id": None if own else r.get("GroupId"), "self_ref": own,
                         "description": r.get("Description", "")})  # fmt: skip
-    full = [SecurityGroupRule.model_validate({**{"cidr": None, "source_security_group_id": None, "self_ref": False}, **r})
+    blank = {"cidr": None, "source_security_group_id": None, "self_ref": False}
+    full = [SecurityGroupRule.model_validate({**blank, **r})
             for r in out]  # fmt: skip
     return [r.model_dump(mode="json") for r in full]
 
@@ -570,6 +581,7 @@ class SecurityGroup(_Ec2Resource):
 
 # ------------------------------------------------------ launch template
 
+
 class LaunchTemplateProps(Props):
     name: str
     instance_profile_arn: str | None = None
@@ -592,8 +604,11 @@ class LaunchTemplate(Resource[LaunchTemplateProps]):
     Props = LaunchTemplateProps
     replace_on: ClassVar = frozenset({"name"})
     not_found_codes: ClassVar = frozenset(
-        {"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException",
-         "InvalidLaunchTemplateId.Malformed"}  # fmt: skip
+        {
+            "InvalidLaunchTemplateId.NotFound",
+            "InvalidLaunchTemplateName.NotFoundException",
+            "InvalidLaunchTemplateId.Malformed",
+        }  # fmt: skip
     )
     duplicate_codes: ClassVar = frozenset({"InvalidLaunchTemplateName.AlreadyExistsException"})
 

@@ -187,9 +187,7 @@ class InstanceProfile(Resource[InstanceProfileProps]):
         if "tags" in changes:
             iam.tag_instance_profile(InstanceProfileName=id, Tags=tag_list(ctx.tags))
 
-    def delete(
-        self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: InstanceProfileProps | None
-    ) -> None:
+    def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: InstanceProfileProps | None) -> None:
         iam = ctx.client("iam")
         ip = iam.get_instance_profile(InstanceProfileName=id)["InstanceProfile"]
         for role in ip.get("Roles", []):

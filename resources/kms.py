@@ -51,7 +51,9 @@ class Key(Resource[KeyProps]):
                 if meta.get("KeyManager") != "CUSTOMER" or meta["KeyState"] not in _LIVE:
                     continue
                 tags = self._tags(ctx, k["KeyId"])
-                if tags.get(TAG_STACK) == ctx.tags.get(TAG_STACK) and tags.get(TAG_ADDRESS) == ctx.tags.get(TAG_ADDRESS):
+                if tags.get(TAG_STACK) == ctx.tags.get(TAG_STACK) and tags.get(TAG_ADDRESS) == ctx.tags.get(
+                    TAG_ADDRESS
+                ):
                     return str(k["KeyId"])
         return None
 

@@ -19,7 +19,12 @@ from resources.base import Observed, Props, Resource, error_code, register, tag_
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
 
-_BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+_BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 class BucketNotEmpty(Exception):
@@ -79,7 +84,8 @@ class Bucket(Resource[BucketProps]):
             if self.missing(err):
                 return None
             if error_code(err) == "403":
-                raise RuntimeError(f"bucket {props.name} exists and belongs to another account; choose another name")
+                msg = f"bucket {props.name} exists and belongs to another account; choose another name"
+                raise RuntimeError(msg) from None
             raise
         return props.name
 

@@ -45,9 +45,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     if cfg.network.create:
         zones = facts.availability_zones
         if len(zones) < cfg.network.az_count:
-            raise ValueError(
-                f"network.az_count is {cfg.network.az_count} but {facts.region} offers {len(zones)} zones"
-            )
+            raise ValueError(f"network.az_count is {cfg.network.az_count} but {facts.region} offers {len(zones)} zones")
         vpc: Any = bp.add("ec2.vpc.main", "ec2.vpc", cidr_block=cfg.network.vpc_cidr)
         igw = bp.add("ec2.internet_gateway.main", "ec2.internet_gateway", vpc_id=vpc)
         rtb = bp.add("ec2.route_table.public", "ec2.route_table", vpc_id=vpc)

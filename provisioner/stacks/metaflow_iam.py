@@ -47,7 +47,9 @@ def batch_task_policies(f: Facts, bucket_arn: str, kms_arn: Any, table_arn: str 
     sm = f"arn:{f.partition}:sagemaker:{f.region}:{f.account_id}"
     out = {
         "s3_list": doc(allow("s3:ListBucket", bucket_arn, "BucketAccessBatch")),
-        "custom_s3": doc(allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], f"{bucket_arn}/*", "ObjectAccessBatch")),
+        "custom_s3": doc(
+            allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], f"{bucket_arn}/*", "ObjectAccessBatch")
+        ),
         "s3_kms": doc(allow(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], kms_arn)),
         "deny_presigned": doc(DENY_PRESIGNED),
         "sagemaker": doc(
@@ -67,14 +69,14 @@ def batch_task_policies(f: Facts, bucket_arn: str, kms_arn: Any, table_arn: str 
             ),
         ),
         "iam_pass_role": doc(
-            allow(
-                "iam:PassRole", "*", "AllowPassRole", StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"}
-            )
+            allow("iam:PassRole", "*", "AllowPassRole", StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"})
         ),
         "cloudwatch": doc(allow(["logs:CreateLogStream", "logs:PutLogEvents"], "*", "AllowPutLogs")),
     }
     if table_arn:
-        out["dynamodb"] = doc(allow(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], table_arn, "Items"))
+        out["dynamodb"] = doc(
+            allow(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], table_arn, "Items")
+        )
     return out
 
 

@@ -82,7 +82,9 @@ def mfprov(env: dict[str, str], cwd: Path, *args: str, expect: int = 0) -> subpr
     return proc
 
 
-def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
     work = tmp_path / "work"
     work.mkdir()
     env = sandbox_env

@@ -83,7 +83,9 @@ def inventory() -> dict[str, set[str]]:
     kms = boto3.client("kms")
     batch = boto3.client("batch")
     # AWS-managed keys (alias/aws/*, e.g. the aws/dynamodb key an encrypted table brings) are AWS's, not the stack's.
-    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/")}
+    aws_managed = {
+        a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/")
+    }
     keys = {
         k["KeyId"]
         for k in kms.list_keys()["Keys"]
@@ -100,12 +102,17 @@ def inventory() -> dict[str, set[str]]:
         "role": {r["RoleName"] for r in iam.list_roles()["Roles"]},
         "instance_profile": {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]},
         "kms_key": keys,
-        "kms_alias": {a["AliasName"] for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")},
+        "kms_alias": {
+            a["AliasName"] for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")
+        },
         "bucket": {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]},
         "table": set(boto3.client("dynamodb").list_tables()["TableNames"]),
         "compute_environment": {
-            c["computeEnvironmentName"] for c in batch.describe_compute_environments()["computeEnvironments"]
+            c["computeEnvironmentName"]
+            for c in batch.describe_compute_environments()["computeEnvironments"]
             if c.get("status") != "DELETED"
         },
-        "job_queue": {q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"] if q.get("status") != "DELETED"},
+        "job_queue": {
+            q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"] if q.get("status") != "DELETED"
+        },
     }

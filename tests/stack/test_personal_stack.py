@@ -56,7 +56,9 @@ def add_ssh_rule(stack: Stack) -> None:
 def bucket_to_sse_s3(stack: Stack) -> None:
     boto3.client("s3").put_bucket_encryption(
         Bucket=_state_id(stack, "s3.bucket.datastore"),
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
 
 
@@ -73,7 +75,9 @@ def open_public_access(stack: Stack) -> None:
 
 
 def remove_inline_policy(stack: Stack) -> None:
-    boto3.client("iam").delete_role_policy(RoleName=_state_id(stack, "iam.role.batch_task"), PolicyName="deny_presigned")
+    boto3.client("iam").delete_role_policy(
+        RoleName=_state_id(stack, "iam.role.batch_task"), PolicyName="deny_presigned"
+    )
 
 
 def attach_admin(stack: Stack) -> None:
@@ -109,7 +113,9 @@ OUT_OF_BAND: list[tuple[Callable[[Stack], Any], str, str, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "address", "status", "field"), OUT_OF_BAND, ids=[c[0].__name__ for c in OUT_OF_BAND])
+@pytest.mark.parametrize(
+    ("change", "address", "status", "field"), OUT_OF_BAND, ids=[c[0].__name__ for c in OUT_OF_BAND]
+)
 def test_out_of_band_change_is_reported_and_repaired(
     stack: Stack, change: Callable[[Stack], Any], address: str, status: str, field: str | None
 ) -> None:

@@ -27,7 +27,11 @@ def test_starter_file_is_valid_and_matches_the_defaults() -> None:
     ("data", "field", "words"),
     [
         ({"name": "demo", "prefix": "a" * 60}, "(top level)", "AWS allows 64"),
-        ({"name": "demo", "batch": {"min_vcpus": 10, "max_vcpus": 4}}, "batch", "min_vcpus (10) is above max_vcpus (4)"),
+        (
+            {"name": "demo", "batch": {"min_vcpus": 10, "max_vcpus": 4}},
+            "batch",
+            "min_vcpus (10) is above max_vcpus (4)",
+        ),
         (
             {"name": "demo", "network": {"subnet_cidrs": ["10.99.0.0/20", "10.20.16.0/20"]}},
             "network",
