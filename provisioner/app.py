@@ -20,10 +20,10 @@ from botocore.exceptions import (
 
 from provisioner.config import Config, load_config
 from provisioner.context import Facts
-from provisioner.engine import DriftItem, Event, Listener, Runner, drift_report, stamp
+from provisioner.engine import DriftItem, EngineError, Event, Listener, Runner, drift_report, stamp
 from provisioner.graph import Blueprint
 from provisioner.outputs import resolve_outputs
-from provisioner.plan import Plan
+from provisioner.plan import Plan, stateful_replacements
 from provisioner.scheduler import RunResult
 from provisioner.session import ClientFactory
 from provisioner.stacks import metaflow
@@ -170,6 +170,13 @@ def up(s: Session, confirm: Any = None) -> UpResult:
             s.state.outputs = s.outputs()
             s.store.save(s.state)
         return UpResult(plan, None, s.outputs())
+    risky = stateful_replacements(plan)
+    if risky:
+        why = "; ".join(f"{a.address} (forced by {', '.join(a.replace_reasons)})" for a in risky)
+        raise EngineError(
+            f"this change would replace, and so delete, resources that hold data: {why}. mfprov will not do that "
+            "on its own: undo the change, or take the stack down deliberately with `mfprov down`."
+        )
     if confirm is not None and not confirm(plan):
         return UpResult(plan, None, s.outputs())
     stamp(s.state, s.facts)

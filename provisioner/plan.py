@@ -71,6 +71,29 @@ def desired_dump(rt: Resource[Any], raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cascade(g: nx.DiGraph, actions: list[Action]) -> None:
+    """Whatever refers to a replaced resource is replaced with it.
+
+    The old resource can only be deleted once nothing uses it any more (a job queue holding a compute
+    environment, a subnet in a VPC), and the new one gets a new id; so dependents go first and come back
+    after it.
+    """
+    by_address = {a.address: a for a in actions}
+    for act in list(actions):
+        if act.action != REPLACE:
+            continue
+        for dep in nx.descendants(g, act.address):
+            other = by_address[dep]
+            if other.action in (UPDATE, NOOP):
+                other.action = REPLACE
+                other.changes = [*other.changes, FieldChange(f"(depends on {act.address})", "new", "old", True)]
+
+
+def stateful_replacements(plan: Plan) -> list[Action]:
+    """Replacements that would destroy data (a bucket's objects, a key's ciphertexts): never done silently."""
+    return [a for a in plan.actions if a.action == REPLACE and resource_type(a.kind).stateful]
+
+
 def node_tags(stack: str, address: str, user_tags: Mapping[str, str]) -> dict[str, str]:
     from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK
 
@@ -115,6 +138,7 @@ def make_plan(
         else:
             actions.append(Action(address, node.kind, NOOP, [], obs.id))
             known_attrs[address] = obs.attrs
+    _cascade(g, actions)
     # What the state holds but the config no longer asks for is deleted, dependents first.
     orphans = [a for a in state.resources if a not in blueprint.nodes]
     og: nx.DiGraph = nx.DiGraph()

@@ -25,7 +25,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     key = bp.add(
         "kms.key.s3",
         "kms.key",
-        description="Encrypts the Metaflow datastore bucket " + cfg.bucket_name,
+        description=f"Encrypts the Metaflow datastore of stack {cfg.name}",
         enable_key_rotation=cfg.datastore.kms_key_rotation,
     )
     bp.add("kms.alias.s3", "kms.alias", name=f"alias/{n('s3')}", target_key_id=key)

@@ -232,3 +232,36 @@ def test_interrupted_up_is_completed_without_duplicates(
         "role": 5, "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1,
         "compute_environment": 1, "job_queue": 1,
     }  # fmt: skip
+
+
+def test_a_change_that_forces_replacement_replaces_dependents_too(stack: Stack) -> None:
+    stack.up()
+    old_ce_arn = stack.state().resources["batch.compute_environment.cpu"].attrs["arn"]
+    stack.path.write_text(stack.path.read_text().replace('compute_type = "spot"', 'compute_type = "ec2"'))
+
+    plan = stack.run("plan", core.plan).value
+    replaced = {a.address: a.replace_reasons for a in plan.changes}
+    assert set(replaced) == {"batch.compute_environment.cpu", "batch.job_queue.main", "iam.role.step_functions"}
+    assert "compute_type" in replaced["batch.compute_environment.cpu"]
+
+    stack.up()
+    name = _state_id(stack, "batch.compute_environment.cpu")
+    ce = boto3.client("batch").describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
+    assert [c["computeResources"]["type"] for c in ce] == ["EC2"]
+    assert ce[0]["computeEnvironmentArn"] == old_ce_arn  # same name, so the same ARN: a new CE nonetheless
+    queue = boto3.client("batch").describe_job_queues(jobQueues=[_state_id(stack, "batch.job_queue.main")])
+    assert [o["computeEnvironment"] for o in queue["jobQueues"][0]["computeEnvironmentOrder"]] == [old_ce_arn]
+    assert stack.drift().value == []
+
+
+def test_a_change_that_would_replace_the_bucket_is_refused(stack: Stack) -> None:
+    from provisioner.engine import EngineError
+
+    stack.up()
+    bucket = _state_id(stack, "s3.bucket.datastore")
+    text = stack.path.read_text().replace('# bucket_name = "my-metaflow-bucket"', 'bucket_name = "other-name-x1"')
+    stack.path.write_text(text)
+    with pytest.raises(EngineError, match=r"s3\.bucket\.datastore \(forced by name\)"):
+        stack.up()
+    boto3.client("s3").head_bucket(Bucket=bucket)  # the old bucket is still there
+    assert _state_id(stack, "s3.bucket.datastore") == bucket
