@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -265,3 +266,47 @@ def test_a_change_that_would_replace_the_bucket_is_refused(stack: Stack) -> None
         stack.up()
     boto3.client("s3").head_bucket(Bucket=bucket)  # the old bucket is still there
     assert _state_id(stack, "s3.bucket.datastore") == bucket
+
+
+def test_an_existing_vpc_is_used_and_left_alone(stack: Stack) -> None:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.50.{i * 16}.0/20", AvailabilityZone=az)["Subnet"]["SubnetId"]
+        for i, az in enumerate(("us-east-1a", "us-east-1b"))
+    ]
+    text = stack.path.read_text().replace("create = true ", "create = false")
+    text = text.replace("[network]", f'[network]\nvpc_id = "{vpc}"\nsubnet_ids = {json.dumps(subnets)}', 1)
+    stack.path.write_text(text)
+
+    stack.up()
+    addresses = set(stack.state().resources)
+    assert not any(a.startswith(("ec2.vpc.", "ec2.subnet.", "ec2.route", "ec2.internet_gateway")) for a in addresses)
+    ce = boto3.client("batch").describe_compute_environments(
+        computeEnvironments=[_state_id(stack, "batch.compute_environment.cpu")]
+    )["computeEnvironments"][0]
+    assert sorted(ce["computeResources"]["subnets"]) == sorted(subnets)
+    sg = ec2.describe_security_groups(GroupIds=[_state_id(stack, "ec2.security_group.batch")])["SecurityGroups"][0]
+    assert sg["VpcId"] == vpc
+    assert stack.drift().value == []
+
+    stack.down()
+    assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"], "the user's VPC must survive down"
+    assert len(ec2.describe_subnets(SubnetIds=subnets)["Subnets"]) == 2
+
+
+def test_gpu_compute_environment_sits_behind_the_same_queue(stack: Stack) -> None:
+    stack.path.write_text(stack.path.read_text().replace("[batch.gpu]\nenabled = false", "[batch.gpu]\nenabled = true"))
+    stack.up()
+    state = stack.state().resources
+    order = boto3.client("batch").describe_job_queues(jobQueues=[state["batch.job_queue.main"].id])["jobQueues"][0]
+    arns = [o["computeEnvironment"] for o in sorted(order["computeEnvironmentOrder"], key=lambda o: o["order"])]
+    assert arns == [
+        state["batch.compute_environment.cpu"].attrs["arn"],
+        state["batch.compute_environment.gpu"].attrs["arn"],
+    ]
+    gpu = boto3.client("batch").describe_compute_environments(
+        computeEnvironments=[state["batch.compute_environment.gpu"].id]
+    )
+    assert "g4dn.xlarge" in gpu["computeEnvironments"][0]["computeResources"]["instanceTypes"]
+    assert stack.up().mutating == {}

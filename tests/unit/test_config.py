@@ -51,23 +51,35 @@ def test_bad_config_names_the_field_and_the_fix(data: dict, field: str, words: s
     assert words in message
 
 
-def test_a_name_too_long_for_aws_is_refused_before_any_aws_call(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("toml", "words"),
+    [
+        ('name = "demo"\nprefix = "' + "p" * 70 + '"\n', "AWS allows 64"),
+        ('name = "demo"\n[batch]\nmin_vcpus = 16\nmax_vcpus = 8\n', "min_vcpus (16) is above max_vcpus (8)"),
+        ('name = "demo"\n[network]\nsubnet_cidrs = ["10.0.0.0/20", "10.20.16.0/20"]\n', "outside the VPC"),
+        ('name = "demo"\npreset = "enterprise"\n', "unknown preset 'enterprise'"),
+    ],
+)
+def test_bad_config_is_one_error_and_no_aws_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, words: str
+) -> None:
     # Any attempt to build a boto3 client would be a call toward AWS: make it fail loudly.
     import boto3
 
-    def no_aws(*a, **k):
+    def no_aws(*a: object, **k: object) -> None:
         raise AssertionError("an AWS client was created for a bad config")
 
     monkeypatch.setattr(boto3.session.Session, "client", no_aws)
-    (tmp_path / "mfprov.toml").write_text('name = "demo"\nprefix = "' + "p" * 70 + '"\n')
+    (tmp_path / "mfprov.toml").write_text(toml)
     from typer.testing import CliRunner
 
     from provisioner.cli import cli
 
-    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "mfprov.toml"), "plan"])
-    assert result.exit_code == 1
-    assert "AWS allows 64" in result.output
-    assert result.output.count("error:") == 1
+    for command in (["plan"], ["up", "--yes"], ["drift"]):
+        result = CliRunner().invoke(cli, ["--config", str(tmp_path / "mfprov.toml"), *command])
+        assert result.exit_code == 1
+        assert words in result.output
+        assert result.output.count("error:") == 1
 
 
 def test_missing_config_says_how_to_make_one(tmp_path: Path) -> None:
