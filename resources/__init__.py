@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-SERVICES = ("ec2", "iam", "kms", "s3", "dynamodb", "batch")
+SERVICES = ("ec2", "iam", "kms", "s3", "dynamodb", "batch", "apigateway")
 
 
 def load_all() -> None:
