@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-SERVICES = ("ec2", "iam", "kms", "s3", "dynamodb", "batch", "apigateway")
+SERVICES = ("ec2", "iam", "kms", "s3", "dynamodb", "batch", "apigateway", "awslambda")
 
 
 def load_all() -> None:

@@ -76,7 +76,7 @@ def error_message(err: BaseException) -> str:
     return str(err)
 
 
-GENERIC_NOT_FOUND = ("NotFound", "NoSuch", "ResourceNotFound", "NotFoundException")
+GENERIC_NOT_FOUND = ("NotFound", "NoSuch", "ResourceNotFound", "NotFoundException", "ResourceNotFoundException")
 
 
 def is_not_found(err: BaseException, extra: Iterable[str] = ()) -> bool:
