@@ -27,7 +27,7 @@ from provisioner.plan import Plan, stateful_replacements
 from provisioner.scheduler import RunResult
 from provisioner.session import ClientFactory
 from provisioner.stacks import metaflow
-from resources.base import error_code
+from resources.base import error_code, resource_type
 from state.document import StateDocument
 from state.local import LocalStateStore
 
@@ -203,6 +203,20 @@ def down(s: Session, confirm: Any = None) -> tuple[int, RunResult | None]:
         s.state.outputs = {}
         s.store.save(s.state)
     return len(present), run
+
+
+def fetch_secret_outputs(s: Session) -> dict[str, str]:
+    """The outputs that are secrets (an API key's value), fetched from AWS now, never kept in the state."""
+    from provisioner.outputs import secret_outputs
+
+    values: dict[str, str] = {}
+    for key, secret in secret_outputs(s.blueprint).items():
+        rs = s.state.resources.get(secret.ref.address)
+        if rs is None:
+            continue
+        rt = resource_type(rs.kind)
+        values[key] = rt.secret_value(s.runner.ctx(secret.ref.address, rs.kind), rs.id)
+    return values
 
 
 def drift(s: Session) -> list[DriftItem]:

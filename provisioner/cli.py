@@ -24,7 +24,7 @@ from provisioner.config import CONFIG_FILE, STACKS, ConfigError, parse_config
 from provisioner.engine import DriftItem, EngineError, Event
 from provisioner.graph import to_dot, to_mermaid
 from provisioner.init_template import TEMPLATE
-from provisioner.outputs import write_profile
+from provisioner.outputs import mask, write_profile
 from provisioner.plan import NOOP, SYMBOLS, Plan
 from state.local import StateError
 
@@ -335,23 +335,39 @@ def outputs(
     write: Annotated[
         str | None, typer.Option("--write-profile", metavar="NAME", help="Write ~/.metaflowconfig/config_NAME.json.")
     ] = None,
+    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print secrets (the API key) in clear.")] = False,
 ) -> None:
-    """The Metaflow profile of the stack (the keys terraform-aws-metaflow emits that this stack has)."""
+    """The Metaflow profile of the stack (the keys terraform-aws-metaflow emits that this stack has).
+
+    Secrets (the API key) are fetched from AWS when asked for and masked on the console unless --show-secrets;
+    the profile file written with --write-profile holds the real value (mode 600).
+    """
     ws = core.Workspace.open(OPTS.config)
     state = ws.store.load(ws.config.name)
     if not state.outputs:
         fail(f"stack {ws.config.name!r} has no outputs yet; run `mfprov up` first")
     profile = dict(state.outputs)
+    secrets: dict[str, str] = {}
+    if secret_outputs_of(ws):
+        with open_session("outputs", Progress(quiet=True), lock=False) as s:
+            secrets = core.fetch_secret_outputs(s)
     if write:
-        path = write_profile(write, profile)
+        path = write_profile(write, dict(sorted({**profile, **secrets}.items())))
         err.print(f"Wrote {path}. Use it with: METAFLOW_PROFILE={write} python flow.py run")
+    shown = {**profile, **{k: v if show_secrets else mask(v) for k, v in secrets.items()}}
+    shown = dict(sorted(shown.items()))
     if as_json:
-        out.print_json(json.dumps(profile))
+        out.print_json(json.dumps(shown))
     elif not write:
         table = Table(show_header=False)
-        for k, v in profile.items():
+        for k, v in shown.items():
             table.add_row(k, str(v))
         out.print(table)
+
+
+def secret_outputs_of(ws: core.Workspace) -> bool:
+    """Whether the stack has secret outputs, known from the config alone (no AWS call)."""
+    return ws.config.preset != "personal" and ws.config.metadata.api_gateway
 
 
 @cli.command()

@@ -144,6 +144,56 @@ class BatchConfig(Section):
         return "SPOT_CAPACITY_OPTIMIZED" if self.compute_type == "spot" else "BEST_FIT_PROGRESSIVE"
 
 
+class DatabaseConfig(Section):
+    """The metadata service's PostgreSQL (preset ``standard``)."""
+
+    engine: Literal["postgres"] = "postgres"
+    #: the major version; AWS applies minor upgrades itself
+    engine_version: str = "16"
+    instance_class: str = "db.t4g.small"
+    allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 20
+    max_allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 100
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    multi_az: bool = False
+    deletion_protection: bool = True
+    #: false: deleting the database (``down``) first takes a final snapshot named ``<identifier>-final``
+    skip_final_snapshot: bool = False
+
+    @field_validator("engine_version")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        major = v.split(".")[0]
+        if not major.isdigit() or int(major) < 13:
+            raise ValueError(f"PostgreSQL {v} is past its end of support on RDS; use 13 or later (default 16)")
+        return v
+
+    @field_validator("instance_class")
+    @classmethod
+    def _class(cls, v: str) -> str:
+        if not v.startswith("db.") or v.startswith(("db.t2.", "db.m4.", "db.r4.")):
+            raise ValueError(f"{v!r} is not a current RDS instance class (e.g. db.t4g.small, db.m7g.large)")
+        return v
+
+
+class MetadataConfig(Section):
+    """The Metaflow metadata service on ECS Fargate behind an internal NLB (preset ``standard``)."""
+
+    #: v2.4.4+ reads MF_METADATA_DB_SSL_MODE, which PostgreSQL 15+ on RDS needs
+    image: str = "netflixoss/metaflow_metadata_service:v2.4.12"
+    cpu: Literal["256", "512", "1024", "2048", "4096"] = "512"
+    memory: str = "1024"
+    desired_count: Annotated[int, Field(ge=0, le=10)] = 1
+    ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "require"
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    #: the public entry: API Gateway with an API key; off, only the internal NLB URL exists
+    api_gateway: bool = True
+    #: CIDRs allowed to call the API (a resource policy); empty: any source with the key
+    api_allow_cidrs: list[str] = Field(default_factory=list)
+    throttle_burst_limit: Annotated[int, Field(ge=1)] = 100
+    throttle_rate_limit: Annotated[float, Field(gt=0)] = 50.0
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+
+
 class StepFunctionsConfig(Section):
     enabled: bool = True
 
@@ -166,6 +216,7 @@ class Config(Section):
     datastore: DatastoreConfig = Field(default_factory=DatastoreConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
     step_functions: StepFunctionsConfig = Field(default_factory=StepFunctionsConfig)
+    metadata: MetadataConfig = Field(default_factory=MetadataConfig)
 
     @field_validator("name")
     @classmethod
@@ -255,6 +306,10 @@ class Config(Section):
             ("Batch job queue", self.queue_name, 128),
             ("DynamoDB table", self.named("step_functions_state"), 255),
             ("S3 bucket", self.bucket_name, 63),
+            ("load balancer", self.named("nlb"), 32),
+            ("target group", self.named("mdtg"), 32),
+            ("RDS instance", self.named("metaflow"), 63),
+            ("Lambda function", self.named("db_migrate"), 64),
         ]
 
 

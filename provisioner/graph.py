@@ -72,9 +72,29 @@ class Blueprint:
         return g
 
 
+class Concat:
+    """A string made of literals and refs, e.g. ``Concat("http://", Ref(address=nlb, attr="dns_name"), ":8082")``."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def __repr__(self) -> str:
+        return "".join(str(p) for p in self.parts)
+
+
+class SecretOutput:
+    """An output fetched from AWS when asked for (an API key's value), never stored in the state."""
+
+    def __init__(self, ref: Ref) -> None:
+        self.ref = ref
+
+
 def iter_refs(value: Any) -> Iterator[Ref]:
     if isinstance(value, Ref):
         yield value
+    elif isinstance(value, Concat):
+        for p in value.parts:
+            yield from iter_refs(p)
     elif isinstance(value, Mapping):
         for v in value.values():
             yield from iter_refs(v)
@@ -90,6 +110,9 @@ def resolve(value: Any, attrs_of: Mapping[str, Mapping[str, Any]]) -> Any:
         if attrs is None or value.attr not in attrs:
             return UNKNOWN
         return attrs[value.attr]
+    if isinstance(value, Concat):
+        parts = [resolve(p, attrs_of) for p in value.parts]
+        return UNKNOWN if any(p is UNKNOWN for p in parts) else "".join(str(p) for p in parts)
     if isinstance(value, Mapping):
         return {k: resolve(v, attrs_of) for k, v in value.items()}
     if isinstance(value, list | tuple):

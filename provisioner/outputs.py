@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from provisioner.graph import Blueprint, has_unknown, resolve
+from provisioner.graph import Blueprint, SecretOutput, has_unknown, resolve
 from state.document import StateDocument
 
 
@@ -17,10 +17,20 @@ def resolve_outputs(blueprint: Blueprint, state: StateDocument) -> dict[str, Any
     attrs = {a: rs.attrs for a, rs in state.resources.items()}
     out: dict[str, Any] = {}
     for key, value in blueprint.outputs.items():
+        if isinstance(value, SecretOutput):
+            continue  # fetched when asked for, never kept
         v = resolve(value, attrs)
         if not has_unknown(v):
             out[key] = v
     return dict(sorted(out.items()))
+
+
+def secret_outputs(blueprint: Blueprint) -> dict[str, SecretOutput]:
+    return {k: v for k, v in blueprint.outputs.items() if isinstance(v, SecretOutput)}
+
+
+def mask(value: str) -> str:
+    return value[:4] + "…" + "*" * 8 if len(value) > 8 else "********"
 
 
 def metaflow_home() -> Path:

@@ -452,8 +452,7 @@ class ApiKey(_Api):
         }
         return Observed(id=id, props=props, attrs={"id": id, "name": key["name"]})
 
-    @staticmethod
-    def secret_value(ctx: NodeContext, id: str) -> str:
+    def secret_value(self, ctx: NodeContext, id: str) -> str:
         return str(ctx.client("apigateway").get_api_key(apiKey=id, includeValue=True)["value"])
 
     def create(self, ctx: NodeContext, props: ApiKeyProps) -> str:

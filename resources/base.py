@@ -182,6 +182,10 @@ class Resource(Generic[P]):
         """Delete it and wait until it is gone. A not-found error counts as done (the engine catches it)."""
         raise NotImplementedError
 
+    def secret_value(self, ctx: NodeContext, id: str) -> str:
+        """A secret this resource holds (an API key's value), fetched when an output asks for it."""
+        raise NotImplementedError(f"{self.kind} holds no secret")
+
     # ------------------------------------------------------- engine helpers
 
     def parse_props(self, raw: Mapping[str, Any]) -> P:

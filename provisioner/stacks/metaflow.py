@@ -31,7 +31,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     bp.add("kms.alias.s3", "kms.alias", name=f"alias/{n('s3')}", target_key_id=key)
     key_arn = Ref(address="kms.key.s3", attr="arn")
     bucket_arn = f"arn:{part}:s3:::{cfg.bucket_name}"
-    bucket = bp.add(
+    bp.add(
         "s3.bucket.datastore",
         "s3.bucket",
         name=cfg.bucket_name,
@@ -96,7 +96,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     sfn = cfg.step_functions.enabled
     table_name = n("step_functions_state")
     table_arn = f"arn:{part}:dynamodb:{facts.region}:{facts.account_id}:table/{table_name}"
-    service_role = bp.add(
+    bp.add(
         "iam.role.batch_service",
         "iam.role",
         name=n("batch-execution-role"),
@@ -112,7 +112,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         assume_role_policy=pol.trust("ec2.amazonaws.com"),
         managed_policy_arns=[f"arn:{part}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"],
     )
-    profile = bp.add(
+    bp.add(
         "iam.instance_profile.ecs_instance",
         "iam.instance_profile",
         name=n("ecs-iam-role"),
@@ -178,8 +178,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
                 **common,
             )
         )
-    del service_role, profile
-    queue = bp.add(
+    bp.add(
         "batch.job_queue.main",
         "batch.job_queue",
         name=cfg.queue_name,
@@ -187,7 +186,6 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         compute_environments=[Ref(address=c.address, attr="arn") for c in ces],
     )
     queue_arn = Ref(address="batch.job_queue.main", attr="arn")
-    del queue
 
     # --- Step Functions: the state table and the roles `step-functions create` uses
     if sfn:
@@ -217,8 +215,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         )
 
     # --- outputs: the Metaflow profile (terraform-aws-metaflow §4.4 keys this stack has)
-    del bucket
-    bp.outputs = {
+    profile: dict[str, Any] = {
         "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{cfg.bucket_name}/metaflow",
         "METAFLOW_DATATOOLS_S3ROOT": f"s3://{cfg.bucket_name}/data",
         "METAFLOW_DEFAULT_DATASTORE": "s3",
@@ -231,4 +228,9 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": Ref(address="iam.role.eventbridge", attr="arn") if sfn else "",
         "METAFLOW_SFN_DYNAMO_DB_TABLE": table_name if sfn else "",
     }
+    if cfg.preset == "standard":
+        from provisioner.stacks import metadata_service
+
+        profile.update(metadata_service.add(bp, cfg, facts, vpc, subnets, bucket_arn, key_arn))
+    bp.outputs = profile
     return bp
