@@ -186,10 +186,28 @@ def up(s: Session, confirm: Any = None) -> UpResult:
     return UpResult(plan, run, s.state.outputs)
 
 
-def down(s: Session, confirm: Any = None) -> tuple[int, RunResult | None]:
-    """Delete everything of the stack that exists; returns how many resources there were."""
+class DataLossRefused(EngineError):
+    """``down`` would delete a resource holding data and the user has not named that risk."""
+
+
+def data_holders(s: Session, present: list[str]) -> list[str]:
+    kinds = {a: (s.blueprint.nodes[a].kind if a in s.blueprint.nodes else s.state.resources[a].kind) for a in present}
+    return [a for a in present if resource_type(kinds[a]).confirm_delete]
+
+
+def down(s: Session, confirm: Any = None, delete_data: bool = False) -> tuple[int, RunResult | None]:
+    """Delete everything of the stack that exists; returns how many resources there were.
+
+    A resource whose deletion destroys data (the database) is only deleted with ``delete_data``.
+    """
     observed = s.runner.refresh()
     present = sorted(a for a, o in observed.items() if o is not None)
+    risky = data_holders(s, present)
+    if risky and not delete_data:
+        raise DataLossRefused(
+            f"`down` would delete {', '.join(risky)}, which holds the stack's data (a final snapshot is taken unless "
+            "skip_final_snapshot is set). Pass --delete-database to confirm."
+        )
     if not present:
         for a in list(s.state.resources):
             s.state.resources.pop(a)

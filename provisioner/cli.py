@@ -248,7 +248,12 @@ def up(yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without aski
 
 @cli.command()
 @guarded
-def down(yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False) -> None:
+def down(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    delete_database: Annotated[
+        bool, typer.Option("--delete-database", help="Also delete the metadata database (needed even with --yes).")
+    ] = False,
+) -> None:
     """Delete every resource of the stack."""
     with open_session("down", Progress()) as s:
 
@@ -258,7 +263,7 @@ def down(yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without a
                 err.print(f"  [red]-[/red] {a}")
             return confirm_or_refuse("Delete them?", yes)
 
-        count, run = core.down(s, confirm)
+        count, run = core.down(s, confirm, delete_data=delete_database)
         if run is None:
             if count == 0:
                 err.print(f"Nothing to delete: stack {s.state.stack!r} has no resources. {calls_line(s)}")

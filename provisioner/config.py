@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_FILE = "mfprov.toml"
 STACKS = ("metaflow",)
-PRESETS = {"metaflow": ("personal",)}
+PRESETS = {"metaflow": ("personal", "standard")}
 #: presets that later versions add; named so the error can say so
-PLANNED_PRESETS = ("standard", "full")
+PLANNED_PRESETS = ("full",)
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _AFFIX = re.compile(r"^[a-z0-9-]*$")

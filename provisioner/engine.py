@@ -22,7 +22,7 @@ from provisioner.graph import Blueprint, has_unknown, resolve
 from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, make_plan, node_tags
 from provisioner.scheduler import RunResult, run_graph
 from provisioner.session import ClientFactory
-from resources.base import Observed, Resource, error_code, resource_type
+from resources.base import TAG_STACK, Observed, Resource, error_code, resource_type
 from state.document import ResourceState, StateDocument, now
 from state.local import LocalStateStore
 
@@ -214,6 +214,9 @@ class Runner:
         if not rt.taggable:
             return
         tags = obs.props.get("tags") or {}
+        if TAG_STACK not in tags and rt.adoptable_untagged(ctx, obs):
+            self.listener(Event("progress", address, message=f"taking over untagged {obs.id} (an interrupted create)"))
+            return
         if not ctx.owns(tags):
             owner = tags.get("mfprov:stack")
             whose = f"stack {owner!r}" if owner else "nothing mfprov manages"

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import importlib
 
-SERVICES = ("ec2", "iam", "kms", "s3", "dynamodb", "batch", "apigateway", "awslambda")
+SERVICES = (
+    "ec2",
+    "iam",
+    "kms",
+    "s3",
+    "dynamodb",
+    "batch",
+    "apigateway",
+    "awslambda",
+    "logs",
+    "secretsmanager",
+    "rds",
+    "elbv2",
+    "ecs",
+)
 
 
 def load_all() -> None:

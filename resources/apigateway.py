@@ -541,7 +541,8 @@ class UsagePlan(_Api):
         if "throttle_burst_limit" in changes:
             ops.append({"op": "replace", "path": "/throttle/burstLimit", "value": str(props.throttle_burst_limit)})
         if "throttle_rate_limit" in changes:
-            ops.append({"op": "replace", "path": "/throttle/rateLimit", "value": str(props.throttle_rate_limit)})
+            # "50" rather than "50.0": the same number to AWS, and what moto can parse
+            ops.append({"op": "replace", "path": "/throttle/rateLimit", "value": f"{props.throttle_rate_limit:g}"})
         if changes & {"rest_api_id", "stage_name"}:
             old = f"{observed.props.get('rest_api_id')}:{observed.props.get('stage_name')}"
             if observed.props.get("rest_api_id"):

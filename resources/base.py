@@ -147,6 +147,9 @@ class Resource(Generic[P]):
     duplicate_codes: ClassVar[frozenset[str]] = frozenset()
     #: whether the data it holds makes replace/delete risky (bucket, database, key)
     stateful: ClassVar[bool] = False
+    #: whether deleting it destroys data the user cannot get back from mfprov (a database): `down` then
+    #: wants an explicit confirmation that names it, even with --yes
+    confirm_delete: ClassVar[bool] = False
     #: default deadline, in seconds, for the waits of one create/update/delete
     timeout: ClassVar[float] = 600.0
 
@@ -181,6 +184,14 @@ class Resource(Generic[P]):
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: P | None) -> None:
         """Delete it and wait until it is gone. A not-found error counts as done (the engine catches it)."""
         raise NotImplementedError
+
+    def adoptable_untagged(self, ctx: NodeContext, observed: Observed) -> bool:
+        """Whether a found resource with no mfprov tags at all may be taken as this node's anyway.
+
+        Only for types AWS cannot tag in their create call, where a run that died between the create and the
+        tagging leaves the resource untagged; the type decides what makes that safe (e.g. an empty bucket).
+        """
+        return False
 
     def secret_value(self, ctx: NodeContext, id: str) -> str:
         """A secret this resource holds (an API key's value), fetched when an output asks for it."""

@@ -89,6 +89,15 @@ class Bucket(Resource[BucketProps]):
             raise
         return props.name
 
+    def adoptable_untagged(self, ctx: NodeContext, observed: Observed) -> bool:
+        """S3 cannot tag in CreateBucket. A bucket of this exact name (it carries the stack's random suffix)
+        in this account, with no tags and no objects, is what a run that died right after CreateBucket
+        leaves; taking it over can lose nobody's data."""
+        if observed.props.get("tags"):
+            return False
+        listing = ctx.client("s3").list_object_versions(Bucket=observed.id, MaxKeys=1)
+        return not (listing.get("Versions") or listing.get("DeleteMarkers"))
+
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         s3 = ctx.client("s3")
         try:

@@ -47,8 +47,8 @@ class Stack:
     def drift(self) -> Outcome:
         return self.run("drift", core.drift)
 
-    def down(self) -> Outcome:
-        out = self.run("down", core.down)
+    def down(self, delete_data: bool = False) -> Outcome:
+        out = self.run("down", lambda s: core.down(s, delete_data=delete_data))
         assert out.value[1] is None or out.value[1].ok
         return out
 
@@ -57,8 +57,8 @@ class Stack:
         return ws.store.load(ws.config.name)
 
 
-def write_config(directory: Path, name: str = "t1", **extra: str) -> Path:
-    text = TEMPLATE.format(name=name, stack="metaflow", preset="personal", suffix="abc12345")
+def write_config(directory: Path, name: str = "t1", preset: str = "personal") -> Path:
+    text = TEMPLATE.format(name=name, stack="metaflow", preset=preset, suffix="abc12345")
     text = text.replace("[tags]", '[tags]\nteam = "ml"', 1)
     path = directory / "mfprov.toml"
     path.write_text(text)
