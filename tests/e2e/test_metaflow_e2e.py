@@ -82,19 +82,23 @@ def mfprov(env: dict[str, str], cwd: Path, *args: str, expect: int = 0) -> subpr
     return proc
 
 
+@pytest.mark.parametrize("preset", ["personal", "standard"])
 def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
-    sandbox_env: dict[str, str], tmp_path: Path
+    preset: str, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
     env = sandbox_env
-    mfprov(env, work, "init", "--name", "e2e")
+    mfprov(env, work, "init", "--name", "e2e", "--preset", preset)
     mfprov(env, work, "up", "--yes")
     assert "Up to date" in mfprov(env, work, "up", "--yes").stderr
     mfprov(env, work, "drift")
     mfprov(env, work, "outputs", "--write-profile", "e2e")
     profile = json.loads((tmp_path / "metaflowconfig" / "config_e2e.json").read_text())
     assert profile["METAFLOW_DEFAULT_DATASTORE"] == "s3"
+    # standard: the profile points at the metadata service; no container runs in the sandbox, so the flow
+    # below records its metadata locally (METAFLOW_DEFAULT_METADATA=local overrides the profile).
+    assert profile["METAFLOW_DEFAULT_METADATA"] == {"personal": "local", "standard": "service"}[preset]
 
     url = subprocess.run(
         [sys.executable, "-m", "provisioner", "sandbox", "status"], env=env, capture_output=True, text=True, check=True
@@ -156,5 +160,6 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
     rest = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     for obj in rest:  # the code package step-functions uploaded
         s3.delete_object(Bucket=bucket, Key=obj["Key"])
-    mfprov(env, work, "down", "--yes")
-    assert "Plan: 22 to create" in mfprov(env, work, "plan").stderr
+    mfprov(env, work, "down", "--yes", *(["--delete-database"] if preset == "standard" else []))
+    count = {"personal": 22, "standard": 51}[preset]
+    assert f"Plan: {count} to create" in mfprov(env, work, "plan").stderr
