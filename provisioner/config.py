@@ -147,7 +147,8 @@ class BatchConfig(Section):
 class DatabaseConfig(Section):
     """The metadata service's PostgreSQL (preset ``standard``)."""
 
-    engine: Literal["postgres"] = "postgres"
+    #: "aurora-postgresql": an Aurora cluster (Serverless v2 by default) instead of one RDS instance
+    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
     #: the major version; AWS applies minor upgrades itself
     engine_version: str = "16"
     instance_class: str = "db.t4g.small"
@@ -158,6 +159,10 @@ class DatabaseConfig(Section):
     deletion_protection: bool = True
     #: false: deleting the database (``down``) first takes a final snapshot named ``<identifier>-final``
     skip_final_snapshot: bool = False
+    #: Aurora only: the cluster's instance class ("db.serverless" for Serverless v2) and its capacity in ACUs
+    aurora_instance_class: str = "db.serverless"
+    serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0.5
+    serverless_max_capacity: Annotated[float, Field(ge=1, le=256)] = 4.0
 
     @field_validator("engine_version")
     @classmethod

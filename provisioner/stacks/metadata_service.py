@@ -107,27 +107,51 @@ def add(
         subnet_ids=subnets,
     )
     identifier = n("metaflow")
-    bp.add(
-        "rds.db_instance.main",
-        "rds.db_instance",
+    database: dict[str, Any] = dict(
         identifier=identifier,
         engine=db.engine,
         engine_version=db.engine_version,
-        instance_class=db.instance_class,
-        allocated_storage=db.allocated_storage,
-        max_allocated_storage=db.max_allocated_storage,
         kms_key_id=rds_key_arn,
         db_name="metaflow",
         username="metaflow",
         password_secret_arn=secret_arn,
         subnet_group_name=Ref(address="rds.db_subnet_group.main", attr="name"),
         security_group_ids=[rds_sg],
-        multi_az=db.multi_az,
         backup_retention_days=db.backup_retention_days,
         deletion_protection=db.deletion_protection,
         skip_final_snapshot=db.skip_final_snapshot,
         final_snapshot_identifier=f"{identifier}-final",
     )
+    if db.engine == "aurora-postgresql":
+        db_address = "rds.db_cluster.main"
+        serverless = db.aurora_instance_class == "db.serverless"
+        bp.add(
+            db_address,
+            "rds.db_cluster",
+            serverless_min_capacity=db.serverless_min_capacity if serverless else None,
+            serverless_max_capacity=db.serverless_max_capacity if serverless else None,
+            **database,
+        )
+        bp.add(
+            "rds.db_cluster_instance.main_1",
+            "rds.db_cluster_instance",
+            identifier=f"{identifier}-1",
+            cluster_identifier=Ref(address=db_address, attr="id"),
+            engine=db.engine,
+            instance_class=db.aurora_instance_class,
+        )
+        db_ready = "rds.db_cluster_instance.main_1"
+    else:
+        db_address = db_ready = "rds.db_instance.main"
+        bp.add(
+            db_address,
+            "rds.db_instance",
+            instance_class=db.instance_class,
+            allocated_storage=db.allocated_storage,
+            max_allocated_storage=db.max_allocated_storage,
+            multi_az=db.multi_az,
+            **database,
+        )
 
     # --- the load balancer in front of the service (listeners before the service: ECS wants them)
     bp.add(
@@ -218,7 +242,7 @@ def add(
         },
     )
     container = n("service")
-    db_host = Ref(address="rds.db_instance.main", attr="address")
+    db_host = Ref(address=db_address, attr="address")
     bp.add(
         "ecs.task_definition.metadata",
         "ecs.task_definition",
@@ -262,7 +286,7 @@ def add(
             {"target_group_arn": tg_api_arn, "container_name": container, "container_port": 8080},
             {"target_group_arn": tg_db_arn, "container_name": container, "container_port": 8082},
         ],
-        after=("elbv2.listener.metadata", "elbv2.listener.migration", "rds.db_instance.main"),
+        after=("elbv2.listener.metadata", "elbv2.listener.migration", db_ready),
     )
 
     # --- the migration Lambda (an operator's tool, as in the Terraform module: nothing invokes it)

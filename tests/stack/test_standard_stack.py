@@ -220,3 +220,50 @@ def test_interrupted_standard_up_resumes_without_duplicates(
     assert len(boto3.client("elbv2").describe_load_balancers()["LoadBalancers"]) == 1
     assert len(boto3.client("apigateway").get_rest_apis()["items"]) == 1
     assert len(boto3.client("secretsmanager").list_secrets()["SecretList"]) == 1
+
+
+def test_aurora_serverless_v2_option(moto_account: None, tmp_path: Path) -> None:
+    path = write_config(tmp_path, preset="standard")
+    path.write_text(
+        path.read_text().replace(
+            "[step_functions]", '[metadata.database]\nengine = "aurora-postgresql"\n\n[step_functions]'
+        )
+    )
+    stack = Stack(path)
+    stack.up()
+    addresses = set(stack.state().resources)
+    assert {"rds.db_cluster.main", "rds.db_cluster_instance.main_1"} <= addresses
+    assert "rds.db_instance.main" not in addresses
+    cluster = boto3.client("rds").describe_db_clusters()["DBClusters"][0]
+    assert cluster["Engine"] == "aurora-postgresql" and cluster["StorageEncrypted"]
+    assert cluster["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 4.0}
+    assert stack.up().mutating == {}
+    assert stack.drift().value == []
+    stack.down(delete_data=True)
+    assert boto3.client("rds").describe_db_clusters()["DBClusters"] == []
+    snapshots = boto3.client("rds").describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in snapshots] == ["metaflow-metaflow-abc12345-final"]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "has_api"),
+    [('api_allow_cidrs = ["203.0.113.0/24"]', True), ("api_gateway = false", False)],
+    ids=["allow-list", "no-api-gateway"],
+)
+def test_api_gateway_options(moto_account: None, tmp_path: Path, metadata: str, has_api: bool) -> None:
+    path = write_config(tmp_path, preset="standard")
+    path.write_text(path.read_text().replace("[step_functions]", f"[metadata]\n{metadata}\n\n[step_functions]"))
+    stack = Stack(path)
+    stack.up()
+    assert stack.up().mutating == {}
+    assert stack.drift().value == []
+    apis = boto3.client("apigateway").get_rest_apis()["items"]
+    profile = stack.state().outputs
+    if has_api:
+        policy = apis[0]["policy"]
+        assert "203.0.113.0/24" in policy and "NotIpAddress" in policy
+        assert profile["METAFLOW_SERVICE_URL"].startswith("https://")
+    else:
+        assert apis == []
+        assert profile["METAFLOW_SERVICE_URL"] == ""
+        assert not any(a.startswith("apigateway.") for a in stack.state().resources)
