@@ -8,7 +8,8 @@ TEMPLATE = """\
 
 name = "{name}"            # the stack's name; tags every resource (mfprov:stack) - do not change after `up`
 stack = "{stack}"           # what to build: "metaflow"
-preset = "{preset}"         # "personal": spot Batch, public subnets, no NAT, nothing billed while idle
+preset = "{preset}"         # "personal": spot Batch, public subnets, no NAT, nothing billed while idle;
+                            # "standard": personal + the metadata service ([metadata] below)
 # region = "us-east-1"      # unset: AWS_REGION or your profile's region
 prefix = "metaflow"         # names are <prefix>-<what>-<suffix>, as terraform-aws-metaflow names them
 suffix = "{suffix}"         # random, so two stacks in one account never collide
@@ -56,6 +57,32 @@ max_vcpus = 32
 
 [step_functions]
 enabled = true              # the DynamoDB table and roles `python flow.py step-functions create` needs
+
+[metadata]                  # preset "standard" only: the metadata service on ECS Fargate behind an internal NLB
+image = "netflixoss/metaflow_metadata_service:v2.4.12"   # v2.4.4+ speaks SSL to PostgreSQL 15+
+cpu = "512"
+memory = "1024"
+desired_count = 1
+ssl_mode = "require"
+log_retention_days = 30
+api_gateway = true          # the public entry, with an API key; false: only the internal NLB URL
+api_allow_cidrs = []        # CIDRs allowed to call the API; empty: any source with the key
+throttle_burst_limit = 100
+throttle_rate_limit = 50.0
+
+[metadata.database]         # PostgreSQL; the password is generated into Secrets Manager, never shown or stored
+engine = "postgres"         # or "aurora-postgresql" (Serverless v2 by default)
+engine_version = "16"       # the major version; AWS applies minor versions
+instance_class = "db.t4g.small"
+allocated_storage = 20
+max_allocated_storage = 100
+backup_retention_days = 7
+multi_az = false
+deletion_protection = true
+skip_final_snapshot = false # false: deleting the database takes a final snapshot <prefix>-metaflow-<suffix>-final
+aurora_instance_class = "db.serverless"
+serverless_min_capacity = 0.5
+serverless_max_capacity = 4.0
 
 [timeouts]                  # seconds a resource kind may take to become ready
 # "batch.compute_environment" = 900
