@@ -243,3 +243,40 @@ def drift(s: Session) -> list[DriftItem]:
 
 def plan(s: Session) -> Plan:
     return s.runner.plan(s.runner.refresh())
+
+
+def import_resource(s: Session, address: str, id: str) -> list[str]:
+    """Adopt an existing resource (made elsewhere) as ``address``, after checking it is the same thing.
+
+    Fields that force replacement must match (a different bucket name is a different bucket); other
+    differences are returned, and the next ``up`` puts them right.
+    """
+    from provisioner.compare import diff
+    from provisioner.plan import desired_dump, node_tags
+
+    node = s.blueprint.nodes.get(address)
+    if node is None:
+        raise EngineError(f"{address} is not part of this stack; `mfprov graph` lists its addresses")
+    if address in s.state.resources:
+        raise EngineError(f"{address} is already in the state as {s.state.resources[address].id}")
+    rt = resource_type(node.kind)
+    ctx = s.runner.ctx(address, node.kind)
+    observed = rt.read(ctx, id)
+    if observed is None:
+        raise EngineError(f"{address}: no {node.kind} with id {id!r} exists")
+    attrs = {a: r.attrs for a, r in s.state.resources.items()}
+    from provisioner.graph import resolve
+
+    desired = desired_dump(rt, resolve(node.props, attrs))
+    tags = node_tags(s.state.stack, address, s.runner.user_tags) if rt.taggable else None
+    changes = diff(rt, desired, observed.props, tags)
+    forced = [
+        c
+        for c in changes
+        if c.forces_replacement and not isinstance(c.expected, type(None)) and "(known" not in repr(c.expected)
+    ]
+    if forced:
+        what = ", ".join(f"{c.field} is {c.actual!r}, the config says {c.expected!r}" for c in forced)
+        raise EngineError(f"{id} is not {address}: {what}")
+    s.runner.record_found({address: observed})
+    return [c.field for c in changes]

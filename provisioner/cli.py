@@ -37,8 +37,10 @@ cli = typer.Typer(
     rich_markup_mode=None,
     help="Stand up and keep healthy a Metaflow platform on AWS, directly with boto3.",
 )
+state_cli = typer.Typer(help="Look at and mend the state (.mfprov/state.json).", no_args_is_help=True)
 sandbox_cli = typer.Typer(help="The local sandbox AWS (a moto server on 127.0.0.1).", no_args_is_help=True)
 cli.add_typer(sandbox_cli, name="sandbox")
+cli.add_typer(state_cli, name="state")
 
 
 class Options:
@@ -396,6 +398,91 @@ def demo(
     from provisioner.demo import run_demo
 
     raise typer.Exit(run_demo(err, keep_sandbox=keep))
+
+
+# ---------------------------------------------------------------- import and state
+
+
+@cli.command("import")
+@guarded
+def import_(
+    address: Annotated[str, typer.Argument(help="The stack address, e.g. s3.bucket.datastore.")],
+    id: Annotated[str, typer.Argument(help="The AWS id (bucket name, vpc-..., role name, ARN...).")],
+) -> None:
+    """Adopt a resource made elsewhere (an existing bucket, say) after checking it matches the config."""
+    with open_session("import", Progress(quiet=True)) as s:
+        differs = core.import_resource(s, address, id)
+    err.print(f"Imported {id} as {address}.")
+    if differs:
+        err.print(f"It differs from the config in: {', '.join(differs)}; `mfprov up` puts that right.")
+
+
+def _store() -> tuple[Any, Any]:
+    ws = core.Workspace.open(OPTS.config)
+    return ws, ws.store
+
+
+@state_cli.command("list")
+@guarded
+def state_list() -> None:
+    """Every resource the state knows: address, kind, id."""
+    ws, store = _store()
+    doc = store.load(ws.config.name)
+    table = Table(
+        title=f"stack {doc.stack!r}: {len(doc.resources)} resources (serial {doc.serial})", title_justify="left"
+    )
+    for col in ("address", "kind", "id", "status"):
+        table.add_column(col, overflow="fold")
+    for address, rs in sorted(doc.resources.items()):
+        table.add_row(address, rs.kind, rs.id, rs.status)
+    out.print(table)
+
+
+@state_cli.command("show")
+@guarded
+def state_show(address: Annotated[str, typer.Argument(help="The resource's address.")]) -> None:
+    """One resource's record: id, attributes, the properties last applied, dependencies."""
+    ws, store = _store()
+    doc = store.load(ws.config.name)
+    if address not in doc.resources:
+        fail(f"{address} is not in the state; `mfprov state list` shows what is")
+    out.print_json(json.dumps(doc.resources[address].model_dump(mode="json")))
+
+
+@state_cli.command("rm")
+@guarded
+def state_rm(address: Annotated[str, typer.Argument(help="The resource's address.")]) -> None:
+    """Forget a resource: it stays in AWS untouched; mfprov no longer manages it (until found by its tags)."""
+    ws, store = _store()
+    store.acquire("state rm")
+    try:
+        doc = store.load(ws.config.name)
+        if doc.resources.pop(address, None) is None:
+            fail(f"{address} is not in the state")
+        store.save(doc)
+    finally:
+        store.release()
+    err.print(f"Removed {address} from the state; the AWS resource is untouched.")
+
+
+@state_cli.command("unlock")
+@guarded
+def state_unlock(
+    force: Annotated[bool, typer.Option("--force", help="Remove the lock even if its holder may be running.")] = False,
+) -> None:
+    """Remove a lock left behind by a run that died."""
+    _, store = _store()
+    holder = store.holder()
+    if holder is None:
+        err.print("The state is not locked.")
+        return
+    if store.holder_alive() and not force:
+        fail(
+            f"the lock is held by pid {holder.get('pid')} on this host, running `{holder.get('command')}`, which is "
+            "still alive; wait for it, or pass --force if you are sure"
+        )
+    store.lock_path.unlink(missing_ok=True)
+    err.print(f"Removed the lock of `{holder.get('command')}` by {holder.get('user')}@{holder.get('host')}.")
 
 
 # ---------------------------------------------------------------- sandbox

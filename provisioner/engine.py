@@ -89,6 +89,8 @@ class Runner:
     #: how many resources were created / updated / deleted this run (for the summary)
     tally: dict[str, int] = field(default_factory=lambda: {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 0})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: addresses refresh looked for by name or tags
+    _searched: set[str] = field(default_factory=set, repr=False)
 
     # ------------------------------------------------------------- helpers
 
@@ -173,8 +175,10 @@ class Runner:
             rt = resource_type(node.kind)
             raw = resolve(node.props, attrs)
             if has_unknown(raw):
-                observed[address] = None
+                observed[address] = None  # looked for again at create time, when its refs are known
                 return
+            with self._lock:
+                self._searched.add(address)
             ctx = self.ctx(address, node.kind)
             props = rt.parse_props(raw)
             id_ = rt.find(ctx, props)
@@ -285,6 +289,17 @@ class Runner:
         return result
 
     def _create(self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, verb: str) -> tuple[Observed, str]:
+        if address not in self._searched and verb != REPLACE:
+            # Refresh could not look for it (it refers to something that did not exist yet): look now, so a
+            # resource with this name is never created twice or taken over unseen (S3 in us-east-1 answers
+            # CreateBucket on an existing bucket of the account with success).
+            found = rt.find(ctx, props)
+            existing = rt.read(ctx, found) if found else None
+            if existing is not None:
+                self._check_ours(rt, ctx, address, existing)
+                self.listener(Event("progress", address, message=f"found {existing.id}: adopted"))
+                self._update(rt, ctx, address, props, existing)
+                return existing, "adopt"
         try:
             id_ = rt.create(ctx, props)
         except ClientError as err:

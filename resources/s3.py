@@ -49,6 +49,14 @@ class BucketProps(Props):
         return v
 
 
+def _is_empty(s3: Any, name: str) -> bool:
+    """No object, no old version, no delete marker."""
+    if s3.list_objects_v2(Bucket=name, MaxKeys=1).get("KeyCount", 0):
+        return False
+    versions = s3.list_object_versions(Bucket=name, MaxKeys=1)
+    return not (versions.get("Versions") or versions.get("DeleteMarkers"))
+
+
 def empty_bucket(s3: Any, name: str) -> int:
     """Delete every object version and delete marker (and plain objects); returns how many went."""
     removed = 0
@@ -95,8 +103,7 @@ class Bucket(Resource[BucketProps]):
         leaves; taking it over can lose nobody's data."""
         if observed.props.get("tags"):
             return False
-        listing = ctx.client("s3").list_object_versions(Bucket=observed.id, MaxKeys=1)
-        return not (listing.get("Versions") or listing.get("DeleteMarkers"))
+        return _is_empty(ctx.client("s3"), observed.id)
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         s3 = ctx.client("s3")
@@ -201,8 +208,7 @@ class Bucket(Resource[BucketProps]):
         if force:
             empty_bucket(s3, id)
         else:
-            listing = s3.list_object_versions(Bucket=id, MaxKeys=1)
-            if listing.get("Versions") or listing.get("DeleteMarkers"):
+            if not _is_empty(s3, id):
                 raise BucketNotEmpty(
                     f"bucket {id} holds data and datastore.force_destroy is off: empty it yourself, or set "
                     "force_destroy = true to let `down` delete every object in it"

@@ -101,6 +101,13 @@ class LocalStateStore:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
+    def holder_alive(self) -> bool:
+        """Whether the lock's holder still runs (only knowable on the same host: elsewhere, assume it does)."""
+        holder = self.holder() or {}
+        if holder.get("host") != socket.gethostname():
+            return True
+        return _pid_alive(int(holder.get("pid", 0) or 0))
+
     def acquire(self, command: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         me = {

@@ -267,3 +267,22 @@ def test_api_gateway_options(moto_account: None, tmp_path: Path, metadata: str, 
         assert apis == []
         assert profile["METAFLOW_SERVICE_URL"] == ""
         assert not any(a.startswith("apigateway.") for a in stack.state().resources)
+
+
+def test_lost_state_is_rebuilt_from_tags_and_names(standard: Stack) -> None:
+    import shutil
+
+    before = inventory()
+    standard.up()
+    made = {k: len(v) for k, v in inventory().items()}
+    shutil.rmtree(standard.path.parent / ".mfprov")
+
+    again = standard.up()
+    assert again.mutating == {}, "adopting what exists must change nothing"
+    assert len(standard.state().resources) == 51
+    assert {k: len(v) for k, v in inventory().items()} == made  # no duplicates
+    assert standard.drift().value == []
+
+    shutil.rmtree(standard.path.parent / ".mfprov")
+    standard.down(delete_data=True)
+    assert inventory() == before

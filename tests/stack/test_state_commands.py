@@ -1,0 +1,67 @@
+"""import, and the state commands: list, show, rm, unlock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import boto3
+from typer.testing import CliRunner
+
+from provisioner.cli import cli
+from tests.stack.conftest import Stack
+
+
+def invoke(stack: Stack, *args: str) -> object:
+    return CliRunner().invoke(cli, ["--config", str(stack.path), *args])
+
+
+def test_import_adopts_an_existing_bucket_after_checking_it(stack: Stack) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="metaflow-s3-abc12345")
+    s3.put_object(Bucket="metaflow-s3-abc12345", Key="data/keep-me", Body=b"precious")
+
+    refused = invoke(stack, "up", "--yes")  # a bucket with data and without our tags is not taken silently
+    assert refused.exit_code == 1 and "will not take it over" in refused.output
+
+    wrong = invoke(stack, "import", "s3.bucket.datastore", "some-other-bucket")
+    assert wrong.exit_code == 1
+    s3.create_bucket(Bucket="other-bucket-x1")
+    mismatch = invoke(stack, "import", "s3.bucket.datastore", "other-bucket-x1")
+    assert mismatch.exit_code == 1 and "is not s3.bucket.datastore" in mismatch.output
+
+    ok = invoke(stack, "import", "s3.bucket.datastore", "metaflow-s3-abc12345")
+    assert ok.exit_code == 0, ok.output
+    assert "kms_key_arn" in ok.output or "tags" in ok.output  # it says what up will put right
+
+    done = invoke(stack, "up", "--yes")
+    assert done.exit_code == 0, done.output
+    assert stack.drift().value == []
+    assert s3.get_object(Bucket="metaflow-s3-abc12345", Key="data/keep-me")["Body"].read() == b"precious"
+
+
+def test_state_list_show_rm(stack: Stack) -> None:
+    stack.up()
+    listed = invoke(stack, "state", "list")
+    assert listed.exit_code == 0 and "ec2.vpc.main" in listed.output and "22 resources" in listed.output
+    shown = invoke(stack, "state", "show", "iam.role.batch_task")
+    assert json.loads(shown.stdout)["id"] == "metaflow-batch_s3_task_role-abc12345"
+    assert invoke(stack, "state", "rm", "kms.alias.s3").exit_code == 0
+    assert "kms.alias.s3" not in stack.state().resources
+    # Forgotten, not deleted: the next up finds it again by its name.
+    assert stack.up().mutating == {}
+    assert "kms.alias.s3" in stack.state().resources
+
+
+def test_unlock_refuses_a_live_holder_and_clears_a_dead_one(stack: Stack) -> None:
+    lock = stack.path.parent / ".mfprov" / "lock.json"
+    lock.parent.mkdir(exist_ok=True)
+    lock.write_text(json.dumps({"user": "u", "host": socket.gethostname(), "pid": os.getpid(), "command": "up"}))
+    live = invoke(stack, "state", "unlock")
+    assert live.exit_code == 1 and "still alive" in live.output and lock.exists()
+    blocked = invoke(stack, "up", "--yes")
+    assert blocked.exit_code == 1 and "running `up`" in blocked.output
+    lock.write_text(json.dumps({"user": "u", "host": socket.gethostname(), "pid": 2**22 + 3, "command": "up"}))
+    assert invoke(stack, "state", "unlock").exit_code == 0
+    assert not lock.exists()
