@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from provisioner.plan import Plan, stateful_replacements
 from provisioner.scheduler import RunResult
 from provisioner.session import ClientFactory
 from provisioner.stacks import metaflow
-from resources.base import error_code, resource_type
+from resources.base import Observed, error_code, resource_type
 from state.document import StateDocument
 from state.local import LocalStateStore
 
@@ -157,9 +157,82 @@ class UpResult:
     outputs: dict[str, Any]
 
 
-def up(s: Session, confirm: Any = None) -> UpResult:
+PLAN_SCHEMA = "mfprov.plan/1"
+
+
+def fingerprint(s: Session, observed: Mapping[str, Observed | None]) -> dict[str, str]:
+    """Per address, a hash of what exists (id and managed properties): what a saved plan was made against."""
+    import hashlib
+    import json
+
+    out: dict[str, str] = {}
+    for address in sorted(set(observed) | set(s.blueprint.nodes)):
+        obs = observed.get(address)
+        text = "absent" if obs is None else json.dumps([obs.id, obs.props], sort_keys=True, default=repr)
+        out[address] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
+
+
+def config_digest(ws: Workspace) -> str:
+    import hashlib
+
+    return hashlib.sha256(ws.config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def save_plan(s: Session, path: Path) -> Plan:
+    """``plan --out``: the plan, and what it was made against, for a later ``up --plan``."""
+    import json
+
+    observed = s.runner.refresh()
+    plan = s.runner.plan(observed)
+    doc = {
+        "schema": PLAN_SCHEMA,
+        "stack": s.state.stack,
+        "config": config_digest(s.ws),
+        "observed": fingerprint(s, observed),
+        "actions": [
+            {
+                "address": a.address,
+                "action": a.action,
+                "changes": [{"field": c.field, "forces_replacement": c.forces_replacement} for c in a.changes],
+            }
+            for a in plan.changes
+        ],
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return plan
+
+
+class StalePlan(EngineError):
+    pass
+
+
+def check_plan(s: Session, path: Path, observed: Mapping[str, Observed | None]) -> None:
+    """Refuse a saved plan when the config or what exists has changed since it was made."""
+    import json
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise EngineError(f"cannot read the plan {path}: {err}") from None
+    if doc.get("schema") != PLAN_SCHEMA or doc.get("stack") != s.state.stack:
+        raise StalePlan(f"{path} is not a plan of stack {s.state.stack!r}")
+    if doc.get("config") != config_digest(s.ws):
+        raise StalePlan(f"the config changed since {path} was made; make a new plan")
+    now = fingerprint(s, observed)
+    changed = sorted(a for a in set(now) | set(doc.get("observed", {})) if now.get(a) != doc["observed"].get(a))
+    if changed:
+        raise StalePlan(
+            f"what exists changed since {path} was made ({', '.join(changed[:5])}"
+            f"{', ...' if len(changed) > 5 else ''}); review a new plan"
+        )
+
+
+def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResult:
     """Refresh, plan, and (if anything differs, and ``confirm(plan)`` agrees) apply."""
     observed = s.runner.refresh()
+    if plan_file is not None:
+        check_plan(s, plan_file, observed)
     adopted = s.runner.record_found(observed)
     for address in adopted:
         found = observed[address]

@@ -204,17 +204,26 @@ def init(
 @guarded
 def plan(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every field of creates.")] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Save the plan for `up --plan FILE` (refused if AWS changes meanwhile)."),
+    ] = None,
 ) -> None:
     """Show what `up` would change, field by field, without changing anything."""
     with open_session("plan", Progress(quiet=True), lock=False) as s:
-        p = core.plan(s)
+        p = core.save_plan(s, out_file) if out_file else core.plan(s)
         render_plan(p, verbose)
         err.print(f"[dim]{s.elapsed:.1f}s, {calls_line(s)}[/dim]")
 
 
 @cli.command()
 @guarded
-def up(yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False) -> None:
+def up(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Apply a plan saved with `plan --out`, if still current.")
+    ] = None,
+) -> None:
     """Create or repair the stack so AWS matches the config."""
     progress = Progress()
     stop = threading.Event()
@@ -226,7 +235,7 @@ def up(yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without aski
             return confirm_or_refuse("Apply these changes?", yes)
 
         try:
-            result = core.up(s, confirm)
+            result = core.up(s, confirm, plan_file=plan_file)
         except KeyboardInterrupt:
             fail("interrupted; the state holds everything created so far - run `mfprov up` again to finish")
         if result.run is None:

@@ -65,3 +65,28 @@ def test_unlock_refuses_a_live_holder_and_clears_a_dead_one(stack: Stack) -> Non
     lock.write_text(json.dumps({"user": "u", "host": socket.gethostname(), "pid": 2**22 + 3, "command": "up"}))
     assert invoke(stack, "state", "unlock").exit_code == 0
     assert not lock.exists()
+
+
+def test_a_saved_plan_is_refused_once_the_world_changed(stack: Stack, tmp_path: object) -> None:
+    from pathlib import Path
+
+    plan_file = Path(str(tmp_path)) / "reviewed.plan"
+    stack.up()
+    boto3.client("ec2").create_tags(
+        Resources=[stack.state().resources["ec2.vpc.main"].id], Tags=[{"Key": "team", "Value": "x"}]
+    )
+    made = invoke(stack, "plan", "--out", str(plan_file))
+    assert made.exit_code == 0 and "1 to update" in made.output
+    # Someone else repairs it meanwhile, differently: the reviewed plan no longer describes what would happen.
+    boto3.client("ec2").create_tags(
+        Resources=[stack.state().resources["ec2.vpc.main"].id], Tags=[{"Key": "team", "Value": "y"}]
+    )
+    stale = invoke(stack, "up", "--yes", "--plan", str(plan_file))
+    assert stale.exit_code == 1 and "changed since" in stale.output and "ec2.vpc.main" in stale.output
+    assert invoke(stack, "plan", "--out", str(plan_file)).exit_code == 0
+    applied = invoke(stack, "up", "--yes", "--plan", str(plan_file))
+    assert applied.exit_code == 0, applied.output
+    assert stack.drift().value == []
+    stack.path.write_text(stack.path.read_text().replace("max_vcpus = 64", "max_vcpus = 32"))
+    changed_config = invoke(stack, "up", "--yes", "--plan", str(plan_file))
+    assert changed_config.exit_code == 1 and "config changed" in changed_config.output
