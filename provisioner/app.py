@@ -89,8 +89,16 @@ class Workspace:
     def open(cls, config_path: Path) -> Workspace:
         return cls(config_path, load_config(config_path))
 
-    @property
-    def store(self) -> LocalStateStore:
+    def store(self) -> Any:
+        """The configured state store: ``.mfprov/`` beside the config, or the S3 object for a team."""
+        cfg = self.config.state
+        if cfg.backend == "s3":
+            from state.s3 import S3StateStore
+
+            # Its own client: state bookkeeping is not counted among the stack's AWS calls.
+            clients = ClientFactory(region=self.config.region)
+            key = cfg.key or f"mfprov/{self.config.name}/state.json"
+            return S3StateStore(clients.client("s3"), str(cfg.bucket), key)
         return LocalStateStore(self.config_path.resolve().parent / ".mfprov")
 
 
@@ -102,7 +110,7 @@ class Session:
     clients: ClientFactory
     facts: Facts
     blueprint: Blueprint
-    store: LocalStateStore
+    store: Any
     state: StateDocument
     runner: Runner
     started: float = field(default_factory=time.monotonic)
@@ -123,7 +131,7 @@ def session(ws: Workspace, command: str, listener: Listener, lock: bool = True) 
     facts = discover_facts(clients)
     blueprint = STACK_BUILDERS[cfg.stack](cfg, facts)
     blueprint.graph()  # a cycle or a dangling ref is a bug; fail before touching anything
-    store = ws.store
+    store = ws.store()
     if lock:
         store.acquire(command)
     try:

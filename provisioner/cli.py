@@ -26,7 +26,8 @@ from provisioner.graph import to_dot, to_mermaid
 from provisioner.init_template import TEMPLATE
 from provisioner.outputs import mask, write_profile
 from provisioner.plan import NOOP, SYMBOLS, Plan
-from state.local import StateError
+from state.document import StateDocument
+from state.local import LocalStateStore, StateError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -359,7 +360,7 @@ def outputs(
     the profile file written with --write-profile holds the real value (mode 600).
     """
     ws = core.Workspace.open(OPTS.config)
-    state = ws.store.load(ws.config.name)
+    state = ws.store().load(ws.config.name)
     if not state.outputs:
         fail(f"stack {ws.config.name!r} has no outputs yet; run `mfprov up` first")
     profile = dict(state.outputs)
@@ -428,7 +429,7 @@ def import_(
 
 def _store() -> tuple[Any, Any]:
     ws = core.Workspace.open(OPTS.config)
-    return ws, ws.store
+    return ws, ws.store()
 
 
 @state_cli.command("list")
@@ -487,11 +488,45 @@ def state_unlock(
         return
     if store.holder_alive() and not force:
         fail(
-            f"the lock is held by pid {holder.get('pid')} on this host, running `{holder.get('command')}`, which is "
-            "still alive; wait for it, or pass --force if you are sure"
+            f"the lock is held by {holder.get('user')}@{holder.get('host')} (pid {holder.get('pid')}), running "
+            f"`{holder.get('command')}` since {holder.get('since')}, which is still alive (or on another host); "
+            "wait for it, or pass --force if you are sure"
         )
-    store.lock_path.unlink(missing_ok=True)
+    store.unlock()
     err.print(f"Removed the lock of `{holder.get('command')}` by {holder.get('user')}@{holder.get('host')}.")
+
+
+@state_cli.command("history")
+@guarded
+def state_history() -> None:
+    """Earlier versions of the state (S3 backend: every save; local: the one backup)."""
+    _, store = _store()
+    table = Table()
+    for col in ("version", "modified", "size", "latest"):
+        table.add_column(col)
+    for v in store.history():
+        table.add_row(str(v["version"]), str(v["modified"]), str(v["size"]), "yes" if v["latest"] else "")
+    out.print(table)
+
+
+@state_cli.command("restore")
+@guarded
+def state_restore(version: Annotated[str, typer.Argument(help="A version from `mfprov state history`.")]) -> None:
+    """Make an earlier version of the state the current one (the current one stays in the history)."""
+    ws, store = _store()
+    store.acquire("state restore")
+    try:
+        if isinstance(store, LocalStateStore):
+            if version != "bak" or not store.backup.exists():
+                fail("the local state keeps one earlier version, `bak`; `mfprov state history` shows it")
+            old = StateDocument.model_validate_json(store.backup.read_text())
+        else:
+            old = store.load(ws.config.name, version_id=version)
+            store.load(ws.config.name)  # the current version's ETag: the restore is a normal conditional save
+        store.save(old)
+    finally:
+        store.release()
+    err.print(f"Restored version {version} of the state of {ws.config.name!r}.")
 
 
 # ---------------------------------------------------------------- sandbox

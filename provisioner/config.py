@@ -199,6 +199,22 @@ class MetadataConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
 
 
+class StateConfig(Section):
+    """Where the state lives: beside the config, or on S3 for a team (locking, history)."""
+
+    backend: Literal["local", "s3"] = "local"
+    #: s3 only: an existing bucket with versioning on (it is not part of the stack)
+    bucket: str | None = None
+    #: s3 only: default ``mfprov/<name>/state.json``
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _s3(self) -> StateConfig:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("backend = 's3' needs bucket (an existing bucket with versioning on)")
+        return self
+
+
 class StepFunctionsConfig(Section):
     enabled: bool = True
 
@@ -222,6 +238,7 @@ class Config(Section):
     batch: BatchConfig = Field(default_factory=BatchConfig)
     step_functions: StepFunctionsConfig = Field(default_factory=StepFunctionsConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
 
     @field_validator("name")
     @classmethod

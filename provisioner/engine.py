@@ -24,7 +24,6 @@ from provisioner.scheduler import RunResult, run_graph
 from provisioner.session import ClientFactory
 from resources.base import TAG_STACK, Observed, Resource, error_code, resource_type
 from state.document import ResourceState, StateDocument, now
-from state.local import LocalStateStore
 
 
 class EngineError(Exception):
@@ -77,7 +76,7 @@ class Runner:
     """One stack's engine run: its blueprint, its state, its AWS clients."""
 
     blueprint: Blueprint
-    store: LocalStateStore
+    store: Any  # LocalStateStore or S3StateStore: the same methods
     state: StateDocument
     clients: ClientFactory
     facts: Facts

@@ -26,11 +26,11 @@ class StateError(Exception):
 
 
 class StateLocked(StateError):
-    def __init__(self, holder: dict[str, Any], path: Path) -> None:
+    def __init__(self, holder: dict[str, Any], path: object) -> None:
         who = f"{holder.get('user')}@{holder.get('host')} (pid {holder.get('pid')})"
         super().__init__(
             f"the state is locked by {who}, running `{holder.get('command')}` since {holder.get('since')}. "
-            f"Wait for it to finish; if it is gone, remove {path}."
+            f"Wait for it to finish; if it died, `mfprov state unlock` removes the lock ({path})."
         )
         self.holder = holder
 
@@ -132,6 +132,21 @@ class LocalStateStore:
             self._held = True
             return
         raise StateLocked(self.holder() or {}, self.lock_path)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def unlock(self) -> None:
+        self.lock_path.unlink(missing_ok=True)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The local store keeps one earlier version: ``state.json.bak``."""
+        return (
+            [{"version": "bak", "modified": now(), "size": self.backup.stat().st_size, "latest": False}]
+            if (self.backup.exists())
+            else []
+        )
 
     def release(self) -> None:
         if self._held:

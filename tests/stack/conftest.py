@@ -54,7 +54,7 @@ class Stack:
 
     def state(self) -> Any:
         ws = self.ws()
-        return ws.store.load(ws.config.name)
+        return ws.store().load(ws.config.name)
 
 
 def write_config(directory: Path, name: str = "t1", preset: str = "personal") -> Path:
