@@ -183,9 +183,7 @@ def test_down_needs_the_database_named_and_takes_a_final_snapshot(standard: Stac
 
 def test_changing_the_instance_class_modifies_in_place(standard: Stack) -> None:
     standard.up()
-    text = standard.path.read_text().replace(
-        "[step_functions]", '[metadata.database]\ninstance_class = "db.m7g.large"\n\n[step_functions]'
-    )
+    text = standard.path.read_text().replace('instance_class = "db.t4g.small"', 'instance_class = "db.m7g.large"')
     standard.path.write_text(text)
     plan = standard.run("plan", core.plan).value
     assert [(a.address, a.action) for a in plan.changes] == [("rds.db_instance.main", "update")]
@@ -224,11 +222,7 @@ def test_interrupted_standard_up_resumes_without_duplicates(
 
 def test_aurora_serverless_v2_option(moto_account: None, tmp_path: Path) -> None:
     path = write_config(tmp_path, preset="standard")
-    path.write_text(
-        path.read_text().replace(
-            "[step_functions]", '[metadata.database]\nengine = "aurora-postgresql"\n\n[step_functions]'
-        )
-    )
+    path.write_text(path.read_text().replace('engine = "postgres"  ', 'engine = "aurora-postgresql"  ', 1))
     stack = Stack(path)
     stack.up()
     addresses = set(stack.state().resources)
@@ -247,12 +241,17 @@ def test_aurora_serverless_v2_option(moto_account: None, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("metadata", "has_api"),
-    [('api_allow_cidrs = ["203.0.113.0/24"]', True), ("api_gateway = false", False)],
+    [
+        (("api_allow_cidrs = []", 'api_allow_cidrs = ["203.0.113.0/24"]'), True),
+        (("api_gateway = true", "api_gateway = false"), False),
+    ],
     ids=["allow-list", "no-api-gateway"],
 )
-def test_api_gateway_options(moto_account: None, tmp_path: Path, metadata: str, has_api: bool) -> None:
+def test_api_gateway_options(moto_account: None, tmp_path: Path, metadata: tuple[str, str], has_api: bool) -> None:
     path = write_config(tmp_path, preset="standard")
-    path.write_text(path.read_text().replace("[step_functions]", f"[metadata]\n{metadata}\n\n[step_functions]"))
+    text = path.read_text()
+    assert metadata[0] in text
+    path.write_text(text.replace(metadata[0], metadata[1], 1))
     stack = Stack(path)
     stack.up()
     assert stack.up().mutating == {}
