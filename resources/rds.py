@@ -1,8 +1,10 @@
-"""RDS: DB subnet groups and PostgreSQL instances.
+"""RDS: DB subnet groups, PostgreSQL instances, Aurora clusters and their instances.
 
 Calls: CreateDBSubnetGroup, DescribeDBSubnetGroups, ModifyDBSubnetGroup, DeleteDBSubnetGroup,
-CreateDBInstance, DescribeDBInstances, ModifyDBInstance, DeleteDBInstance, DescribeDBSnapshots,
-AddTagsToResource; Secrets Manager GetSecretValue (the master password, passed straight to RDS).
+ListTagsForResource, AddTagsToResource; CreateDBInstance, DescribeDBInstances, ModifyDBInstance,
+DeleteDBInstance, DescribeDBSnapshots; CreateDBCluster, DescribeDBClusters, ModifyDBCluster, DeleteDBCluster,
+DescribeDBClusterSnapshots; KMS DescribeKey (is the instance's key the AWS managed one);
+Secrets Manager GetSecretValue (the master password, passed straight to RDS, never kept).
 """
 
 from __future__ import annotations
@@ -94,9 +96,11 @@ class DbInstanceProps(Props):
     engine_version: str = "16"
     instance_class: str = "db.t4g.small"
     allocated_storage: int = 20
+    #: the storage autoscaling ceiling in GiB; None turns autoscaling off
     max_allocated_storage: int | None = 100
     storage_type: str = "gp3"
-    kms_key_id: str
+    #: the key ARN (RDS reads back the ARN); None: the account's AWS managed key aws/rds. Always encrypted.
+    kms_key_id: str | None = None
     db_name: str = "metaflow"
     username: str = "metaflow"
     #: the secret holding the master password; read only to pass it to CreateDBInstance
@@ -109,33 +113,112 @@ class DbInstanceProps(Props):
     publicly_accessible: bool = False
     #: off: deleting takes a final snapshot named ``final_snapshot_identifier``
     skip_final_snapshot: bool = False
+    #: default ``<identifier>-final``; a UTC timestamp is appended when that snapshot already exists
     final_snapshot_identifier: str | None = None
 
 
-def _describe_instance(ctx: NodeContext, id: str) -> dict[str, Any] | None:
+#: statuses an instance passes through on its own; a delete or modify must wait them out
+_BUSY = frozenset(
+    (
+        "creating backing-up modifying upgrading rebooting renaming starting stopping "
+        "resetting-master-credentials configuring-enhanced-monitoring configuring-iam-database-auth "
+        "configuring-log-exports maintenance moving-to-vpc"
+    ).split()
+)
+#: usable: storage-optimization follows a storage change and may last hours, with the database serving
+_READY = frozenset({"available", "storage-optimization"})
+_FAILED = frozenset(
+    (
+        "failed incompatible-parameters incompatible-network incompatible-option-group "
+        "incompatible-restore inaccessible-encryption-credentials"
+    ).split()
+)
+
+
+def _describe_instance(ctx: NodeContext, id: str, *, deleting: bool = False) -> dict[str, Any] | None:
+    """The instance, or None when absent; one being deleted counts as absent unless ``deleting``."""
     try:
         items = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=id)["DBInstances"]
     except ClientError as err:
         if is_not_found(err, _NOT_FOUND):
             return None
         raise
-    return items[0] if items and items[0].get("DBInstanceStatus") != "deleting" else None
+    if not items or (items[0].get("DBInstanceStatus") == "deleting" and not deleting):
+        return None
+    return dict(items[0])
 
 
-def _instance_available(ctx: NodeContext, id: str) -> bool | str:
+def _instance_available(ctx: NodeContext, id: str, pending: frozenset[str] = frozenset()) -> bool | str:
+    """Done when usable and none of the ``pending`` ModifyDBInstance parameters is still pending.
+
+    Right after a modify the status can still read "available" for a moment: the pending values show it is
+    not yet applied.
+    """
     db = _describe_instance(ctx, id)
-    status = db.get("DBInstanceStatus") if db else "absent"
-    if status in ("failed", "incompatible-parameters", "incompatible-network", "storage-full"):
+    status = str(db.get("DBInstanceStatus")) if db else "absent"
+    if status in _FAILED:
         raise WaitFailed(f"DB instance {id} is {status}")
-    return True if status == "available" else str(status)
+    waiting = sorted(pending & set((db or {}).get("PendingModifiedValues") or {}))
+    if status in _READY and not waiting:
+        return True
+    return f"{status} (pending: {', '.join(waiting)})" if waiting else status
 
 
 def _major(version: str | None) -> str | None:
     return version.split(".")[0] if version else version
 
 
+def _snapshot_exists(ctx: NodeContext, name: str, cluster: bool = False) -> bool:
+    rds = ctx.client("rds")
+    try:
+        if cluster:
+            return bool(rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"])
+        return bool(rds.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"])
+    except ClientError as err:
+        if is_not_found(err, {"DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"}):
+            return False
+        raise
+
+
+def final_snapshot_name(ctx: NodeContext, id: str, skip: bool, name: str | None, cluster: bool = False) -> str | None:
+    """The final snapshot a delete takes, or None when skipping it. Snapshot names are unique per account and
+    region: an existing one (an earlier `down` of the same stack) is never overwritten, a timestamp is added."""
+    if skip:
+        return None
+    name = name or f"{id}-final"
+    if _snapshot_exists(ctx, name, cluster):
+        name = f"{name}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    return name
+
+
+def _aws_managed_key(ctx: NodeContext, key_id: str) -> bool:
+    """Whether ``key_id`` is an AWS managed key (aws/rds), which is what ``kms_key_id=None`` means."""
+    try:
+        return bool(ctx.client("kms").describe_key(KeyId=key_id)["KeyMetadata"].get("KeyManager") == "AWS")
+    except ClientError:
+        return False  # not visible to us: report the ARN as it is
+
+
+#: ModifyDBInstance parameter for each field update may change
+_MODIFY = {
+    "engine_version": "EngineVersion",
+    "instance_class": "DBInstanceClass",
+    "allocated_storage": "AllocatedStorage",
+    "max_allocated_storage": "MaxAllocatedStorage",
+    "storage_type": "StorageType",
+    "security_group_ids": "VpcSecurityGroupIds",
+    "multi_az": "MultiAZ",
+    "backup_retention_days": "BackupRetentionPeriod",
+    "deletion_protection": "DeletionProtection",
+    "publicly_accessible": "PubliclyAccessible",
+}
+
+
 @register
 class DbInstance(Resource[DbInstanceProps]):
+    """An encrypted RDS instance; its id is the identifier. The master password goes from the secret straight
+    into CreateDBInstance and is never returned, stored or logged."""
+
     kind = "rds.db_instance"
     service = "rds"
     Props = DbInstanceProps
@@ -159,6 +242,7 @@ class DbInstance(Resource[DbInstanceProps]):
         if db is None:
             return None
         endpoint = db.get("Endpoint") or {}
+        kms = db.get("KmsKeyId")
         props = {
             "identifier": id,
             "engine": db.get("Engine"),
@@ -167,35 +251,40 @@ class DbInstance(Resource[DbInstanceProps]):
             "allocated_storage": db.get("AllocatedStorage"),
             "max_allocated_storage": db.get("MaxAllocatedStorage"),
             "storage_type": db.get("StorageType"),
-            "kms_key_id": db.get("KmsKeyId"),
+            "kms_key_id": None if kms and _aws_managed_key(ctx, kms) else kms,
             "db_name": db.get("DBName"),
             "username": db.get("MasterUsername"),
             "subnet_group_name": (db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
-            "security_group_ids": sorted(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
+            "security_group_ids": sorted(
+                g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", []) if g.get("Status") != "removing"
+            ),
             "multi_az": bool(db.get("MultiAZ")),
             "backup_retention_days": db.get("BackupRetentionPeriod"),
             "deletion_protection": bool(db.get("DeletionProtection")),
             "publicly_accessible": bool(db.get("PubliclyAccessible")),
             "tags": tag_dict(db.get("TagList")),
         }
+        address, port = endpoint.get("Address"), endpoint.get("Port")
         attrs = {
             "id": id,
             "arn": db["DBInstanceArn"],
-            "address": endpoint.get("Address"),
-            "port": endpoint.get("Port"),
-            "endpoint": f"{endpoint.get('Address')}:{endpoint.get('Port')}",
+            "address": address,
+            "port": port,
+            "endpoint": f"{address}:{port}" if address else None,  # no endpoint while still creating
         }
         return Observed(id=id, props=props, attrs=attrs)
-
-    def _available(self, ctx: NodeContext, id: str) -> bool | str:
-        return _instance_available(ctx, id)
 
     def create(self, ctx: NodeContext, props: DbInstanceProps) -> str:
         rds = ctx.client("rds")
         kw: dict[str, Any] = {}
         if props.max_allocated_storage:
             kw["MaxAllocatedStorage"] = props.max_allocated_storage
-        rds.create_db_instance(
+        if props.kms_key_id:
+            kw["KmsKeyId"] = props.kms_key_id
+        ctx.call(
+            rds.create_db_instance,
+            # a key created moments ago may not be usable by RDS yet
+            retry_on=("KMSKeyNotAccessibleFault",),
             DBInstanceIdentifier=props.identifier,
             Engine=props.engine,
             EngineVersion=props.engine_version,
@@ -203,9 +292,9 @@ class DbInstance(Resource[DbInstanceProps]):
             AllocatedStorage=props.allocated_storage,
             StorageType=props.storage_type,
             StorageEncrypted=True,
-            KmsKeyId=props.kms_key_id,
             DBName=props.db_name,
             MasterUsername=props.username,
+            # passed inline: no variable of ours ever holds it
             MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
             DBSubnetGroupName=props.subnet_group_name,
             VpcSecurityGroupIds=props.security_group_ids,
@@ -218,44 +307,49 @@ class DbInstance(Resource[DbInstanceProps]):
             **kw,
         )
         ctx.created(props.identifier)
-        ctx.wait("DB instance available", lambda: self._available(ctx, props.identifier))
+        ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
         return props.identifier
 
     def update(self, ctx: NodeContext, id: str, props: DbInstanceProps, observed: Observed, changes: set[str]) -> None:
         rds = ctx.client("rds")
-        fields = {
-            "engine_version": ("EngineVersion", props.engine_version),
-            "instance_class": ("DBInstanceClass", props.instance_class),
-            "allocated_storage": ("AllocatedStorage", props.allocated_storage),
-            "max_allocated_storage": ("MaxAllocatedStorage", props.max_allocated_storage),
-            "storage_type": ("StorageType", props.storage_type),
-            "security_group_ids": ("VpcSecurityGroupIds", props.security_group_ids),
-            "multi_az": ("MultiAZ", props.multi_az),
-            "backup_retention_days": ("BackupRetentionPeriod", props.backup_retention_days),
-            "deletion_protection": ("DeletionProtection", props.deletion_protection),
-            "publicly_accessible": ("PubliclyAccessible", props.publicly_accessible),
-        }
-        kw = {api: value for field, (api, value) in fields.items() if field in changes}
-        if "engine_version" in kw:
+        values = props.model_dump()
+        kw = {api: values[field] for field, api in _MODIFY.items() if field in changes}
+        if "MaxAllocatedStorage" in kw and kw["MaxAllocatedStorage"] is None:
+            # The API turns storage autoscaling off when the ceiling equals the allocated storage.
+            kw["MaxAllocatedStorage"] = max(props.allocated_storage, observed.props.get("allocated_storage") or 0)
+        have_storage = observed.props.get("allocated_storage")
+        if "AllocatedStorage" in kw and isinstance(have_storage, int) and props.allocated_storage < have_storage:
+            # Storage only grows (autoscaling may have grown it past the desired size); RDS refuses to shrink.
+            ctx.on_progress(f"allocated storage is {have_storage} GiB, more than {props.allocated_storage}: kept")
+            del kw["AllocatedStorage"]
+        if "EngineVersion" in kw:
             kw["AllowMajorVersionUpgrade"] = True
         if kw:
+            ctx.wait("DB instance not busy", lambda: self._settled(ctx, id))
             rds.modify_db_instance(DBInstanceIdentifier=id, ApplyImmediately=True, **kw)
-            ctx.wait("DB instance available", lambda: self._available(ctx, id))
+            pending = frozenset(kw) - {"DeletionProtection", "VpcSecurityGroupIds", "AllowMajorVersionUpgrade"}
+            ctx.wait("DB instance available", lambda: _instance_available(ctx, id, pending))
         if "tags" in changes:
             rds.add_tags_to_resource(ResourceName=observed.attrs["arn"], Tags=tag_list(ctx.tags))
 
+    @staticmethod
+    def _settled(ctx: NodeContext, id: str) -> bool | str:
+        db = _describe_instance(ctx, id)
+        status = str(db.get("DBInstanceStatus")) if db else "absent"
+        return True if status not in _BUSY else status
+
     def final_snapshot_name(self, ctx: NodeContext, id: str, props: DbInstanceProps | None) -> str | None:
-        """The snapshot ``delete`` takes, or None when skipping it."""
-        if props is not None and props.skip_final_snapshot:
-            return None
-        name = (props.final_snapshot_identifier if props else None) or f"{id}-final"
-        existing = ctx.client("rds").describe_db_snapshots(DBInstanceIdentifier=id, SnapshotType="manual")
-        if any(s["DBSnapshotIdentifier"] == name for s in existing.get("DBSnapshots", [])):
-            name = f"{name}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"  # never overwrite an earlier one
-        return name
+        """The snapshot ``delete`` takes, or None when skipping it (no props: take one, to be safe)."""
+        if props is None:
+            return final_snapshot_name(ctx, id, False, None)
+        return final_snapshot_name(ctx, id, props.skip_final_snapshot, props.final_snapshot_identifier)
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: DbInstanceProps | None) -> None:
         rds = ctx.client("rds")
+        if self._describe(ctx, id) is None:
+            return
+        # RDS refuses to modify or delete an instance in the middle of something (creating, backing-up...).
+        ctx.wait("DB instance not busy", lambda: self._settled(ctx, id))
         db = self._describe(ctx, id)
         if db is None:
             return
@@ -263,12 +357,18 @@ class DbInstance(Resource[DbInstanceProps]):
             # `down` asked the user by name before getting here; protection is lifted only for this delete.
             rds.modify_db_instance(DBInstanceIdentifier=id, DeletionProtection=False, ApplyImmediately=True)
         snapshot = self.final_snapshot_name(ctx, id, props)
+        kw: dict[str, Any] = {"SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
         if snapshot:
             ctx.on_progress(f"taking final snapshot {snapshot}")
-            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=False, FinalDBSnapshotIdentifier=snapshot)
-        else:
-            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
-        ctx.wait("DB instance deleted", lambda: self._describe(ctx, id) is None)
+            kw = {"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": snapshot}
+        ctx.call(
+            rds.delete_db_instance,
+            retry_on=("InvalidDBInstanceState", "InvalidDBInstanceStateFault", "InvalidParameterCombination:protect"),
+            DBInstanceIdentifier=id,
+            **kw,
+        )
+        # Gone, not just "deleting": the subnet group, security group and key cannot go before.
+        ctx.wait("DB instance deleted", lambda: _describe_instance(ctx, id, deleting=True) is None)
 
 
 class DbClusterProps(Props):
@@ -307,14 +407,17 @@ class DbCluster(Resource[DbClusterProps]):
     confirm_delete = True
     timeout = 3600.0
 
-    def _describe(self, ctx: NodeContext, id: str) -> dict[str, Any] | None:
+    def _describe(self, ctx: NodeContext, id: str, *, deleting: bool = False) -> dict[str, Any] | None:
+        """The cluster, or None when absent; one being deleted counts as absent unless ``deleting``."""
         try:
             items = ctx.client("rds").describe_db_clusters(DBClusterIdentifier=id)["DBClusters"]
         except ClientError as err:
             if self.missing(err):
                 return None
             raise
-        return items[0] if items and items[0].get("Status") != "deleting" else None
+        if not items or (items[0].get("Status") == "deleting" and not deleting):
+            return None
+        return dict(items[0])
 
     def find(self, ctx: NodeContext, props: DbClusterProps) -> str | None:
         return props.identifier if self._describe(ctx, props.identifier) else None
@@ -411,18 +514,15 @@ class DbCluster(Resource[DbClusterProps]):
             return
         if c.get("DeletionProtection"):
             rds.modify_db_cluster(DBClusterIdentifier=id, DeletionProtection=False, ApplyImmediately=True)
-        snapshot = None
-        if props is None or not props.skip_final_snapshot:
-            snapshot = (props.final_snapshot_identifier if props else None) or f"{id}-final"
-            existing = rds.describe_db_cluster_snapshots(DBClusterIdentifier=id, SnapshotType="manual")
-            if any(s["DBClusterSnapshotIdentifier"] == snapshot for s in existing.get("DBClusterSnapshots", [])):
-                snapshot = f"{snapshot}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+        skip = props is not None and props.skip_final_snapshot
+        snapshot = final_snapshot_name(ctx, id, skip, props.final_snapshot_identifier if props else None, cluster=True)
         if snapshot:
             ctx.on_progress(f"taking final snapshot {snapshot}")
             rds.delete_db_cluster(DBClusterIdentifier=id, SkipFinalSnapshot=False, FinalDBSnapshotIdentifier=snapshot)
         else:
             rds.delete_db_cluster(DBClusterIdentifier=id, SkipFinalSnapshot=True)
-        ctx.wait("DB cluster deleted", lambda: self._describe(ctx, id) is None)
+        # Gone, not just "deleting": the subnet group, security group and key cannot go before.
+        ctx.wait("DB cluster deleted", lambda: self._describe(ctx, id, deleting=True) is None)
 
 
 class DbClusterInstanceProps(Props):
@@ -486,4 +586,4 @@ class DbClusterInstance(Resource[DbClusterInstanceProps]):
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: DbClusterInstanceProps | None) -> None:
         ctx.client("rds").delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
-        ctx.wait("DB instance deleted", lambda: self._describe(ctx, id) is None)
+        ctx.wait("DB instance deleted", lambda: _describe_instance(ctx, id, deleting=True) is None)

@@ -26,25 +26,54 @@ if TYPE_CHECKING:  # pragma: no cover
 ALPHABET = string.ascii_letters + string.digits + "!#$%&*()-_=+[]{}<>:?"
 
 
+#: what AWS reports, or accepts, for "the account's AWS managed key" (no KmsKeyId of ours)
+DEFAULT_KEY = "alias/aws/secretsmanager"
+
+
 def generate_password(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
+class SecretShapeError(ValueError):
+    """The secret's value is not the JSON object {"username": ..., "password": ...} mfprov wrote."""
+
+
+def _value(client: Any, secret_id: str) -> dict[str, Any]:
+    """The secret's JSON value. Parse errors are re-raised without the text (a JSONDecodeError keeps the
+    whole document in ``.doc``, and the chained original would carry it into a traceback)."""
+    text = client.get_secret_value(SecretId=secret_id).get("SecretString")
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise SecretShapeError(f"secret {secret_id} does not hold a JSON object")
+    return value
+
+
 def read_password(client: Any, secret_id: str) -> str:
-    """The password, for the one call that must pass it on (never logged, never returned to the engine)."""
-    return str(json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])["password"])
+    """The password, for the one call that must pass it on (RDS CreateDBInstance): never logged, stored
+    or returned to the engine. ``client`` is a Secrets Manager client."""
+    password = _value(client, secret_id).get("password")
+    if not isinstance(password, str) or not password:
+        raise SecretShapeError(f"secret {secret_id} holds no password")
+    return password
 
 
 class SecretProps(Props):
     name: str
     description: str = ""
+    #: None: the account's AWS managed key aws/secretsmanager
     kms_key_id: str | None = None
     username: str
+    #: used only when the password is generated (create)
     password_length: int = Field(default=40, ge=16, le=128)
 
 
 @register
 class Secret(Resource[SecretProps]):
+    """A JSON secret ``{"username", "password"}``; its id is the ARN. Only the username is ever read back."""
+
     kind = "secretsmanager.secret"
     service = "secretsmanager"
     Props = SecretProps
@@ -59,6 +88,7 @@ class Secret(Resource[SecretProps]):
             if self.missing(err):
                 return None
             raise
+        # Scheduled for deletion: unusable, and gone for good once the window ends.
         return None if got.get("DeletedDate") else got
 
     def find(self, ctx: NodeContext, props: SecretProps) -> str | None:
@@ -70,26 +100,28 @@ class Secret(Resource[SecretProps]):
         if got is None:
             return None
         try:
-            value = json.loads(ctx.client("secretsmanager").get_secret_value(SecretId=id)["SecretString"])
-            username = value.get("username")
-        except (ClientError, ValueError, KeyError):
-            username = None  # unreadable or reshaped: shown as drift, repaired by writing a new value
+            username = _value(ctx.client("secretsmanager"), id).get("username")
+        except SecretShapeError:
+            username = None  # reshaped by hand: shown as drift on username
+        kms = got.get("KmsKeyId")
         props = {
             "name": got["Name"],
             "description": got.get("Description", ""),
-            "kms_key_id": got.get("KmsKeyId"),
+            "kms_key_id": None if kms == DEFAULT_KEY else kms,
             "username": username,
             "tags": tag_dict(got.get("Tags")),
         }
         return Observed(id=id, props=props, attrs={"id": id, "arn": got["ARN"], "name": got["Name"]})
 
     def create(self, ctx: NodeContext, props: SecretProps) -> str:
-        kw: dict[str, Any] = {}
-        if props.kms_key_id:
-            kw["KmsKeyId"] = props.kms_key_id
-        value = json.dumps({"username": props.username, "password": generate_password(props.password_length)})
+        kw: dict[str, Any] = {"KmsKeyId": props.kms_key_id} if props.kms_key_id else {}
+        # Built inline so no local variable holds the password (tracebacks with locals would show it).
         arn = ctx.client("secretsmanager").create_secret(
-            Name=props.name, Description=props.description, SecretString=value, Tags=tag_list(ctx.tags), **kw
+            Name=props.name,
+            Description=props.description,
+            SecretString=json.dumps({"username": props.username, "password": generate_password(props.password_length)}),
+            Tags=tag_list(ctx.tags),
+            **kw,
         )["ARN"]
         ctx.created(arn)
         return str(arn)
@@ -98,21 +130,21 @@ class Secret(Resource[SecretProps]):
         sm = ctx.client("secretsmanager")
         if changes & {"description", "kms_key_id"}:
             kw: dict[str, Any] = {"Description": props.description}
-            if props.kms_key_id:
-                kw["KmsKeyId"] = props.kms_key_id
+            if "kms_key_id" in changes:
+                # A new key re-encrypts the current versions; the alias brings back the AWS managed key.
+                kw["KmsKeyId"] = props.kms_key_id or DEFAULT_KEY
             sm.update_secret(SecretId=id, **kw)
         if "username" in changes:
-            try:
-                password = read_password(sm, id)
-            except (ClientError, ValueError, KeyError):
-                password = generate_password(props.password_length)
+            # Keep the password: the database was created with it. A secret whose password cannot be read
+            # fails here rather than getting a new one that the database does not know.
             sm.put_secret_value(
-                SecretId=id, SecretString=json.dumps({"username": props.username, "password": password})
+                SecretId=id, SecretString=json.dumps({"username": props.username, "password": read_password(sm, id)})
             )
         if "tags" in changes:
             sm.tag_resource(SecretId=id, Tags=tag_list(ctx.tags))
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: SecretProps | None) -> None:
-        # No recovery window: a secret pending deletion blocks its name, and `up` after `down` must work.
-        # The database it belongs to is deleted (or snapshotted) first, so nothing still needs it.
+        # No recovery window: a secret pending deletion keeps its name taken for 7-30 days, so `up` after
+        # `down` could not create it again. The database it belongs to is deleted (or snapshotted) first,
+        # so nothing still needs it.
         ctx.client("secretsmanager").delete_secret(SecretId=id, ForceDeleteWithoutRecovery=True)
