@@ -289,6 +289,13 @@ class Config(Section):
             raise ValueError(
                 f"unknown preset {self.preset!r} for stack {self.stack!r}{later}; known presets: {', '.join(known)}"
             )
+        if self.preset == "standard":
+            subnets = self.network.az_count if self.network.create else len(self.network.subnet_ids)
+            if subnets < 2:
+                raise ValueError(
+                    "preset 'standard' needs subnets in at least 2 availability zones (RDS and the NLB require it); "
+                    "set network.az_count = 2 or give two subnet_ids"
+                )
         for what, name, limit in self.derived_names():
             if len(name) > limit:
                 raise ValueError(

@@ -43,6 +43,17 @@ def test_starter_file_is_valid_and_matches_the_defaults() -> None:
         ({"name": "Demo_1"}, "name", "lowercase"),
         ({"name": "demo", "tags": {"aws:x": "y"}}, "tags", "reserved"),
         ({"name": "demo", "network": {"create": False}}, "network", "vpc_id and subnet_ids"),
+        ({"name": "demo", "preset": "standard", "network": {"az_count": 1}}, "(top level)", "at least 2 availability"),
+        (
+            {"name": "demo", "metadata": {"database": {"engine_version": "11"}}},
+            "metadata.database.engine_version",
+            "13",
+        ),
+        (
+            {"name": "demo", "metadata": {"database": {"instance_class": "db.t2.small"}}},
+            "metadata.database.instance_class",
+            "current",
+        ),
     ],
 )
 def test_bad_config_names_the_field_and_the_fix(data: dict, field: str, words: str) -> None:
