@@ -22,7 +22,7 @@ def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
 
 
 def test_log_group_lifecycle(make_ctx: Callable[..., Any]) -> None:
-    rt = resource_type("logs.log_group")
+    rt: Any = resource_type("logs.log_group")
     ctx = make_ctx("logs.log_group.metadata")
     props = rt.parse_props({"name": "/mf/test/metadata"})
     id = rt.create(ctx, props)
@@ -58,7 +58,7 @@ def test_log_group_lifecycle(make_ctx: Callable[..., Any]) -> None:
 
 def test_log_group_with_kms_key(make_ctx: Callable[..., Any]) -> None:
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
-    rt = resource_type("logs.log_group")
+    rt: Any = resource_type("logs.log_group")
     ctx = make_ctx("logs.log_group.enc")
     props = rt.parse_props({"name": "mf-enc", "retention_days": None, "kms_key_arn": key})
     id = rt.create(ctx, props)
@@ -71,7 +71,7 @@ def test_log_group_with_kms_key(make_ctx: Callable[..., Any]) -> None:
 def test_log_group_kms_key_update_calls(make_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """moto does not implement Associate/DisassociateKmsKey: check the calls update makes instead."""
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
-    rt = resource_type("logs.log_group")
+    rt: Any = resource_type("logs.log_group")
     ctx = make_ctx("logs.log_group.k")
     plain = rt.parse_props({"name": "mf-k"})
     id = rt.create(ctx, plain)

@@ -10,10 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.rds.models import RDSBackend
+from moto.rds.models import RDSBackend, rds_backends
 
 from provisioner.compare import diff
 from resources.base import resource_type
+from tests.conftest import ACCOUNT
 
 
 def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def net(make_ctx: Callable[..., Any]) -> dict[str, Any]:
     ]
     sgs = [ec2.create_security_group(GroupName=f"sg{i}", Description="x", VpcId=vpc)["GroupId"] for i in range(2)]
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
-    secret_rt = resource_type("secretsmanager.secret")
+    secret_rt: Any = resource_type("secretsmanager.secret")
     secret = secret_rt.create(
         make_ctx("secretsmanager.secret.db"), secret_rt.parse_props({"name": "mf-db", "username": "metaflow"})
     )
@@ -62,7 +63,7 @@ def fixed_modify_subnet_group(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 def test_subnet_group_lifecycle(
     make_ctx: Callable[..., Any], net: dict[str, Any], fixed_modify_subnet_group: None
 ) -> None:
-    rt = resource_type("rds.db_subnet_group")
+    rt: Any = resource_type("rds.db_subnet_group")
     ctx = make_ctx("rds.db_subnet_group.main")
     props = rt.parse_props({"name": "mf-main", "subnet_ids": list(reversed(net["subnets"][:2]))})
     id = rt.create(ctx, props)
@@ -106,7 +107,7 @@ def _db(rt: Any, net: dict[str, Any], **extra: Any) -> Any:
 
 
 def test_db_instance_lifecycle(make_ctx: Callable[..., Any], net: dict[str, Any]) -> None:
-    rt = resource_type("rds.db_instance")
+    rt: Any = resource_type("rds.db_instance")
     ctx = make_ctx("rds.db_instance.main")
     props = _db(rt, net)
     id = rt.create(ctx, props)
@@ -167,7 +168,7 @@ def test_db_instance_lifecycle(make_ctx: Callable[..., Any], net: dict[str, Any]
 
 
 def test_db_instance_skip_final_snapshot(make_ctx: Callable[..., Any], net: dict[str, Any]) -> None:
-    rt = resource_type("rds.db_instance")
+    rt: Any = resource_type("rds.db_instance")
     ctx = make_ctx("rds.db_instance.main")
     props = _db(rt, net, skip_final_snapshot=True, deletion_protection=False, final_snapshot_identifier="never")
     id = rt.create(ctx, props)
@@ -186,7 +187,8 @@ def test_the_password_is_nowhere(
     caplog.set_level(logging.DEBUG, logger="resources")
     caplog.set_level(logging.INFO)
     progress: list[str] = []
-    secret_rt, db_rt = resource_type("secretsmanager.secret"), resource_type("rds.db_instance")
+    secret_rt: Any = resource_type("secretsmanager.secret")
+    db_rt: Any = resource_type("rds.db_instance")
     sctx = make_ctx("secretsmanager.secret.other")
     sctx.on_progress = progress.append
     secret = secret_rt.create(sctx, secret_rt.parse_props({"name": "mf-other", "username": "metaflow"}))
@@ -197,10 +199,12 @@ def test_the_password_is_nowhere(
     observed = [secret_rt.read(sctx, secret), db_rt.read(ctx, id)]
     obs = db_rt.read(ctx, id)
     db_rt.update(ctx, id, props, obs, {"backup_retention_days", "tags"})
-    db_rt.delete(ctx, id, obs.attrs, props)
-
     password = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])["password"]
     assert len(password) == 40
+    # the database was created with the secret's password (the one thing it is read for)
+    assert rds_backends[ACCOUNT]["us-east-1"].databases[id]._master_user_password == password
+    db_rt.delete(ctx, id, obs.attrs, props)
+
     texts = [caplog.text, *progress, props.model_dump_json(), repr(props)]
     for o in observed:
         assert o is not None

@@ -30,7 +30,7 @@ def _value(id: str) -> dict[str, Any]:
 
 def test_secret_lifecycle(make_ctx: Callable[..., Any]) -> None:
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
-    rt = resource_type("secretsmanager.secret")
+    rt: Any = resource_type("secretsmanager.secret")
     ctx = make_ctx("secretsmanager.secret.db")
     props = rt.parse_props({"name": "mf-db", "description": "db creds", "kms_key_id": key, "username": "metaflow"})
     id = rt.create(ctx, props)
@@ -80,7 +80,7 @@ def test_secret_lifecycle(make_ctx: Callable[..., Any]) -> None:
 
 
 def test_secret_scheduled_for_deletion_is_absent(make_ctx: Callable[..., Any]) -> None:
-    rt = resource_type("secretsmanager.secret")
+    rt: Any = resource_type("secretsmanager.secret")
     ctx = make_ctx("secretsmanager.secret.db")
     props = rt.parse_props({"name": "mf-gone", "username": "u", "password_length": 16})
     id = rt.create(ctx, props)
@@ -92,7 +92,7 @@ def test_secret_scheduled_for_deletion_is_absent(make_ctx: Callable[..., Any]) -
 
 
 def test_a_reshaped_secret_never_shows_its_value(make_ctx: Callable[..., Any]) -> None:
-    rt = resource_type("secretsmanager.secret")
+    rt: Any = resource_type("secretsmanager.secret")
     ctx = make_ctx("secretsmanager.secret.db")
     props = rt.parse_props({"name": "mf-shape", "username": "u"})
     id = rt.create(ctx, props)
