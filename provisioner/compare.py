@@ -118,6 +118,9 @@ def diff(
     changes: list[FieldChange] = []
     for key, value in want.items():
         actual = have.get(key)
+        if key in rt.grow_only and isinstance(value, int | float) and isinstance(actual, int | float):
+            if actual >= value:
+                continue
         if _canon(value) != _canon(actual):
             changes.append(FieldChange(key, value, actual, key in rt.replace_on))
     if rt.taggable and desired_tags is not None:

@@ -136,6 +136,8 @@ class Resource(Generic[P]):
     unordered: ClassVar[frozenset[str]] = frozenset()
     #: fields holding one IAM policy document, or a mapping name -> document
     policy_fields: ClassVar[frozenset[str]] = frozenset()
+    #: numeric fields AWS may raise on its own (storage autoscaling): a larger actual value is no drift
+    grow_only: ClassVar[frozenset[str]] = frozenset()
     #: fields never compared for drift: mfprov's own behaviour switches (``force_destroy``) and values
     #: set only on create that AWS or the service changes afterwards (a CE's desired vCPUs)
     behaviour_fields: ClassVar[frozenset[str]] = frozenset()

@@ -223,6 +223,8 @@ class DbInstance(Resource[DbInstanceProps]):
     service = "rds"
     Props = DbInstanceProps
     replace_on: ClassVar = frozenset({"identifier", "engine", "kms_key_id", "db_name", "username", "subnet_group_name"})
+    #: storage autoscaling raises it up to max_allocated_storage
+    grow_only: ClassVar = frozenset({"allocated_storage"})
     unordered: ClassVar = frozenset({"security_group_ids"})
     behaviour_fields: ClassVar = frozenset({"password_secret_arn", "skip_final_snapshot", "final_snapshot_identifier"})
     not_found_codes: ClassVar = _NOT_FOUND

@@ -62,3 +62,17 @@ def test_a_removed_tag_and_a_renamed_field_are_reported_with_replacement_reason(
     by_field = {c.field: c for c in changes}
     assert by_field["name"].forces_replacement and by_field["name"].actual == "old"
     assert by_field["tags"].expected == {"k": "v"} and by_field["tags"].actual == {"k": None}
+
+
+def test_grow_only_fields_accept_a_larger_actual_value() -> None:
+    class Storage(Props):
+        size: int = 20
+
+    class Disk(Resource[Storage]):
+        kind = "test.disk"
+        service = "none"
+        Props = Storage
+        grow_only: ClassVar = frozenset({"size"})
+
+    assert diff(Disk(), {"size": 20}, {"size": 35}) == []  # autoscaled
+    assert [c.field for c in diff(Disk(), {"size": 20}, {"size": 10})] == ["size"]
