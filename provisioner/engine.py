@@ -348,11 +348,17 @@ class Runner:
         ctx = self.ctx(address, kind)
         started = time.monotonic()
         self.listener(Event("start", address, verb))
-        try:
-            rt.delete(ctx, rs.id, rs.attrs, props)
-        except ClientError as err:
-            if not rt.missing(err):
-                raise
+        for attempt in range(3):
+            try:
+                rt.delete(ctx, rs.id, rs.attrs, props)
+            except ClientError as err:
+                if not rt.missing(err):
+                    raise
+                # A not-found may come from one step of the delete (a retried request whose first try went
+                # through): only a read that finds nothing proves the resource gone.
+                if rt.read(ctx, rs.id) is not None and attempt < 2:
+                    continue
+            break
         self._forget(address)
         with self._lock:
             self.tally[DELETE] += 1

@@ -158,6 +158,8 @@ class SubnetProps(Props):
 class Subnet(_Ec2Resource):
     kind = "ec2.subnet"
     Props = SubnetProps
+    #: a retried create whose first try went through: found again by its tags and adopted
+    duplicate_codes: ClassVar = frozenset({"InvalidSubnet.Conflict"})
     replace_on: ClassVar = frozenset({"vpc_id", "cidr_block", "availability_zone"})
     describe, id_param, result_key, id_key = "describe_subnets", "SubnetIds", "Subnets", "SubnetId"
 
@@ -204,6 +206,19 @@ class Subnet(_Ec2Resource):
 # ----------------------------------------------------- internet gateway
 
 
+def _attach_gateway(ctx: NodeContext, igw: str, vpc: str) -> None:
+    """Idempotent: a retried attach whose first try went through answers Resource.AlreadyAssociated."""
+    ec2 = ctx.client("ec2")
+    try:
+        ctx.call(ec2.attach_internet_gateway, retry_on=NOT_YET, InternetGatewayId=igw, VpcId=vpc)
+    except ClientError as err:
+        if error_code(err) != "Resource.AlreadyAssociated":
+            raise
+        gw = ec2.describe_internet_gateways(InternetGatewayIds=[igw])["InternetGateways"][0]
+        if vpc not in [a["VpcId"] for a in gw.get("Attachments", [])]:
+            raise
+
+
 class InternetGatewayProps(Props):
     vpc_id: str
 
@@ -227,7 +242,7 @@ class InternetGateway(_Ec2Resource):
             "InternetGatewayId"
         ]
         ctx.created(id)
-        ctx.call(ec2.attach_internet_gateway, retry_on=NOT_YET, InternetGatewayId=id, VpcId=props.vpc_id)
+        _attach_gateway(ctx, id, props.vpc_id)
         return str(id)
 
     def update(
@@ -237,7 +252,7 @@ class InternetGateway(_Ec2Resource):
         if "vpc_id" in changes:
             if observed.props.get("vpc_id"):
                 ec2.detach_internet_gateway(InternetGatewayId=id, VpcId=observed.props["vpc_id"])
-            ec2.attach_internet_gateway(InternetGatewayId=id, VpcId=props.vpc_id)
+            _attach_gateway(ctx, id, props.vpc_id)
         if "tags" in changes:
             _tag(ctx, id)
 
@@ -562,7 +577,12 @@ class SecurityGroup(_Ec2Resource):
             if extra:
                 revoke(GroupId=id, IpPermissions=[r.permission(id) for r in extra])
             if missing:
-                ctx.call(authorize, retry_on=NOT_YET, GroupId=id, IpPermissions=[r.permission(id) for r in missing])
+                try:
+                    ctx.call(authorize, retry_on=NOT_YET, GroupId=id, IpPermissions=[r.permission(id) for r in missing])
+                except ClientError as err:
+                    # a retried authorize whose first try went through: the rules are there
+                    if error_code(err) != "InvalidPermission.Duplicate":
+                        raise
 
     def update(
         self, ctx: NodeContext, id: str, props: SecurityGroupProps, observed: Observed, changes: set[str]

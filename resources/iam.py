@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from resources.base import Observed, Props, Resource, register, tag_dict, tag_list
+from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -138,6 +138,16 @@ class Role(Resource[RoleProps]):
         ctx.call(iam.delete_role, retry_on=("DeleteConflict",), RoleName=id)
 
 
+def _add_role(iam: Any, profile: str, role: str) -> None:
+    """Idempotent: a retried call whose first try went through answers LimitExceeded (one role per profile)."""
+    try:
+        iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
+    except ClientError as err:
+        roles = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"].get("Roles", [])
+        if error_code(err) != "LimitExceeded" or [r["RoleName"] for r in roles] != [role]:
+            raise
+
+
 class InstanceProfileProps(Props):
     name: str
     path: str = "/"
@@ -173,7 +183,7 @@ class InstanceProfile(Resource[InstanceProfileProps]):
         iam = ctx.client("iam")
         iam.create_instance_profile(InstanceProfileName=props.name, Path=props.path, Tags=tag_list(ctx.tags))
         ctx.created(props.name)
-        iam.add_role_to_instance_profile(InstanceProfileName=props.name, RoleName=props.role_name)
+        _add_role(iam, props.name, props.role_name)
         return props.name
 
     def update(
@@ -183,7 +193,7 @@ class InstanceProfile(Resource[InstanceProfileProps]):
         if "role_name" in changes:
             if observed.props.get("role_name"):
                 iam.remove_role_from_instance_profile(InstanceProfileName=id, RoleName=observed.props["role_name"])
-            iam.add_role_to_instance_profile(InstanceProfileName=id, RoleName=props.role_name)
+            _add_role(iam, id, props.role_name)
         if "tags" in changes:
             iam.tag_instance_profile(InstanceProfileName=id, Tags=tag_list(ctx.tags))
 
