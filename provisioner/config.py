@@ -133,6 +133,8 @@ class BatchConfig(Section):
                 f"desired_vcpus ({self.desired_vcpus}) must be between min_vcpus ({self.min_vcpus}) "
                 f"and max_vcpus ({self.max_vcpus})"
             )
+        if self.compute_type == "ec2" and self.bid_percentage is not None:
+            raise ValueError("bid_percentage applies to compute_type = 'spot' only")
         if self.compute_type == "ec2" and self.allocation_strategy == "SPOT_CAPACITY_OPTIMIZED":
             raise ValueError("allocation_strategy SPOT_CAPACITY_OPTIMIZED needs compute_type = 'spot'")
         return self

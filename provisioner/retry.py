@@ -89,7 +89,10 @@ def wait_for(
 
     def not_done(state: RetryCallState) -> bool:
         nonlocal last
-        last = state.outcome.result() if state.outcome and not state.outcome.failed else last
+        if state.outcome is not None and state.outcome.failed:
+            # A terminal state (WaitFailed) ends the wait at once; other errors are polled through.
+            return not isinstance(state.outcome.exception(), WaitFailed)
+        last = state.outcome.result() if state.outcome else last
         return last is not True
 
     retrying = Retrying(

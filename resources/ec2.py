@@ -5,16 +5,20 @@ Calls: Create/Describe/Delete Vpc, Subnet, InternetGateway, RouteTable, Security
 ModifyVpcAttribute, DescribeVpcAttribute, ModifySubnetAttribute, Attach/DetachInternetGateway,
 CreateRoute, ReplaceRoute, DeleteRoute, AssociateRouteTable, ReplaceRouteTableAssociation,
 DisassociateRouteTable, AuthorizeSecurityGroupIngress/Egress, RevokeSecurityGroupIngress/Egress,
-DescribeLaunchTemplateVersions, CreateLaunchTemplateVersion, ModifyLaunchTemplate, CreateTags.
+UpdateSecurityGroupRuleDescriptionsIngress/Egress, DescribeLaunchTemplateVersions,
+CreateLaunchTemplateVersion, ModifyLaunchTemplate, CreateTags.
+
+Every taggable type is tagged in its create call (``TagSpecifications``), so it is never untagged, and is
+found again by those tags (``ctx.ec2_tag_filters()``); security groups and launch templates by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
 
@@ -24,8 +28,15 @@ if TYPE_CHECKING:  # pragma: no cover
 #: deleting a network object while its dependents are still going away
 DEPENDENCY = ("DependencyViolation",)
 #: a new object not yet visible to the next call (eventual consistency)
-NOT_YET = ("InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound",
-           "InvalidInternetGatewayID.NotFound", "InvalidGroup.NotFound")  # fmt: skip
+NOT_YET = (
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidRouteTableID.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+    "InvalidGroup.NotFound",
+)
+#: an instance profile (or its role) made just now is not yet visible to EC2
+PROFILE_NOT_YET = ("InvalidParameterValue:Invalid IAM Instance Profile",)
 
 
 def _specs(ctx: NodeContext, resource_type: str) -> list[dict[str, Any]]:
@@ -33,6 +44,7 @@ def _specs(ctx: NodeContext, resource_type: str) -> list[dict[str, Any]]:
 
 
 def _tag(ctx: NodeContext, id: str) -> None:
+    """Put all of this node's tags on; other keys stay."""
     ctx.client("ec2").create_tags(Resources=[id], Tags=tag_list(ctx.tags))
 
 
@@ -51,7 +63,7 @@ class _Ec2Resource(Resource[Any]):
         except ClientError as err:
             if self.missing(err) and len(ids) == 1:
                 return []
-            if self.missing(err):  # one id of many is gone: ask one by one
+            if self.missing(err):  # one id of many is gone, which fails the whole call: ask one by one
                 return [item for i in ids for item in self._describe(ctx, [i])]
             raise
 
@@ -79,6 +91,13 @@ class _Ec2Resource(Resource[Any]):
     def observe(self, ctx: NodeContext, item: dict[str, Any]) -> Observed | None:
         raise NotImplementedError
 
+    def _wait_available(self, ctx: NodeContext, id: str, what: str) -> None:
+        def check() -> bool | str:
+            state = str((self._one(ctx, id) or {}).get("State", "not visible yet"))
+            return True if state == "available" else state
+
+        ctx.wait(f"{what} {id} available", check)
+
 
 # ------------------------------------------------------------------ VPC
 
@@ -91,6 +110,9 @@ class VpcProps(Props):
 
 @register
 class Vpc(_Ec2Resource):
+    """CreateVpc (tagged), ModifyVpcAttribute for the DNS switches, DescribeVpcs/DescribeVpcAttribute,
+    DeleteVpc (retried while its dependents are still going away)."""
+
     kind = "ec2.vpc"
     Props = VpcProps
     replace_on: ClassVar = frozenset({"cidr_block"})
@@ -100,39 +122,48 @@ class Vpc(_Ec2Resource):
         ec2 = ctx.client("ec2")
         id = item["VpcId"]
         try:
-            support = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
-            hostnames = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsHostnames")["EnableDnsHostnames"][
-                "Value"
-            ]
+            support = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsSupport")
+            hostnames = ec2.describe_vpc_attribute(VpcId=id, Attribute="enableDnsHostnames")
         except ClientError as err:
             if self.missing(err):
                 return None
             raise
         props = {
             "cidr_block": item["CidrBlock"],
-            "enable_dns_support": support,
-            "enable_dns_hostnames": hostnames,
+            "enable_dns_support": bool(support["EnableDnsSupport"]["Value"]),
+            "enable_dns_hostnames": bool(hostnames["EnableDnsHostnames"]["Value"]),
             "tags": tag_dict(item.get("Tags")),
         }
-        arn = ctx.facts.arn("ec2", f"vpc/{id}")
-        return Observed(id=id, props=props, attrs={"id": id, "arn": arn, "cidr_block": item["CidrBlock"]})
+        attrs = {"id": id, "arn": ctx.facts.arn("ec2", f"vpc/{id}"), "cidr_block": item["CidrBlock"]}
+        return Observed(id=id, props=props, attrs=attrs)
 
     def create(self, ctx: NodeContext, props: VpcProps) -> str:
         ec2 = ctx.client("ec2")
-        id = ec2.create_vpc(CidrBlock=props.cidr_block, TagSpecifications=_specs(ctx, "vpc"))["Vpc"]["VpcId"]
+        id = str(ec2.create_vpc(CidrBlock=props.cidr_block, TagSpecifications=_specs(ctx, "vpc"))["Vpc"]["VpcId"])
         ctx.created(id)
-        ctx.call(ec2.get_waiter("vpc_available").wait, retry_on=NOT_YET, VpcIds=[id])
+        self._wait_available(ctx, id, "VPC")
+        # AWS's defaults are support on, hostnames off: set both so a fresh read equals the desired.
         self._dns(ctx, id, props, {"enable_dns_support", "enable_dns_hostnames"})
-        return str(id)
+        return id
 
     @staticmethod
     def _dns(ctx: NodeContext, id: str, props: VpcProps, changes: set[str]) -> None:
         ec2 = ctx.client("ec2")
         # One attribute per call, as the API demands; support before hostnames (hostnames needs support).
         if "enable_dns_support" in changes:
-            ec2.modify_vpc_attribute(VpcId=id, EnableDnsSupport={"Value": props.enable_dns_support})
+            ctx.call(
+                ec2.modify_vpc_attribute,
+                retry_on=NOT_YET,
+                VpcId=id,
+                EnableDnsSupport={"Value": props.enable_dns_support},
+            )
         if "enable_dns_hostnames" in changes:
-            ec2.modify_vpc_attribute(VpcId=id, EnableDnsHostnames={"Value": props.enable_dns_hostnames})
+            ctx.call(
+                ec2.modify_vpc_attribute,
+                retry_on=NOT_YET,
+                VpcId=id,
+                EnableDnsHostnames={"Value": props.enable_dns_hostnames},
+            )
 
     def update(self, ctx: NodeContext, id: str, props: VpcProps, observed: Observed, changes: set[str]) -> None:
         self._dns(ctx, id, props, changes)
@@ -140,8 +171,8 @@ class Vpc(_Ec2Resource):
             _tag(ctx, id)
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: VpcProps | None) -> None:
-        ec2 = ctx.client("ec2")
-        ctx.call(ec2.delete_vpc, retry_on=DEPENDENCY, VpcId=id)
+        # Subnets, gateways and groups deleted just before may still hold the VPC for a while.
+        ctx.call(ctx.client("ec2").delete_vpc, retry_on=DEPENDENCY, VpcId=id)
 
 
 # --------------------------------------------------------------- subnet
@@ -156,6 +187,8 @@ class SubnetProps(Props):
 
 @register
 class Subnet(_Ec2Resource):
+    """CreateSubnet (tagged), ModifySubnetAttribute MapPublicIpOnLaunch, DescribeSubnets, DeleteSubnet."""
+
     kind = "ec2.subnet"
     Props = SubnetProps
     #: a retried create whose first try went through: found again by its tags and adopted
@@ -189,6 +222,7 @@ class Subnet(_Ec2Resource):
         ctx.created(id)
         if props.map_public_ip_on_launch:
             ctx.call(ec2.modify_subnet_attribute, retry_on=NOT_YET, SubnetId=id, MapPublicIpOnLaunch={"Value": True})
+        self._wait_available(ctx, id, "subnet")
         return str(id)
 
     def update(self, ctx: NodeContext, id: str, props: SubnetProps, observed: Observed, changes: set[str]) -> None:
@@ -200,23 +234,11 @@ class Subnet(_Ec2Resource):
             _tag(ctx, id)
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: SubnetProps | None) -> None:
+        # ENIs of Lambda/Batch/Fargate are released some time after their owner is gone.
         ctx.call(ctx.client("ec2").delete_subnet, retry_on=DEPENDENCY, SubnetId=id)
 
 
 # ----------------------------------------------------- internet gateway
-
-
-def _attach_gateway(ctx: NodeContext, igw: str, vpc: str) -> None:
-    """Idempotent: a retried attach whose first try went through answers Resource.AlreadyAssociated."""
-    ec2 = ctx.client("ec2")
-    try:
-        ctx.call(ec2.attach_internet_gateway, retry_on=NOT_YET, InternetGatewayId=igw, VpcId=vpc)
-    except ClientError as err:
-        if error_code(err) != "Resource.AlreadyAssociated":
-            raise
-        gw = ec2.describe_internet_gateways(InternetGatewayIds=[igw])["InternetGateways"][0]
-        if vpc not in [a["VpcId"] for a in gw.get("Attachments", [])]:
-            raise
 
 
 class InternetGatewayProps(Props):
@@ -225,6 +247,9 @@ class InternetGatewayProps(Props):
 
 @register
 class InternetGateway(_Ec2Resource):
+    """CreateInternetGateway (tagged), Attach/DetachInternetGateway, DescribeInternetGateways,
+    DeleteInternetGateway (after detaching)."""
+
     kind = "ec2.internet_gateway"
     Props = InternetGatewayProps
     describe, id_param = "describe_internet_gateways", "InternetGatewayIds"
@@ -232,33 +257,47 @@ class InternetGateway(_Ec2Resource):
 
     def observe(self, ctx: NodeContext, item: dict[str, Any]) -> Observed | None:
         id = item["InternetGatewayId"]
+        # an attached gateway's attachment reads "available" (not "attached") on AWS
         attached = [a["VpcId"] for a in item.get("Attachments", []) if a.get("State") in ("available", "attached")]
         props = {"vpc_id": attached[0] if attached else None, "tags": tag_dict(item.get("Tags"))}
         return Observed(id=id, props=props, attrs={"id": id, "arn": ctx.facts.arn("ec2", f"internet-gateway/{id}")})
 
     def create(self, ctx: NodeContext, props: InternetGatewayProps) -> str:
         ec2 = ctx.client("ec2")
-        id = ec2.create_internet_gateway(TagSpecifications=_specs(ctx, "internet-gateway"))["InternetGateway"][
-            "InternetGatewayId"
-        ]
+        gw = ec2.create_internet_gateway(TagSpecifications=_specs(ctx, "internet-gateway"))["InternetGateway"]
+        id = str(gw["InternetGatewayId"])
         ctx.created(id)
-        _attach_gateway(ctx, id, props.vpc_id)
-        return str(id)
+        self._attach(ctx, id, props.vpc_id)
+        return id
+
+    def _attach(self, ctx: NodeContext, id: str, vpc: str) -> None:
+        """Idempotent: a retried attach whose first try went through answers Resource.AlreadyAssociated."""
+        ec2 = ctx.client("ec2")
+        try:
+            ctx.call(ec2.attach_internet_gateway, retry_on=NOT_YET, InternetGatewayId=id, VpcId=vpc)
+        except ClientError as err:
+            if error_code(err) != "Resource.AlreadyAssociated":
+                raise
+            obs = self.read(ctx, id)
+            if obs is None or obs.props["vpc_id"] != vpc:
+                raise
 
     def update(
         self, ctx: NodeContext, id: str, props: InternetGatewayProps, observed: Observed, changes: set[str]
     ) -> None:
-        ec2 = ctx.client("ec2")
         if "vpc_id" in changes:
-            if observed.props.get("vpc_id"):
-                ec2.detach_internet_gateway(InternetGatewayId=id, VpcId=observed.props["vpc_id"])
-            _attach_gateway(ctx, id, props.vpc_id)
+            # A gateway serves one VPC at a time: off the old one first.
+            old = observed.props.get("vpc_id")
+            if old:
+                ctx.client("ec2").detach_internet_gateway(InternetGatewayId=id, VpcId=old)
+            self._attach(ctx, id, props.vpc_id)
         if "tags" in changes:
             _tag(ctx, id)
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: InternetGatewayProps | None) -> None:
         ec2 = ctx.client("ec2")
         item = self._one(ctx, id)
+        # Detaching fails with DependencyViolation while public addresses are still mapped in the VPC.
         for a in (item or {}).get("Attachments", []):
             ctx.call(ec2.detach_internet_gateway, retry_on=DEPENDENCY, InternetGatewayId=id, VpcId=a["VpcId"])
         ctx.call(ec2.delete_internet_gateway, retry_on=DEPENDENCY, InternetGatewayId=id)
@@ -273,6 +312,9 @@ class RouteTableProps(Props):
 
 @register
 class RouteTable(_Ec2Resource):
+    """CreateRouteTable (tagged), DescribeRouteTables, DisassociateRouteTable (leftover associations),
+    DeleteRouteTable."""
+
     kind = "ec2.route_table"
     Props = RouteTableProps
     replace_on: ClassVar = frozenset({"vpc_id"})
@@ -298,14 +340,16 @@ class RouteTable(_Ec2Resource):
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: RouteTableProps | None) -> None:
         ec2 = ctx.client("ec2")
         item = self._one(ctx, id)
-        # A subnet deleted elsewhere can leave its association behind; a table with one cannot be deleted.
+        # An association left behind (moto keeps it after its subnet is deleted; an association made outside
+        # mfprov) blocks the delete: let go of every one but the main one, which cannot be removed.
         for assoc in (item or {}).get("Associations", []):
-            if not assoc.get("Main"):
-                try:
-                    ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
-                except ClientError as err:
-                    if not self.missing(err):
-                        raise
+            if assoc.get("Main"):
+                continue
+            try:
+                ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+            except ClientError as err:
+                if not self.missing(err):
+                    raise
         ctx.call(ec2.delete_route_table, retry_on=DEPENDENCY, RouteTableId=id)
 
 
@@ -318,19 +362,19 @@ class RouteProps(Props):
     gateway_id: str
 
 
-def _route_table(ctx: NodeContext, rtb: str) -> dict[str, Any] | None:
-    try:
-        tables = ctx.client("ec2").describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
-    except ClientError as err:
-        if error_code(err) == "InvalidRouteTableID.NotFound":
-            return None
-        raise
-    return tables[0] if tables else None
+def _route_id(route_table_id: str, destination: str) -> str:
+    return f"{route_table_id}|{destination}"
+
+
+def _target(gateway_id: str) -> dict[str, str]:
+    # A NAT gateway goes in its own parameter; internet and virtual private gateways in GatewayId.
+    return {"NatGatewayId": gateway_id} if gateway_id.startswith("nat-") else {"GatewayId": gateway_id}
 
 
 @register
 class Route(Resource[RouteProps]):
-    """One route of a route table; its id is ``<route table id>|<destination CIDR>``."""
+    """One route of a route table, id ``<route table id>|<destination CIDR>``: CreateRoute, ReplaceRoute,
+    DeleteRoute, DescribeRouteTables. Routes carry no tags."""
 
     kind = "ec2.route"
     service = "ec2"
@@ -341,44 +385,47 @@ class Route(Resource[RouteProps]):
     duplicate_codes: ClassVar = frozenset({"RouteAlreadyExists"})
 
     def find(self, ctx: NodeContext, props: RouteProps) -> str | None:
-        id = f"{props.route_table_id}|{props.destination_cidr_block}"
+        id = _route_id(props.route_table_id, props.destination_cidr_block)
         return id if self.read(ctx, id) else None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         rtb, dest = id.split("|", 1)
-        table = _route_table(ctx, rtb)
-        for route in (table or {}).get("Routes", []):
-            if route.get("DestinationCidrBlock") == dest and route.get("State", "active") != "deleted":
-                props = {"route_table_id": rtb, "destination_cidr_block": dest, "gateway_id": route.get("GatewayId")}
+        try:
+            tables = ctx.client("ec2").describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+        except ClientError as err:
+            if self.missing(err):
+                return None
+            raise
+        for route in tables[0].get("Routes", []) if tables else []:
+            if route.get("DestinationCidrBlock") == dest:
+                gateway = route.get("GatewayId") or route.get("NatGatewayId")
+                props = {"route_table_id": rtb, "destination_cidr_block": dest, "gateway_id": gateway}
                 return Observed(id=id, props=props, attrs={"id": id})
         return None
 
     def create(self, ctx: NodeContext, props: RouteProps) -> str:
         ctx.call(
             ctx.client("ec2").create_route,
-            retry_on=NOT_YET,
+            retry_on=NOT_YET + ("InvalidGatewayID.NotFound", "InvalidNatGatewayID.NotFound"),
             RouteTableId=props.route_table_id,
             DestinationCidrBlock=props.destination_cidr_block,
-            GatewayId=props.gateway_id,
+            **_target(props.gateway_id),
         )
-        id = f"{props.route_table_id}|{props.destination_cidr_block}"
+        id = _route_id(props.route_table_id, props.destination_cidr_block)
         ctx.created(id)
         return id
 
     def update(self, ctx: NodeContext, id: str, props: RouteProps, observed: Observed, changes: set[str]) -> None:
-        ctx.client("ec2").replace_route(
-            RouteTableId=props.route_table_id,
-            DestinationCidrBlock=props.destination_cidr_block,
-            GatewayId=props.gateway_id,
-        )
+        if "gateway_id" in changes:
+            ctx.client("ec2").replace_route(
+                RouteTableId=props.route_table_id,
+                DestinationCidrBlock=props.destination_cidr_block,
+                **_target(props.gateway_id),
+            )
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: RouteProps | None) -> None:
         rtb, dest = id.split("|", 1)
-        try:
-            ctx.client("ec2").delete_route(RouteTableId=rtb, DestinationCidrBlock=dest)
-        except ClientError as err:
-            if error_code(err) != "InvalidRouteTableID.NotFound":
-                raise
+        ctx.client("ec2").delete_route(RouteTableId=rtb, DestinationCidrBlock=dest)
 
 
 # --------------------------------------------------- route association
@@ -389,37 +436,45 @@ class RouteTableAssociationProps(Props):
     subnet_id: str
 
 
+_GONE_ASSOCIATION = ("disassociating", "disassociated")
+
+
 @register
 class RouteTableAssociation(Resource[RouteTableAssociationProps]):
+    """A subnet's association with a route table, id = the association id: AssociateRouteTable,
+    ReplaceRouteTableAssociation, DisassociateRouteTable, DescribeRouteTables. Not taggable."""
+
     kind = "ec2.route_table_association"
     service = "ec2"
     Props = RouteTableAssociationProps
     replace_on: ClassVar = frozenset({"subnet_id"})
     taggable = False
     not_found_codes: ClassVar = frozenset({"InvalidAssociationID.NotFound"})
+    #: a retried associate whose first try went through: found again through the subnet and adopted
+    duplicate_codes: ClassVar = frozenset({"Resource.AlreadyAssociated"})
+
+    @staticmethod
+    def _associations(ctx: NodeContext, name: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+        """(route table id, association) for the live subnet associations matching one filter."""
+        tables = ctx.client("ec2").describe_route_tables(Filters=[{"Name": name, "Values": [value]}])["RouteTables"]
+        return [
+            (str(t["RouteTableId"]), a)
+            for t in tables
+            for a in t.get("Associations", [])
+            if a.get("SubnetId") and a.get("AssociationState", {}).get("State") not in _GONE_ASSOCIATION
+        ]
 
     def find(self, ctx: NodeContext, props: RouteTableAssociationProps) -> str | None:
-        tables = ctx.client("ec2").describe_route_tables(
-            Filters=[{"Name": "association.subnet-id", "Values": [props.subnet_id]}]
-        )["RouteTables"]
-        for t in tables:
-            for a in t.get("Associations", []):
-                if a.get("SubnetId") == props.subnet_id:
-                    return str(a["RouteTableAssociationId"])
+        for _, a in self._associations(ctx, "association.subnet-id", props.subnet_id):
+            if a["SubnetId"] == props.subnet_id:
+                return str(a["RouteTableAssociationId"])
         return None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        tables = ctx.client("ec2").describe_route_tables(
-            Filters=[{"Name": "association.route-table-association-id", "Values": [id]}]
-        )["RouteTables"]
-        for t in tables:
-            for a in t.get("Associations", []):
-                if (
-                    a.get("RouteTableAssociationId") == id
-                    and a.get("AssociationState", {}).get("State") != "disassociated"
-                ):
-                    props = {"route_table_id": t["RouteTableId"], "subnet_id": a.get("SubnetId")}
-                    return Observed(id=id, props=props, attrs={"id": id})
+        for rtb, a in self._associations(ctx, "association.route-table-association-id", id):
+            if a["RouteTableAssociationId"] == id:
+                props = {"route_table_id": rtb, "subnet_id": a["SubnetId"]}
+                return Observed(id=id, props=props, attrs={"id": id})
         return None
 
     def create(self, ctx: NodeContext, props: RouteTableAssociationProps) -> str:
@@ -435,8 +490,15 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
     def update(
         self, ctx: NodeContext, id: str, props: RouteTableAssociationProps, observed: Observed, changes: set[str]
     ) -> None:
-        # The association gets a new id; the engine reads it back through find on the next run.
-        ctx.client("ec2").replace_route_table_association(AssociationId=id, RouteTableId=props.route_table_id)
+        if "route_table_id" not in changes:
+            return
+        new = ctx.client("ec2").replace_route_table_association(AssociationId=id, RouteTableId=props.route_table_id)
+        # The subnet moves without a gap, but under a NEW association id (the old one stops existing). The
+        # hook returns nothing, so the new id goes back on the observed object, whose id the engine reads back
+        # and records after an update. Should the run die before that, the old id reads as missing and the
+        # create path finds this association again through the subnet.
+        observed.id = str(new["NewAssociationId"])
+        observed.attrs = {**observed.attrs, "id": observed.id}
 
     def delete(
         self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: RouteTableAssociationProps | None
@@ -445,6 +507,9 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
 
 
 # ------------------------------------------------------- security group
+
+#: protocol numbers AWS reports by name
+_PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 
 
 class SecurityGroupRule(BaseModel):
@@ -460,6 +525,20 @@ class SecurityGroupRule(BaseModel):
     self_ref: bool = False
     description: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        """One spelling per meaning, on the desired and the observed side alike: protocols by name, and
+        ports 0/0 for all traffic (AWS ignores ports there and reports -1 or none)."""
+        if not isinstance(data, Mapping) or "protocol" not in data:
+            return data
+        out = dict(data)
+        proto = str(out["protocol"]).strip().lower()
+        out["protocol"] = _PROTOCOL_NAMES.get(proto, proto)
+        if out["protocol"] == "-1":
+            out["from_port"] = out["to_port"] = 0
+        return out
+
     @model_validator(mode="after")
     def _one_source(self) -> SecurityGroupRule:
         sources = [self.cidr is not None, self.source_security_group_id is not None, self.self_ref]
@@ -467,42 +546,47 @@ class SecurityGroupRule(BaseModel):
             raise ValueError("a rule needs exactly one of cidr, source_security_group_id, self_ref")
         return self
 
+    def key(self) -> SecurityGroupRule:
+        """The rule without its description: what AWS identifies a rule by."""
+        return self.model_copy(update={"description": ""})
+
     def permission(self, group_id: str) -> dict[str, Any]:
+        """The ``IpPermissions`` entry of this rule of group ``group_id``."""
         perm: dict[str, Any] = {"IpProtocol": self.protocol}
         if self.protocol != "-1":
             perm.update(FromPort=self.from_port, ToPort=self.to_port)
         desc = {"Description": self.description} if self.description else {}
         if self.cidr is not None:
-            key = "Ipv6Ranges" if ":" in self.cidr else "IpRanges"
-            perm[key] = [{"CidrIpv6" if ":" in self.cidr else "CidrIp": self.cidr, **desc}]
+            v6 = ":" in self.cidr
+            perm["Ipv6Ranges" if v6 else "IpRanges"] = [{"CidrIpv6" if v6 else "CidrIp": self.cidr, **desc}]
         else:
             gid = group_id if self.self_ref else self.source_security_group_id
             perm["UserIdGroupPairs"] = [{"GroupId": gid, **desc}]
         return perm
 
 
-def _rules(group_id: str, permissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _rules(group_id: str, permissions: Iterable[Mapping[str, Any]]) -> list[SecurityGroupRule]:
+    """AWS's ``IpPermissions`` (several sources per entry) split into atomic rules.
+
+    Prefix-list sources are not something mfprov sets, so they are not read."""
+    out: list[SecurityGroupRule] = []
     for p in permissions:
-        proto = str(p.get("IpProtocol", "-1"))
-        all_traffic = proto == "-1"
-        base = {
-            "protocol": proto,
-            "from_port": 0 if all_traffic else int(p.get("FromPort", 0)),
-            "to_port": 0 if all_traffic else int(p.get("ToPort", 0)),
-        }
+        base = {"protocol": p.get("IpProtocol", "-1"), "from_port": p.get("FromPort", 0), "to_port": p.get("ToPort", 0)}
         for r in p.get("IpRanges", []):
-            out.append({**base, "cidr": r["CidrIp"], "description": r.get("Description", "")})
+            out.append(
+                SecurityGroupRule.model_validate({**base, "cidr": r["CidrIp"], "description": r.get("Description", "")})
+            )
         for r in p.get("Ipv6Ranges", []):
-            out.append({**base, "cidr": r["CidrIpv6"], "description": r.get("Description", "")})
+            out.append(
+                SecurityGroupRule.model_validate(
+                    {**base, "cidr": r["CidrIpv6"], "description": r.get("Description", "")}
+                )
+            )
         for r in p.get("UserIdGroupPairs", []):
             own = r.get("GroupId") == group_id
-            out.append({**base, "source_security_group_id": None if own else r.get("GroupId"), "self_ref": own,
-                        "description": r.get("Description", "")})  # fmt: skip
-    blank = {"cidr": None, "source_security_group_id": None, "self_ref": False}
-    full = [SecurityGroupRule.model_validate({**blank, **r})
-            for r in out]  # fmt: skip
-    return [r.model_dump(mode="json") for r in full]
+            source = {"self_ref": True} if own else {"source_security_group_id": r.get("GroupId")}
+            out.append(SecurityGroupRule.model_validate({**base, **source, "description": r.get("Description", "")}))
+    return out
 
 
 class SecurityGroupProps(Props):
@@ -512,12 +596,27 @@ class SecurityGroupProps(Props):
     ingress: list[SecurityGroupRule] = []
     egress: list[SecurityGroupRule] = []
 
-
-ALLOW_ALL_EGRESS = SecurityGroupRule(protocol="-1", cidr="0.0.0.0/0")
+    @field_validator("ingress", "egress")
+    @classmethod
+    def _distinct(cls, rules: list[SecurityGroupRule]) -> list[SecurityGroupRule]:
+        """AWS holds a rule once: drop repeats, and refuse two that differ only in their description."""
+        seen: dict[SecurityGroupRule, SecurityGroupRule] = {}
+        for r in rules:
+            other = seen.setdefault(r.key(), r)
+            if other.description != r.description:
+                raise ValueError(
+                    f"two rules differ only in their description ({other.description!r}, {r.description!r}): "
+                    "AWS keeps one rule per protocol, ports and source"
+                )
+        return list(seen.values())
 
 
 @register
 class SecurityGroup(_Ec2Resource):
+    """CreateSecurityGroup (tagged), DescribeSecurityGroups, Authorize/RevokeSecurityGroupIngress/Egress,
+    UpdateSecurityGroupRuleDescriptionsIngress/Egress, DeleteSecurityGroup. Rules compare as sets of
+    atomic rules."""
+
     kind = "ec2.security_group"
     Props = SecurityGroupProps
     replace_on: ClassVar = frozenset({"name", "description", "vpc_id"})
@@ -537,8 +636,8 @@ class SecurityGroup(_Ec2Resource):
             "name": item["GroupName"],
             "description": item.get("Description", ""),
             "vpc_id": item.get("VpcId"),
-            "ingress": _rules(id, item.get("IpPermissions", [])),
-            "egress": _rules(id, item.get("IpPermissionsEgress", [])),
+            "ingress": [r.model_dump(mode="json") for r in _rules(id, item.get("IpPermissions", []))],
+            "egress": [r.model_dump(mode="json") for r in _rules(id, item.get("IpPermissionsEgress", []))],
             "tags": tag_dict(item.get("Tags")),
         }
         attrs = {"id": id, "name": item["GroupName"], "arn": ctx.facts.arn("ec2", f"security-group/{id}")}
@@ -546,43 +645,24 @@ class SecurityGroup(_Ec2Resource):
 
     def create(self, ctx: NodeContext, props: SecurityGroupProps) -> str:
         ec2 = ctx.client("ec2")
-        id = ctx.call(
-            ec2.create_security_group,
-            retry_on=NOT_YET,
-            GroupName=props.name,
-            Description=props.description,
-            VpcId=props.vpc_id,
-            TagSpecifications=_specs(ctx, "security-group"),
-        )["GroupId"]
+        id = str(
+            ctx.call(
+                ec2.create_security_group,
+                retry_on=NOT_YET,
+                GroupName=props.name,
+                Description=props.description,
+                VpcId=props.vpc_id,
+                TagSpecifications=_specs(ctx, "security-group"),
+            )["GroupId"]
+        )
         ctx.created(id)
-        # AWS adds an allow-all egress rule to every new group; keep it only if it is wanted.
-        self._apply_rules(ctx, id, props, have_ingress=[], have_egress=[ALLOW_ALL_EGRESS])
-        return str(id)
-
-    def _apply_rules(
-        self,
-        ctx: NodeContext,
-        id: str,
-        props: SecurityGroupProps,
-        have_ingress: list[SecurityGroupRule],
-        have_egress: list[SecurityGroupRule],
-    ) -> None:
-        ec2 = ctx.client("ec2")
-        for want, have, authorize, revoke in (
-            (props.ingress, have_ingress, ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress),
-            (props.egress, have_egress, ec2.authorize_security_group_egress, ec2.revoke_security_group_egress),
-        ):
-            extra = [r for r in have if r not in set(want)]
-            missing = [r for r in want if r not in set(have)]
-            if extra:
-                revoke(GroupId=id, IpPermissions=[r.permission(id) for r in extra])
-            if missing:
-                try:
-                    ctx.call(authorize, retry_on=NOT_YET, GroupId=id, IpPermissions=[r.permission(id) for r in missing])
-                except ClientError as err:
-                    # a retried authorize whose first try went through: the rules are there
-                    if error_code(err) != "InvalidPermission.Duplicate":
-                        raise
+        # AWS gives a new group an allow-all egress rule (two in a dual-stack VPC): start from what is there,
+        # so it is revoked unless wanted.
+        group = ctx.call(ec2.describe_security_groups, retry_on=NOT_YET, GroupIds=[id])["SecurityGroups"][0]
+        self._sync(
+            ctx, id, props, _rules(id, group.get("IpPermissions", [])), _rules(id, group.get("IpPermissionsEgress", []))
+        )
+        return id
 
     def update(
         self, ctx: NodeContext, id: str, props: SecurityGroupProps, observed: Observed, changes: set[str]
@@ -590,12 +670,61 @@ class SecurityGroup(_Ec2Resource):
         if changes & {"ingress", "egress"}:
             have_in = [SecurityGroupRule.model_validate(r) for r in observed.props.get("ingress", [])]
             have_out = [SecurityGroupRule.model_validate(r) for r in observed.props.get("egress", [])]
-            self._apply_rules(ctx, id, props, have_in, have_out)
+            self._sync(ctx, id, props, have_in, have_out)
         if "tags" in changes:
             _tag(ctx, id)
 
+    def _sync(
+        self,
+        ctx: NodeContext,
+        id: str,
+        props: SecurityGroupProps,
+        have_ingress: list[SecurityGroupRule],
+        have_egress: list[SecurityGroupRule],
+    ) -> None:
+        """Revoke the rules not wanted, authorize the missing ones, and fix descriptions in place."""
+        ec2 = ctx.client("ec2")
+        directions = (
+            (props.ingress, have_ingress, ec2.authorize_security_group_ingress, ec2.revoke_security_group_ingress,
+             ec2.update_security_group_rule_descriptions_ingress),
+            (props.egress, have_egress, ec2.authorize_security_group_egress, ec2.revoke_security_group_egress,
+             ec2.update_security_group_rule_descriptions_egress),
+        )  # fmt: skip
+        for want, have, authorize, revoke, describe in directions:
+            want_keys, have_keys = {r.key() for r in want}, {r.key() for r in have}
+            # revoke with the rule as observed (its description included: moto matches on it)
+            extra = [r for r in have if r.key() not in want_keys]
+            missing = [r for r in want if r.key() not in have_keys]
+            # a description alone changed: updated in place, with no moment without the rule
+            redescribed = [r for r in want if r.key() in have_keys and r not in have]
+            if extra:
+                self._permissions(ctx, revoke, id, extra, tolerate="InvalidPermission.NotFound")
+            if missing:
+                self._permissions(ctx, authorize, id, missing, tolerate="InvalidPermission.Duplicate")
+            if redescribed:
+                describe(GroupId=id, IpPermissions=[r.permission(id) for r in redescribed])
+
+    @staticmethod
+    def _permissions(
+        ctx: NodeContext, call: Callable[..., Any], id: str, rules: list[SecurityGroupRule], tolerate: str
+    ) -> None:
+        """One call for all the rules; if AWS says one is already so (a retried request whose first try went
+        through, or a change made meanwhile) the call did nothing: then rule by rule, skipping those."""
+        try:
+            ctx.call(call, retry_on=NOT_YET, GroupId=id, IpPermissions=[r.permission(id) for r in rules])
+            return
+        except ClientError as err:
+            if error_code(err) != tolerate:
+                raise
+        for r in rules:
+            try:
+                call(GroupId=id, IpPermissions=[r.permission(id)])
+            except ClientError as err:
+                if error_code(err) != tolerate:
+                    raise
+
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: SecurityGroupProps | None) -> None:
-        # Batch's instances and ENIs may still be releasing the group for a while after their CE is gone.
+        # Instances, ENIs and other groups' rules may still be releasing the group for a while.
         ctx.call(ctx.client("ec2").delete_security_group, retry_on=DEPENDENCY, GroupId=id)
 
 
@@ -617,7 +746,11 @@ class LaunchTemplateProps(Props):
 
 @register
 class LaunchTemplate(Resource[LaunchTemplateProps]):
-    """Every change makes a new version with the full data and makes it the default."""
+    """CreateLaunchTemplate (tagged), DescribeLaunchTemplates, DescribeLaunchTemplateVersions ($Default),
+    CreateLaunchTemplateVersion + ModifyLaunchTemplate, CreateTags, DeleteLaunchTemplate.
+
+    Every change makes a new version with the FULL data (a version based on another is not merged by moto,
+    and a full version needs no merge semantics on AWS either) and makes it the default."""
 
     kind = "ec2.launch_template"
     service = "ec2"
@@ -628,7 +761,7 @@ class LaunchTemplate(Resource[LaunchTemplateProps]):
             "InvalidLaunchTemplateId.NotFound",
             "InvalidLaunchTemplateName.NotFoundException",
             "InvalidLaunchTemplateId.Malformed",
-        }  # fmt: skip
+        }
     )
     duplicate_codes: ClassVar = frozenset({"InvalidLaunchTemplateName.AlreadyExistsException"})
 
@@ -670,27 +803,29 @@ class LaunchTemplate(Resource[LaunchTemplateProps]):
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         ec2 = ctx.client("ec2")
         try:
-            lt = ec2.describe_launch_templates(LaunchTemplateIds=[id])["LaunchTemplates"][0]
-            version = ec2.describe_launch_template_versions(LaunchTemplateId=id, Versions=["$Default"])[
-                "LaunchTemplateVersions"
-            ][0]
+            lts = ec2.describe_launch_templates(LaunchTemplateIds=[id])["LaunchTemplates"]
+            if not lts:
+                return None
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=id, Versions=["$Default"])
         except ClientError as err:
             if self.missing(err):
                 return None
             raise
-        except IndexError:
+        lt = lts[0]
+        if not versions["LaunchTemplateVersions"]:
             return None
-        data = version.get("LaunchTemplateData", {})
+        data = versions["LaunchTemplateVersions"][0].get("LaunchTemplateData", {})
         meta = data.get("MetadataOptions", {})
-        devices = data.get("BlockDeviceMappings", [{}])
-        ebs = devices[0].get("Ebs", {}) if devices else {}
+        devices = data.get("BlockDeviceMappings") or [{}]
+        ebs = devices[0].get("Ebs", {})
         props = {
             "name": lt["LaunchTemplateName"],
             "instance_profile_arn": data.get("IamInstanceProfile", {}).get("Arn"),
+            # AWS's own defaults where the version leaves a setting out
             "http_endpoint": meta.get("HttpEndpoint", "enabled"),
             "http_tokens": meta.get("HttpTokens", "optional"),
             "http_put_response_hop_limit": meta.get("HttpPutResponseHopLimit", 1),
-            "root_device_name": devices[0].get("DeviceName") if devices else None,
+            "root_device_name": devices[0].get("DeviceName"),
             "root_volume_size": ebs.get("VolumeSize"),
             "root_volume_type": ebs.get("VolumeType"),
             "root_volume_encrypted": bool(ebs.get("Encrypted", False)),
@@ -708,7 +843,7 @@ class LaunchTemplate(Resource[LaunchTemplateProps]):
     def create(self, ctx: NodeContext, props: LaunchTemplateProps) -> str:
         id = ctx.call(
             ctx.client("ec2").create_launch_template,
-            retry_on=("InvalidParameterValue:Invalid IAM Instance Profile",),
+            retry_on=PROFILE_NOT_YET,
             LaunchTemplateName=props.name,
             LaunchTemplateData=self._data(props),
             TagSpecifications=_specs(ctx, "launch-template"),
@@ -723,7 +858,7 @@ class LaunchTemplate(Resource[LaunchTemplateProps]):
         if changes - {"tags"}:
             version = ctx.call(
                 ec2.create_launch_template_version,
-                retry_on=("InvalidParameterValue:Invalid IAM Instance Profile",),
+                retry_on=PROFILE_NOT_YET,
                 LaunchTemplateId=id,
                 LaunchTemplateData=self._data(props),
             )["LaunchTemplateVersion"]["VersionNumber"]

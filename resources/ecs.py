@@ -1,25 +1,30 @@
 """ECS: clusters, Fargate task definitions and services.
 
-Calls: CreateCluster, DescribeClusters, DeleteCluster, RegisterTaskDefinition, DescribeTaskDefinition,
-ListTaskDefinitions, DeregisterTaskDefinition, CreateService, DescribeServices, UpdateService,
-DeleteService, TagResource.
+Calls: CreateCluster, DescribeClusters, UpdateCluster (settings), DeleteCluster, RegisterTaskDefinition,
+ListTaskDefinitions, DescribeTaskDefinition, DeregisterTaskDefinition, DeleteTaskDefinitions, CreateService,
+DescribeServices, UpdateService, DeleteService, TagResource.
+
+ECS tags are ``[{"key": ..., "value": ...}]`` (lower-case keys). Every type is tagged in its create call and
+read with its tags (``include=["TAGS"]``). A cluster is found by its name, a task definition by its family,
+a service by its cluster and name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from resources.base import Observed, Props, Resource, register
+from resources.base import Observed, Props, Resource, error_code, error_message, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
 
 
 def ecs_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """``{"a": "b"}`` -> ``[{"key": "a", "value": "b"}]`` (ECS's lower-case shape)."""
     return [{"key": k, "value": v} for k, v in sorted(tags.items())]
 
 
@@ -27,15 +32,30 @@ def from_ecs_tags(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in tags or [] if not t["key"].startswith("aws:")}
 
 
+def _tag(ctx: NodeContext, arn: str) -> None:
+    """Put all of this node's tags on; other keys stay."""
+    ctx.client("ecs").tag_resource(resourceArn=arn, tags=ecs_tags(ctx.tags))
+
+
 # -------------------------------------------------------------- cluster
 
 
 class ClusterProps(Props):
     name: str
+    container_insights: bool = False
+
+
+def _insights(on: bool) -> list[dict[str, str]]:
+    return [{"name": "containerInsights", "value": "enabled" if on else "disabled"}]
 
 
 @register
 class Cluster(Resource[ClusterProps]):
+    """A cluster with no capacity providers (services name FARGATE themselves). The id is its name.
+
+    Container Insights is set with UpdateCluster ``settings`` (moto lacks UpdateClusterSettings, which does
+    the same)."""
+
     kind = "ecs.cluster"
     service = "ecs"
     Props = ClusterProps
@@ -43,8 +63,9 @@ class Cluster(Resource[ClusterProps]):
     not_found_codes: ClassVar = frozenset({"ClusterNotFoundException"})
 
     def _describe(self, ctx: NodeContext, name: str) -> dict[str, Any] | None:
-        items = ctx.client("ecs").describe_clusters(clusters=[name], include=["TAGS"])["clusters"]
-        return next((c for c in items if c.get("status") == "ACTIVE"), None)
+        """The cluster unless it is gone: a deleted cluster is listed as INACTIVE for a while."""
+        items = ctx.client("ecs").describe_clusters(clusters=[name], include=["TAGS", "SETTINGS"])["clusters"]
+        return next((c for c in items if c.get("status") != "INACTIVE"), None)
 
     def find(self, ctx: NodeContext, props: ClusterProps) -> str | None:
         return props.name if self._describe(ctx, props.name) else None
@@ -53,45 +74,78 @@ class Cluster(Resource[ClusterProps]):
         c = self._describe(ctx, id)
         if c is None:
             return None
-        props = {"name": c["clusterName"], "tags": from_ecs_tags(c.get("tags"))}
-        return Observed(id=id, props=props, attrs={"id": id, "name": id, "arn": c["clusterArn"]})
+        settings = {s["name"]: s.get("value") for s in c.get("settings") or []}
+        props = {
+            "name": c["clusterName"],
+            # "enhanced" is "enabled" and more
+            "container_insights": settings.get("containerInsights") in ("enabled", "enhanced"),
+            "tags": from_ecs_tags(c.get("tags")),
+        }
+        return Observed(id=id, props=props, attrs={"id": id, "name": c["clusterName"], "arn": c["clusterArn"]})
+
+    def _active(self, ctx: NodeContext, id: str) -> bool | str:
+        status = str((self._describe(ctx, id) or {}).get("status", "not visible yet"))
+        if status == "FAILED":
+            raise RuntimeError(f"cluster {id} FAILED")
+        return True if status == "ACTIVE" else status
 
     def create(self, ctx: NodeContext, props: ClusterProps) -> str:
-        # CreateCluster on an existing name returns that cluster: find (by name) ran first, so this is new.
-        ctx.client("ecs").create_cluster(clusterName=props.name, tags=ecs_tags(ctx.tags))
+        # CreateCluster on an existing name returns that cluster: find (by name) ran first, so this one is new.
+        ctx.client("ecs").create_cluster(
+            clusterName=props.name, settings=_insights(props.container_insights), tags=ecs_tags(ctx.tags)
+        )
         ctx.created(props.name)
+        ctx.wait("cluster ACTIVE", lambda: self._active(ctx, props.name))
         return props.name
 
     def update(self, ctx: NodeContext, id: str, props: ClusterProps, observed: Observed, changes: set[str]) -> None:
+        if "container_insights" in changes:
+            ctx.client("ecs").update_cluster(cluster=id, settings=_insights(props.container_insights))
         if "tags" in changes:
-            ctx.client("ecs").tag_resource(resourceArn=observed.attrs["arn"], tags=ecs_tags(ctx.tags))
+            _tag(ctx, observed.attrs["arn"])
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: ClusterProps | None) -> None:
-        ctx.call(ctx.client("ecs").delete_cluster, retry_on=("ClusterContainsServicesException",), cluster=id)
+        # A service deleted just before holds the cluster until it has drained.
+        ctx.call(
+            ctx.client("ecs").delete_cluster,
+            retry_on=("ClusterContainsServicesException", "ClusterContainsTasksException"),
+            cluster=id,
+        )
+        ctx.wait("cluster INACTIVE", lambda: self._describe(ctx, id) is None)
 
 
 # ------------------------------------------------------ task definition
 
 
 class ContainerDef(BaseModel):
+    """One container of a Fargate task definition, logging to CloudWatch Logs."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
     image: str
     port_mappings: list[int] = []
     environment: dict[str, str] = {}
-    #: env name -> Secrets Manager reference (``<secret arn>:<json key>::``): values ECS fetches at start
+    #: env name -> ``valueFrom`` reference (``<secret arn>:<json key>::``), fetched by ECS when the task
+    #: starts. These are references, not secret values, so they are compared and stored as given.
     secrets: dict[str, str] = {}
     command: list[str] | None = None
     log_group: str
     log_region: str
     log_stream_prefix: str = "ecs"
+    essential: bool = True
+
+    @field_validator("command")
+    @classmethod
+    def _empty_is_none(cls, v: list[str] | None) -> list[str] | None:
+        # an empty command is the image's own, which ECS reads back as absent
+        return v or None
 
     def api(self) -> dict[str, Any]:
         c: dict[str, Any] = {
             "name": self.name,
             "image": self.image,
-            "essential": True,
+            "essential": self.essential,
             "portMappings": [{"containerPort": p, "hostPort": p, "protocol": "tcp"} for p in self.port_mappings],
             "environment": [{"name": k, "value": v} for k, v in sorted(self.environment.items())],
             "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(self.secrets.items())],
@@ -121,6 +175,8 @@ class ContainerDef(BaseModel):
             "log_group": opts.get("awslogs-group"),
             "log_region": opts.get("awslogs-region"),
             "log_stream_prefix": opts.get("awslogs-stream-prefix"),
+            # ECS's default is true
+            "essential": bool(c.get("essential", True)),
         }
 
 
@@ -131,35 +187,60 @@ class TaskDefinitionProps(Props):
     execution_role_arn: str
     task_role_arn: str | None = None
     containers: list[ContainerDef]
+    #: the ``runtimePlatform`` (always Linux); always sent, so it reads back the same
+    cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+
+
+def _family(arn: str) -> str:
+    """``arn:...:task-definition/<family>:<revision>`` -> ``<family>``."""
+    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
 @register
 class TaskDefinition(Resource[TaskDefinitionProps]):
-    """A family of immutable revisions: every change registers a new one. The id is the family."""
+    """A family of immutable revisions (awsvpc, FARGATE). The id is the family; ``read`` is its latest ACTIVE
+    revision, and any change registers a new revision (older ones stay ACTIVE: a running deployment may still
+    use them). ``attrs["arn"]`` is the revision ARN, which a service references."""
 
     kind = "ecs.task_definition"
     service = "ecs"
     Props = TaskDefinitionProps
     replace_on: ClassVar = frozenset({"family"})
-    not_found_codes: ClassVar = frozenset({"ClientException:Unable to describe task definition"})
 
     def missing(self, err: BaseException) -> bool:
-        from resources.base import error_code, error_message
+        # ECS answers an unknown task definition with a generic ClientException
+        if error_code(err) == "ClientException" and "unable to describe task definition" in error_message(err).lower():
+            return True
+        return super().missing(err)
 
-        return error_code(err) == "ClientException" and "describe task definition" in error_message(err).lower()
+    def _arns(self, ctx: NodeContext, family: str, status: str) -> list[str]:
+        """The family's revision ARNs of one status, newest first. ``familyPrefix`` is the whole family name."""
+        pages = ctx.client("ecs").get_paginator("list_task_definitions")
+        arns = [
+            arn
+            for page in pages.paginate(familyPrefix=family, status=status)
+            for arn in page["taskDefinitionArns"]
+            if _family(arn) == family
+        ]
+        # sorted here: the API's order is by family then revision (and moto ignores ``sort``)
+        return sorted(arns, key=lambda a: int(a.rsplit(":", 1)[-1]), reverse=True)
 
     def find(self, ctx: NodeContext, props: TaskDefinitionProps) -> str | None:
-        return props.family if self.read(ctx, props.family) else None
+        return props.family if self._arns(ctx, props.family, "ACTIVE") else None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
+        # Describing by family alone would also return an INACTIVE latest revision (moto does): list first.
+        arns = self._arns(ctx, id, "ACTIVE")
+        if not arns:
+            return None
         try:
-            got = ctx.client("ecs").describe_task_definition(taskDefinition=id, include=["TAGS"])
+            got = ctx.client("ecs").describe_task_definition(taskDefinition=arns[0], include=["TAGS"])
         except ClientError as err:
             if self.missing(err):
                 return None
             raise
         td = got["taskDefinition"]
-        if td.get("status") != "ACTIVE":
+        if td.get("status") != "ACTIVE":  # deregistered between the two calls
             return None
         props = {
             "family": td["family"],
@@ -168,16 +249,18 @@ class TaskDefinition(Resource[TaskDefinitionProps]):
             "execution_role_arn": td.get("executionRoleArn"),
             "task_role_arn": td.get("taskRoleArn"),
             "containers": [ContainerDef.from_api(c) for c in td.get("containerDefinitions", [])],
+            "cpu_architecture": (td.get("runtimePlatform") or {}).get("cpuArchitecture"),
             "tags": from_ecs_tags(got.get("tags")),
         }
-        attrs = {"id": id, "family": id, "arn": td["taskDefinitionArn"], "revision": td["revision"]}
+        attrs = {"id": id, "family": td["family"], "arn": td["taskDefinitionArn"], "revision": td["revision"]}
         return Observed(id=id, props=props, attrs=attrs)
 
     def _register(self, ctx: NodeContext, props: TaskDefinitionProps) -> str:
-        kw: dict[str, Any] = {}
-        if props.task_role_arn:
-            kw["taskRoleArn"] = props.task_role_arn
-        td = ctx.client("ecs").register_task_definition(
+        kw: dict[str, Any] = {"taskRoleArn": props.task_role_arn} if props.task_role_arn else {}
+        td = ctx.call(
+            ctx.client("ecs").register_task_definition,
+            # a role made seconds ago is not yet visible to ECS
+            retry_on=("ClientException:role",),
             family=props.family,
             networkMode="awsvpc",
             requiresCompatibilities=["FARGATE"],
@@ -185,6 +268,7 @@ class TaskDefinition(Resource[TaskDefinitionProps]):
             memory=props.memory,
             executionRoleArn=props.execution_role_arn,
             containerDefinitions=[c.api() for c in props.containers],
+            runtimePlatform={"operatingSystemFamily": "LINUX", "cpuArchitecture": props.cpu_architecture},
             tags=ecs_tags(ctx.tags),
             **kw,
         )["taskDefinition"]
@@ -199,20 +283,19 @@ class TaskDefinition(Resource[TaskDefinitionProps]):
         self, ctx: NodeContext, id: str, props: TaskDefinitionProps, observed: Observed, changes: set[str]
     ) -> None:
         if changes - {"tags"}:
-            self._register(ctx, props)
+            self._register(ctx, props)  # the new revision carries ctx.tags
         elif "tags" in changes:
-            ctx.client("ecs").tag_resource(resourceArn=observed.attrs["arn"], tags=ecs_tags(ctx.tags))
+            _tag(ctx, observed.attrs["arn"])
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: TaskDefinitionProps | None) -> None:
         ecs = ctx.client("ecs")
-        arns = [
-            a
-            for page in ecs.get_paginator("list_task_definitions").paginate(familyPrefix=id, status="ACTIVE")
-            for a in page["taskDefinitionArns"]
-            if a.rsplit("/", 1)[-1].rsplit(":", 1)[0] == id
-        ]
-        for arn in arns:
+        for arn in self._arns(ctx, id, "ACTIVE"):
             ecs.deregister_task_definition(taskDefinition=arn)
+        # Deregistered revisions stay listed (INACTIVE) for ever unless deleted; at most 10 per call.
+        inactive = self._arns(ctx, id, "INACTIVE")
+        for i in range(0, len(inactive), 10):
+            ecs.delete_task_definitions(taskDefinitions=inactive[i : i + 10])
+        ctx.wait("task definition deregistered", lambda: not self._arns(ctx, id, "ACTIVE"))
 
 
 # -------------------------------------------------------------- service
@@ -228,37 +311,67 @@ class LoadBalancerRef(BaseModel):
 
 class ServiceProps(Props):
     name: str
+    #: the cluster's name or ARN
     cluster: str
+    #: the task definition revision ARN
     task_definition: str
     desired_count: int = 1
     subnets: list[str]
     security_group_ids: list[str]
     assign_public_ip: bool = False
     load_balancers: list[LoadBalancerRef] = []
+    #: seconds; None (or 0, ECS's default, which reads the same) for none
     health_check_grace_period: int | None = None
+    enable_execute_command: bool = False
+
+    @field_validator("health_check_grace_period")
+    @classmethod
+    def _zero_is_none(cls, v: int | None) -> int | None:
+        return v or None
+
+
+#: a listener made seconds ago is not yet seen on its target group; the ECS service-linked role made by the
+#: first service of an account is not yet assumable
+_SERVICE_NOT_YET = (
+    "InvalidParameterException:does not have an associated load balancer",
+    "InvalidParameterException:Unable to assume the service linked role",
+    "ClusterNotFoundException",
+)
 
 
 @register
 class Service(Resource[ServiceProps]):
-    """A Fargate service. ``create`` waits for the service, not for its tasks: a task that cannot start
-    (an image that does not pull) is the service's own event log's story, and would hold the run for
-    ever; ``mfprov drift`` shows the desired count, ECS shows the running one."""
+    """A Fargate service with the deployment circuit breaker (rollback on). The id is ``<cluster>|<name>``
+    (a service name is unique only within its cluster).
+
+    ``create`` waits for the service to be ACTIVE, not for its tasks to run: a task that cannot start (an
+    image that does not pull) is told by the service's events, and waiting on it would hold the run for
+    ever; whoever needs the tasks running waits for that (``services_stable``)."""
 
     kind = "ecs.service"
     service = "ecs"
     Props = ServiceProps
     replace_on: ClassVar = frozenset({"name", "cluster", "load_balancers"})
     unordered: ClassVar = frozenset({"subnets", "security_group_ids", "load_balancers"})
-    not_found_codes: ClassVar = frozenset({"ServiceNotFoundException", "ClusterNotFoundException"})
+    #: ServiceNotActiveException: an update or delete of a service already going away
+    not_found_codes: ClassVar = frozenset(
+        {"ServiceNotFoundException", "ClusterNotFoundException", "ServiceNotActiveException"}
+    )
+    timeout = 900.0  # a delete waits for the tasks to drain
 
-    def _describe(self, ctx: NodeContext, cluster: str, name: str) -> dict[str, Any] | None:
+    def _status(self, ctx: NodeContext, cluster: str, name: str) -> dict[str, Any] | None:
         try:
             items = ctx.client("ecs").describe_services(cluster=cluster, services=[name], include=["TAGS"])["services"]
         except ClientError as err:
             if self.missing(err):
                 return None
             raise
-        return next((s for s in items if s.get("status") == "ACTIVE"), None)
+        return items[0] if items else None
+
+    def _describe(self, ctx: NodeContext, cluster: str, name: str) -> dict[str, Any] | None:
+        """The service if ACTIVE: DRAINING and INACTIVE ones are going or gone."""
+        svc = self._status(ctx, cluster, name)
+        return svc if svc and svc.get("status") == "ACTIVE" else None
 
     @staticmethod
     def _split(id: str) -> tuple[str, str]:
@@ -276,7 +389,7 @@ class Service(Resource[ServiceProps]):
         net = (svc.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
         props = {
             "name": svc["serviceName"],
-            "cluster": cluster,
+            "cluster": cluster,  # as given (name or ARN), so either form reads back the same
             "task_definition": svc.get("taskDefinition"),
             "desired_count": svc.get("desiredCount"),
             "subnets": sorted(net.get("subnets", [])),
@@ -284,18 +397,21 @@ class Service(Resource[ServiceProps]):
             "assign_public_ip": net.get("assignPublicIp") == "ENABLED",
             "load_balancers": [
                 {
-                    "target_group_arn": lb["targetGroupArn"],
-                    "container_name": lb["containerName"],
-                    "container_port": lb["containerPort"],
+                    "target_group_arn": lb.get("targetGroupArn"),
+                    "container_name": lb.get("containerName"),
+                    "container_port": lb.get("containerPort"),
                 }
                 for lb in svc.get("loadBalancers", [])
-            ],  # fmt: skip
-            "health_check_grace_period": svc.get("healthCheckGracePeriodSeconds"),
+            ],
+            "health_check_grace_period": svc.get("healthCheckGracePeriodSeconds") or None,
+            "enable_execute_command": bool(svc.get("enableExecuteCommand", False)),
             "tags": from_ecs_tags(svc.get("tags")),
         }
-        return Observed(id=id, props=props, attrs={"id": id, "name": name, "arn": svc["serviceArn"]})
+        attrs = {"id": id, "name": name, "arn": svc["serviceArn"], "cluster_arn": svc.get("clusterArn")}
+        return Observed(id=id, props=props, attrs=attrs)
 
-    def _network(self, props: ServiceProps) -> dict[str, Any]:
+    @staticmethod
+    def _network(props: ServiceProps) -> dict[str, Any]:
         return {
             "awsvpcConfiguration": {
                 "subnets": props.subnets,
@@ -304,17 +420,13 @@ class Service(Resource[ServiceProps]):
             }
         }
 
-    def _active(self, ctx: NodeContext, id: str) -> bool | str:
-        return True if self._describe(ctx, *self._split(id)) else "not yet active"
-
     def create(self, ctx: NodeContext, props: ServiceProps) -> str:
         kw: dict[str, Any] = {}
         if props.health_check_grace_period is not None:
             kw["healthCheckGracePeriodSeconds"] = props.health_check_grace_period
         ctx.call(
             ctx.client("ecs").create_service,
-            # ECS may not yet see a listener made seconds ago on the target group
-            retry_on=("InvalidParameterException:does not have an associated load balancer",),
+            retry_on=_SERVICE_NOT_YET,
             cluster=props.cluster,
             serviceName=props.name,
             taskDefinition=props.task_definition,
@@ -328,15 +440,16 @@ class Service(Resource[ServiceProps]):
                     "containerPort": lb.container_port,
                 }
                 for lb in props.load_balancers
-            ],  # fmt: skip
+            ],
             deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+            enableExecuteCommand=props.enable_execute_command,
             propagateTags="SERVICE",
             tags=ecs_tags(ctx.tags),
             **kw,
         )
         id = f"{props.cluster}|{props.name}"
         ctx.created(id)
-        ctx.wait("service active", lambda: self._active(ctx, id))
+        ctx.wait("service ACTIVE", lambda: True if self._describe(ctx, props.cluster, props.name) else "not yet")
         return id
 
     def update(self, ctx: NodeContext, id: str, props: ServiceProps, observed: Observed, changes: set[str]) -> None:
@@ -348,15 +461,29 @@ class Service(Resource[ServiceProps]):
             kw["desiredCount"] = props.desired_count
         if changes & {"subnets", "security_group_ids", "assign_public_ip"}:
             kw["networkConfiguration"] = self._network(props)
-        if "health_check_grace_period" in changes and props.health_check_grace_period is not None:
-            kw["healthCheckGracePeriodSeconds"] = props.health_check_grace_period
+        if "health_check_grace_period" in changes:
+            kw["healthCheckGracePeriodSeconds"] = props.health_check_grace_period or 0
+        if "enable_execute_command" in changes:
+            kw["enableExecuteCommand"] = props.enable_execute_command
         if kw:
             ctx.client("ecs").update_service(cluster=cluster, service=name, **kw)
         if "tags" in changes:
-            ctx.client("ecs").tag_resource(resourceArn=observed.attrs["arn"], tags=ecs_tags(ctx.tags))
+            _tag(ctx, observed.attrs["arn"])
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: ServiceProps | None) -> None:
         cluster, name = self._split(id)
         ecs = ctx.client("ecs")
+        # Scale to zero first, so the tasks stop draining at once (force=True deletes a scaled service too).
+        try:
+            ecs.update_service(cluster=cluster, service=name, desiredCount=0)
+        except ClientError as err:
+            if not self.missing(err):
+                raise
         ecs.delete_service(cluster=cluster, service=name, force=True)
-        ctx.wait("service gone", lambda: self._describe(ctx, cluster, name) is None)
+
+        def gone() -> bool | str:
+            svc = self._status(ctx, cluster, name)
+            status = str((svc or {}).get("status", "INACTIVE"))
+            return True if status == "INACTIVE" else status
+
+        ctx.wait("service INACTIVE", gone)

@@ -172,8 +172,10 @@ class Bucket(Resource[BucketProps]):
         try:
             head = s3.head_bucket(Bucket=id)
             # Buckets are SSE-S3 by default since 2023; an older bucket may still answer "not found".
-            no_rules = {"ServerSideEncryptionConfiguration": {"Rules": []}}
-            enc = _optional(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", no_rules, Bucket=id)
+            no_rules: dict[str, Any] = {"ServerSideEncryptionConfiguration": {"Rules": []}}
+            enc = _optional(
+                s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", no_rules, Bucket=id
+            )
             pab = _optional(
                 s3.get_public_access_block,
                 "NoSuchPublicAccessBlockConfiguration",

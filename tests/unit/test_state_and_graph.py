@@ -104,3 +104,17 @@ def test_a_failure_skips_only_its_dependents() -> None:
     result = run_graph(g, task, workers=2)
     status = {a: o.status for a, o in result.outcomes.items()}
     assert status == {"ec2.vpc.main": "done", "iam.role.r": "done", "ec2.subnet.a": "failed", "x.ce": "skipped"}
+
+
+def test_a_wait_ends_at_once_on_a_terminal_state() -> None:
+    import time
+
+    from provisioner.retry import WaitFailed, wait_for
+
+    def check() -> bool:
+        raise WaitFailed("compute environment is INVALID: role cannot be assumed")
+
+    started = time.monotonic()
+    with pytest.raises(WaitFailed, match="INVALID"):
+        wait_for("ce", check, timeout=30)
+    assert time.monotonic() - started < 5

@@ -1,0 +1,187 @@
+"""The table type: SSE (AWS-managed or own key), TTL, PITR, deletion protection and tags read back, drift
+repaired, a TTL attribute moved, deletion protection honoured, and the UpdateTable calls moto ignores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from provisioner.compare import diff
+from resources.base import TAG_ADDRESS, resource_type
+
+
+def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
+    dump = props.model_dump(mode="json")
+    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields} | {"tags": ctx.tags}
+
+
+def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
+    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+
+
+def test_table_lifecycle(make_ctx: Callable[..., Any]) -> None:
+    rt: Any = resource_type("dynamodb.table")
+    ctx = make_ctx("dynamodb.table.step_functions")
+    props = rt.parse_props({"name": "mf-sfn-state"})
+    id = rt.create(ctx, props)
+    assert id == "mf-sfn-state"
+
+    obs = rt.read(ctx, id)
+    assert obs.props == _want(rt, props, ctx)
+    # encrypted with the AWS-managed aws/dynamodb key, which reads back as "no key of our own"
+    assert obs.props["sse_enabled"] is True and obs.props["kms_key_arn"] is None
+    assert obs.attrs == {"id": id, "name": id, "arn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{id}"}
+    assert rt.find(ctx, props) == id
+    assert rt.find(ctx, rt.parse_props({"name": "mf-sfn-stat"})) is None
+
+    ddb = boto3.client("dynamodb")
+    table = ddb.describe_table(TableName=id)["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "pathspec", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ddb.describe_time_to_live(TableName=id)["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "ttl",
+    }
+
+    # out of band: TTL off, PITR on, deletion protection on, a tag removed
+    ddb.update_time_to_live(TableName=id, TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"})
+    ddb.update_continuous_backups(TableName=id, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.update_table(TableName=id, DeletionProtectionEnabled=True)
+    ddb.untag_resource(ResourceArn=obs.attrs["arn"], TagKeys=[TAG_ADDRESS])
+    drifted = rt.read(ctx, id)
+    assert drifted.props["ttl_attribute"] is None
+    assert drifted.props["point_in_time_recovery"] is True
+    assert drifted.props["deletion_protection"] is True
+    assert TAG_ADDRESS not in drifted.props["tags"]
+    changes = _changes(rt, props, drifted, ctx)
+    assert changes == {"ttl_attribute", "point_in_time_recovery", "deletion_protection", "tags"}
+    rt.update(ctx, id, props, drifted, changes)
+    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+
+    # the TTL attribute moves: off on the old one, on for the new one
+    moved = rt.parse_props({"name": id, "ttl_attribute": "expires_at"})
+    before = rt.read(ctx, id)
+    assert _changes(rt, moved, before, ctx) == {"ttl_attribute"}
+    rt.update(ctx, id, moved, before, {"ttl_attribute"})
+    assert rt.read(ctx, id).props == _want(rt, moved, ctx)
+
+    rt.delete(ctx, id, obs.attrs, props)
+    assert rt.read(ctx, id) is None
+    assert rt.find(ctx, props) is None
+    with pytest.raises(ClientError) as gone:
+        rt.delete(ctx, id, obs.attrs, props)
+    assert rt.missing(gone.value)
+
+
+def test_deletion_protection_refuses_delete(make_ctx: Callable[..., Any]) -> None:
+    rt: Any = resource_type("dynamodb.table")
+    ctx = make_ctx("dynamodb.table.protected")
+    props = rt.parse_props(
+        {"name": "mf-protected", "deletion_protection": True, "point_in_time_recovery": True, "ttl_attribute": None}
+    )
+    id = rt.create(ctx, props)
+    obs = rt.read(ctx, id)
+    assert obs.props == _want(rt, props, ctx)
+
+    with pytest.raises(ClientError) as refused:
+        rt.delete(ctx, id, obs.attrs, props)
+    assert not rt.missing(refused.value)
+    assert "DeletionProtectionEnabled" in str(refused.value)
+    assert rt.read(ctx, id) is not None
+
+    unprotected = rt.parse_props({"name": id, "point_in_time_recovery": True, "ttl_attribute": None})
+    rt.update(ctx, id, unprotected, obs, _changes(rt, unprotected, obs, ctx))
+    rt.delete(ctx, id, obs.attrs, unprotected)
+    assert rt.read(ctx, id) is None
+
+
+def test_table_with_own_kms_key_and_without_sse(make_ctx: Callable[..., Any]) -> None:
+    key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    rt: Any = resource_type("dynamodb.table")
+    ctx = make_ctx("dynamodb.table.keyed")
+    keyed = rt.parse_props({"name": "mf-keyed", "kms_key_arn": key})
+    rt.create(ctx, keyed)
+    obs = rt.read(ctx, "mf-keyed")
+    assert obs.props == _want(rt, keyed, ctx)
+    assert obs.props["kms_key_arn"] == key
+
+    plain = rt.parse_props({"name": "mf-plain", "sse_enabled": False})
+    rt.create(ctx, plain)
+    obs = rt.read(ctx, "mf-plain")
+    assert obs.props == _want(rt, plain, ctx)
+    assert "SSEDescription" not in boto3.client("dynamodb").describe_table(TableName="mf-plain")["Table"]
+
+    # a create of an existing name is a duplicate the engine adopts
+    with pytest.raises(ClientError) as again:
+        rt.create(ctx, plain)
+    assert rt.duplicate(again.value)
+
+
+def test_sse_update_calls(make_ctx: Callable[..., Any]) -> None:
+    """moto ignores SSESpecification in UpdateTable: check the requests update sends instead (botocore has
+    validated them against the API model by the time the hook sees them)."""
+    key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    rt: Any = resource_type("dynamodb.table")
+    ctx = make_ctx("dynamodb.table.sse")
+    managed = rt.parse_props({"name": "mf-sse"})
+    rt.create(ctx, managed)
+    sent: list[dict[str, Any]] = []
+    client = ctx.client("dynamodb")
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    client.meta.events.register("provide-client-params.dynamodb.UpdateTable", capture)
+    try:
+        obs = rt.read(ctx, "mf-sse")
+        keyed = rt.parse_props({"name": "mf-sse", "kms_key_arn": key})
+        assert _changes(rt, keyed, obs, ctx) == {"kms_key_arn"}
+        rt.update(ctx, "mf-sse", keyed, obs, {"kms_key_arn"})
+        rt.update(ctx, "mf-sse", managed, obs, {"kms_key_arn"})
+        off = rt.parse_props({"name": "mf-sse", "sse_enabled": False})
+        rt.update(ctx, "mf-sse", off, obs, {"sse_enabled"})
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.UpdateTable", capture)
+    assert sent == [
+        {"TableName": "mf-sse", "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}},
+        {
+            "TableName": "mf-sse",
+            "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": "alias/aws/dynamodb"},
+        },
+        {"TableName": "mf-sse", "SSESpecification": {"Enabled": False}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"billing_mode": "PROVISIONED"}, "only PAY_PER_REQUEST"),
+        ({"sse_enabled": False, "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/x"}, "needs sse_enabled"),
+        ({"hash_key_type": "X"}, "is not S, N or B"),
+    ],
+)
+def test_table_props_validation(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        resource_type("dynamodb.table").parse_props({"name": "t"} | raw)
+
+
+def test_read_of_a_deleting_table_is_none(make_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    rt: Any = resource_type("dynamodb.table")
+    ctx = make_ctx("dynamodb.table.going")
+    rt.create(ctx, rt.parse_props({"name": "mf-going"}))
+    client = ctx.client("dynamodb")
+    real = client.describe_table
+
+    def deleting(**kw: Any) -> dict[str, Any]:
+        out: dict[str, Any] = real(**kw)
+        out["Table"]["TableStatus"] = "DELETING"
+        return out
+
+    monkeypatch.setattr(client, "describe_table", deleting)
+    assert rt.read(ctx, "mf-going") is None
+    assert rt.missing(ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "DeleteTable"))

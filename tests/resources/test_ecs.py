@@ -1,0 +1,331 @@
+"""The ECS types on moto: each one created, read back equal to the desired, found again, drifted out of band and
+repaired, deleted; plus task definitions as a family of revisions (a change registers a new one, the latest
+ACTIVE one is read, delete deregisters and deletes them all) and services that are not waited on for tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from provisioner.compare import diff
+from resources.base import TAG_ADDRESS, resource_type
+
+MakeCtx = Callable[..., Any]
+ROLE = "arn:aws:iam::123456789012:role/ecs-execution"
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:password::"
+
+
+def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
+    dump = props.model_dump(mode="json")
+    want = {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields}
+    return want | {"tags": ctx.tags} if rt.taggable else want
+
+
+def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
+    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)}
+
+
+def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
+    """Read back equal to the desired (unordered fields as sets), and so no diff either."""
+    assert obs is not None
+    want = _want(rt, props, ctx)
+    got = dict(obs.props)
+    for field in rt.unordered:
+        want[field], got[field] = sorted(want[field], key=repr), sorted(got[field], key=repr)
+    assert got == want
+    assert _changes(rt, props, obs, ctx) == set()
+
+
+def _untag(arn: str) -> None:
+    boto3.client("ecs").untag_resource(resourceArn=arn, tagKeys=[TAG_ADDRESS])
+
+
+# -------------------------------------------------------------- cluster
+
+
+def test_cluster(make_ctx: MakeCtx) -> None:
+    rt: Any = resource_type("ecs.cluster")
+    ctx = make_ctx("ecs.cluster.main")
+    props = rt.parse_props({"name": "metaflow-abc12345"})
+    id = rt.create(ctx, props)
+    assert id == "metaflow-abc12345"
+
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    assert obs.props["container_insights"] is False
+    assert obs.attrs == {
+        "id": id,
+        "name": id,
+        "arn": "arn:aws:ecs:us-east-1:123456789012:cluster/metaflow-abc12345",
+    }
+    assert rt.find(ctx, props) == id
+    assert rt.find(ctx, rt.parse_props({"name": "other"})) is None
+
+    # out of band: Container Insights on, a tag of ours removed
+    ecs = boto3.client("ecs")
+    ecs.update_cluster(cluster=id, settings=[{"name": "containerInsights", "value": "enabled"}])
+    _untag(obs.attrs["arn"])
+    drifted = rt.read(ctx, id)
+    assert drifted.props["container_insights"] is True
+    assert _changes(rt, props, drifted, ctx) == {"container_insights", "tags"}
+    rt.update(ctx, id, props, drifted, {"container_insights", "tags"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    # on by config
+    on = rt.parse_props({"name": "metaflow-abc12345", "container_insights": True})
+    rt.update(ctx, id, on, rt.read(ctx, id), {"container_insights"})
+    _same(rt, on, rt.read(ctx, id), ctx)
+
+    rt.delete(ctx, id, obs.attrs, props)
+    assert rt.read(ctx, id) is None  # INACTIVE reads as gone
+    assert rt.find(ctx, props) is None
+
+
+def test_cluster_created_with_insights(make_ctx: MakeCtx) -> None:
+    rt: Any = resource_type("ecs.cluster")
+    ctx = make_ctx("ecs.cluster.main")
+    props = rt.parse_props({"name": "c", "container_insights": True})
+    _same(rt, props, rt.read(ctx, rt.create(ctx, props)), ctx)
+
+
+# ------------------------------------------------------ task definition
+
+
+def _td(family: str = "metaflow-service-abc12345", **over: Any) -> dict[str, Any]:
+    container = {
+        "name": "metaflow-service-abc12345",
+        "image": "netflixoss/metaflow_metadata_service:v2.4.13",
+        "port_mappings": [8080, 8082],
+        "environment": {"MF_METADATA_DB_HOST": "db.example", "MF_METADATA_DB_PORT": "5432"},
+        "secrets": {"MF_METADATA_DB_PSWD": SECRET},
+        "log_group": "metaflow-metadata-abc12345",
+        "log_region": "us-east-1",
+        "log_stream_prefix": "metadata",
+    }
+    container.update(over.pop("container", {}))
+    return {
+        "family": family,
+        "execution_role_arn": ROLE,
+        "task_role_arn": "arn:aws:iam::123456789012:role/task",
+        "containers": [container],
+        **over,
+    }
+
+
+def test_task_definition(make_ctx: MakeCtx) -> None:
+    rt: Any = resource_type("ecs.task_definition")
+    ctx = make_ctx("ecs.task_definition.metadata")
+    props = rt.parse_props(_td())
+    id = rt.create(ctx, props)
+    assert id == "metaflow-service-abc12345"
+
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    assert obs.props["containers"][0]["secrets"] == {"MF_METADATA_DB_PSWD": SECRET}  # a reference, kept as given
+    arn1 = f"arn:aws:ecs:us-east-1:123456789012:task-definition/{id}:1"
+    assert obs.attrs == {"id": id, "family": id, "arn": arn1, "revision": 1}
+    assert rt.find(ctx, props) == id
+    assert rt.find(ctx, rt.parse_props(_td("metaflow-service"))) is None  # a prefix of the family is not it
+
+    ecs = boto3.client("ecs")
+    raw = ecs.describe_task_definition(taskDefinition=arn1)["taskDefinition"]
+    assert raw["networkMode"] == "awsvpc" and raw["requiresCompatibilities"] == ["FARGATE"]
+    assert raw["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
+    assert raw["containerDefinitions"][0]["essential"] is True
+
+    # out of band: a new revision with another image, registered by hand (as a console user would)
+    ecs.register_task_definition(
+        family=id,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="512",
+        memory="1024",
+        executionRoleArn=ROLE,
+        containerDefinitions=[{**raw["containerDefinitions"][0], "image": "evil:latest"}],
+    )
+    drifted = rt.read(ctx, id)
+    assert drifted.attrs["revision"] == 2 and drifted.props["containers"][0]["image"] == "evil:latest"
+    changes = _changes(rt, props, drifted, ctx)
+    assert changes == {"task_role_arn", "containers", "cpu_architecture", "tags"}
+    rt.update(ctx, id, props, drifted, changes)
+    fixed = rt.read(ctx, id)
+    _same(rt, props, fixed, ctx)
+    assert fixed.attrs["revision"] == 3  # immutable: repaired by a new revision
+
+    # the latest revision deregistered by hand: the latest ACTIVE one is read
+    ecs.deregister_task_definition(taskDefinition=fixed.attrs["arn"])
+    assert rt.read(ctx, id).attrs["revision"] == 2
+
+    # a desired change: more memory, a command, another environment
+    bigger = rt.parse_props(_td(memory="2048", container={"command": ["/bin/run"], "environment": {"A": "1"}}))
+    changes = _changes(rt, bigger, rt.read(ctx, id), ctx)
+    assert {"memory", "containers"} <= changes
+    rt.update(ctx, id, bigger, rt.read(ctx, id), changes)
+    now = rt.read(ctx, id)
+    _same(rt, bigger, now, ctx)
+    assert now.attrs["revision"] == 4
+
+    # only the tags: tagged in place, no new revision
+    _untag(now.attrs["arn"])
+    assert _changes(rt, bigger, rt.read(ctx, id), ctx) == {"tags"}
+    rt.update(ctx, id, bigger, rt.read(ctx, id), {"tags"})
+    assert rt.read(ctx, id).attrs["revision"] == 4
+    _same(rt, bigger, rt.read(ctx, id), ctx)
+
+    rt.delete(ctx, id, now.attrs, bigger)
+    assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
+    assert ecs.list_task_definitions(familyPrefix=id, status="ACTIVE")["taskDefinitionArns"] == []
+    assert ecs.list_task_definitions(familyPrefix=id, status="INACTIVE")["taskDefinitionArns"] == []
+    rt.delete(ctx, id, now.attrs, bigger)  # nothing left: nothing to do
+
+
+def test_task_definition_minimal_and_never_created(make_ctx: MakeCtx) -> None:
+    rt: Any = resource_type("ecs.task_definition")
+    ctx = make_ctx("ecs.task_definition.other")
+    assert rt.read(ctx, "never-registered") is None
+    props = rt.parse_props(
+        {
+            "family": "small",
+            "execution_role_arn": ROLE,
+            "cpu_architecture": "ARM64",
+            "containers": [
+                {"name": "c", "image": "busybox", "command": [], "log_group": "g", "log_region": "us-east-1"}
+            ],
+        }
+    )
+    assert props.containers[0].command is None  # an empty command is the image's own
+    _same(rt, props, rt.read(ctx, rt.create(ctx, props)), ctx)
+
+
+# -------------------------------------------------------------- service
+
+
+def _service_world(make_ctx: MakeCtx) -> dict[str, Any]:
+    """A VPC with two subnets and two groups, a cluster, two task definition revisions, an NLB target group."""
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
+    sgs = [ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc)["GroupId"] for n in ("svc", "other")]
+    cluster: Any = resource_type("ecs.cluster")
+    cluster.create(make_ctx("ecs.cluster.main"), cluster.parse_props({"name": "main"}))
+    td: Any = resource_type("ecs.task_definition")
+    td_ctx = make_ctx("ecs.task_definition.metadata")
+    td.create(td_ctx, td.parse_props(_td("svc")))
+    rev1 = td.read(td_ctx, "svc").attrs["arn"]
+    td.update(td_ctx, "svc", td.parse_props(_td("svc", cpu="1024", memory="2048")), td.read(td_ctx, "svc"), {"cpu"})
+    rev2 = td.read(td_ctx, "svc").attrs["arn"]
+    elb = boto3.client("elbv2")
+    lb = elb.create_load_balancer(Name="nlb", Type="network", Scheme="internal", Subnets=subnets)["LoadBalancers"][0]
+    tg = elb.create_target_group(Name="tg", Protocol="TCP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
+    elb.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Port=80,
+        Protocol="TCP",
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
+    )
+    return {"subnets": subnets, "sgs": sgs, "rev1": rev1, "rev2": rev2, "tg": tg["TargetGroupArn"]}
+
+
+def test_service(make_ctx: MakeCtx) -> None:
+    w = _service_world(make_ctx)
+    rt: Any = resource_type("ecs.service")
+    ctx = make_ctx("ecs.service.metadata")
+    props = rt.parse_props(
+        {
+            "name": "metaflow-metadata-service",
+            "cluster": "main",
+            "task_definition": w["rev1"],
+            "subnets": w["subnets"],
+            "security_group_ids": [w["sgs"][0]],
+            "load_balancers": [
+                {"target_group_arn": w["tg"], "container_name": "metaflow-service-abc12345", "container_port": 8080}
+            ],
+        }
+    )
+    id = rt.create(ctx, props)  # returns although moto never starts a task
+    assert id == "main|metaflow-metadata-service"
+
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    arn = "arn:aws:ecs:us-east-1:123456789012:service/main/metaflow-metadata-service"
+    assert obs.attrs == {
+        "id": id,
+        "name": "metaflow-metadata-service",
+        "arn": arn,
+        "cluster_arn": "arn:aws:ecs:us-east-1:123456789012:cluster/main",
+    }
+    assert rt.find(ctx, props) == id
+    assert rt.find(ctx, rt.parse_props({**props.model_dump(), "name": "other"})) is None
+
+    raw = boto3.client("ecs").describe_services(cluster="main", services=[props.name])["services"][0]
+    assert raw["launchType"] == "FARGATE" and raw["propagateTags"] == "SERVICE"
+
+    # moto drops healthCheckGracePeriodSeconds and enableExecuteCommand in CreateService (UpdateService keeps
+    # them), so those two are tested through update: wanted on, read back on
+    props = rt.parse_props({**props.model_dump(), "health_check_grace_period": 60, "enable_execute_command": True})
+    changes = _changes(rt, props, rt.read(ctx, id), ctx)
+    assert changes == {"health_check_grace_period", "enable_execute_command"}
+    rt.update(ctx, id, props, rt.read(ctx, id), changes)
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    # out of band: scaled, another group, public IP on, exec off, grace period gone, a tag removed
+    ecs = boto3.client("ecs")
+    ecs.update_service(
+        cluster="main",
+        service=props.name,
+        desiredCount=3,
+        enableExecuteCommand=False,
+        healthCheckGracePeriodSeconds=0,
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": w["subnets"], "securityGroups": w["sgs"], "assignPublicIp": "ENABLED"}
+        },
+    )
+    _untag(arn)
+    drifted = rt.read(ctx, id)
+    changes = _changes(rt, props, drifted, ctx)
+    assert changes == {
+        "desired_count",
+        "security_group_ids",
+        "assign_public_ip",
+        "enable_execute_command",
+        "health_check_grace_period",
+        "tags",
+    }
+    rt.update(ctx, id, props, drifted, changes)
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    # a new task definition revision, rolled out by update
+    newer = rt.parse_props({**props.model_dump(), "task_definition": w["rev2"], "health_check_grace_period": None})
+    changes = _changes(rt, newer, rt.read(ctx, id), ctx)
+    assert changes == {"task_definition", "health_check_grace_period"}
+    rt.update(ctx, id, newer, rt.read(ctx, id), changes)
+    _same(rt, newer, rt.read(ctx, id), ctx)
+    assert rt.replace_on == {"name", "cluster", "load_balancers"}
+
+    rt.delete(ctx, id, obs.attrs, newer)
+    assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
+    assert ecs.describe_services(cluster="main", services=[props.name])["services"][0]["status"] == "INACTIVE"
+
+
+def test_service_in_a_missing_cluster_reads_as_gone(make_ctx: MakeCtx) -> None:
+    rt: Any = resource_type("ecs.service")
+    ctx = make_ctx("ecs.service.metadata")
+    assert rt.read(ctx, "nope|svc") is None
+    with pytest.raises(ClientError) as gone:
+        rt.delete(ctx, "nope|svc", {}, None)
+    assert rt.missing(gone.value)
+
+
+def test_grace_period_zero_is_none() -> None:
+    rt: Any = resource_type("ecs.service")
+    base = {"name": "s", "cluster": "c", "task_definition": "t", "subnets": [], "security_group_ids": []}
+    assert rt.parse_props({**base, "health_check_grace_period": 0}).health_check_grace_period is None

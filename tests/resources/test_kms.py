@@ -1,0 +1,180 @@
+"""KMS keys and aliases: read-back equals desired (the default key policy reads as None), find by tags,
+out-of-band changes seen and repaired, delete = scheduled deletion (then gone for read, and a second delete
+is no error), and the alias name rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from provisioner.compare import diff
+from resources.base import TAG_STACK, resource_type
+from resources.kms import default_policy_account
+
+ACCOUNT = "123456789012"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+CUSTOM: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logs.us-east-1.amazonaws.com"},
+            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*",
+        },
+    ],
+}
+
+
+def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
+    dump = props.model_dump(mode="json")
+    tags = {"tags": ctx.tags} if rt.taggable else {}
+    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields} | tags
+
+
+def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
+    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+
+
+def _not_found(rt: Any, fn: Callable[[], Any]) -> None:
+    with pytest.raises(ClientError) as exc:
+        fn()
+    assert rt.missing(exc.value)
+
+
+def test_key_lifecycle(make_ctx: Callable[..., Any]) -> None:
+    rt: Any = resource_type("kms.key")
+    ctx = make_ctx("kms.key.s3")
+    props = rt.parse_props({"description": "datastore key", "enable_key_rotation": True, "deletion_window_days": 7})
+    id = rt.create(ctx, props)
+
+    obs = rt.read(ctx, id)
+    assert obs.props == _want(rt, props, ctx)
+    assert obs.props["policy"] is None  # AWS's default policy: no drift against None
+    assert obs.attrs == {"id": id, "arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{id}"}
+    assert _changes(rt, props, obs, ctx) == set()
+
+    # find goes by the stack and address tags, among live customer keys only
+    kms = boto3.client("kms")
+    kms.create_key(Description="untagged")
+    assert rt.find(ctx, props) == id
+    assert rt.find(make_ctx("kms.key.rds"), props) is None
+    assert rt.find(make_ctx("kms.key.s3", stack="other"), props) is None
+
+    # out of band: description, rotation, policy and a tag
+    kms.update_key_description(KeyId=id, Description="edited")
+    kms.disable_key_rotation(KeyId=id)
+    kms.put_key_policy(KeyId=id, PolicyName="default", Policy=json.dumps(CUSTOM))
+    kms.untag_resource(KeyId=id, TagKeys=[TAG_STACK])
+    drifted = rt.read(ctx, id)
+    assert drifted.props["description"] == "edited"
+    assert drifted.props["enable_key_rotation"] is False
+    assert drifted.props["policy"] == CUSTOM
+    assert TAG_STACK not in drifted.props["tags"]
+    assert rt.find(ctx, props) is None  # untagged: no longer recognisable as this node
+    changes = _changes(rt, props, drifted, ctx)
+    assert changes == {"description", "enable_key_rotation", "policy", "tags"}
+
+    rt.update(ctx, id, props, drifted, changes)
+    repaired = rt.read(ctx, id)
+    assert repaired.props == _want(rt, props, ctx)
+    assert default_policy_account(json.loads(kms.get_key_policy(KeyId=id, PolicyName="default")["Policy"])) == ACCOUNT
+
+    # delete schedules the deletion with the props' window; then the key reads as gone
+    rt.delete(ctx, id, obs.attrs, props)
+    meta = kms.describe_key(KeyId=id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    assert rt.read(ctx, id) is None
+    assert rt.find(ctx, props) is None
+    rt.delete(ctx, id, obs.attrs, None)  # already scheduled: done, not an error
+    _not_found(rt, lambda: rt.delete(ctx, "1234abcd-12ab-34cd-56ef-1234567890ab", {}, None))
+    assert rt.read(ctx, "1234abcd-12ab-34cd-56ef-1234567890ab") is None
+
+
+def test_key_with_its_own_policy(make_ctx: Callable[..., Any]) -> None:
+    rt: Any = resource_type("kms.key")
+    ctx = make_ctx("kms.key.logs")
+    props = rt.parse_props({"policy": CUSTOM})
+    id = rt.create(ctx, props)
+    obs = rt.read(ctx, id)
+    assert obs.props == _want(rt, props, ctx)
+    assert obs.props["policy"] == CUSTOM
+
+    # the same policy restated (lone strings as lists, statements reordered) is no drift
+    restated: dict[str, Any] = {"Version": "2012-10-17", "Statement": list(reversed(CUSTOM["Statement"]))}
+    restated["Statement"][1] = restated["Statement"][1] | {"Principal": {"AWS": [ROOT]}, "Action": ["kms:*"]}
+    boto3.client("kms").put_key_policy(KeyId=id, PolicyName="default", Policy=json.dumps(restated))
+    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+
+    # back to None: the default policy is put back
+    default = rt.parse_props({})
+    obs = rt.read(ctx, id)
+    assert _changes(rt, default, obs, ctx) == {"policy"}
+    rt.update(ctx, id, default, obs, {"policy"})
+    assert rt.read(ctx, id).props["policy"] is None
+
+
+def test_key_props_rules() -> None:
+    rt: Any = resource_type("kms.key")
+    for days in (6, 31):
+        with pytest.raises(ValidationError):
+            rt.parse_props({"deletion_window_days": days})
+    spelled_out = {
+        "Statement": {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "kms:*", "Resource": ["*"]}
+    }
+    assert rt.parse_props({"policy": spelled_out}).policy is None  # the default, written out
+    assert rt.parse_props({"policy": CUSTOM}).policy == CUSTOM
+    assert "deletion_window_days" in rt.behaviour_fields
+
+
+def test_alias_lifecycle(make_ctx: Callable[..., Any]) -> None:
+    keys: Any = resource_type("kms.key")
+    rt: Any = resource_type("kms.alias")
+    key1 = keys.create(make_ctx("kms.key.a"), keys.parse_props({}))
+    key2 = keys.create(make_ctx("kms.key.b"), keys.parse_props({}))
+    ctx = make_ctx("kms.alias.s3")
+    props = rt.parse_props({"name": "alias/mf-s3", "target_key_id": key1})
+    id = rt.create(ctx, props)
+    assert id == "alias/mf-s3"
+
+    obs = rt.read(ctx, id)
+    assert obs.props == _want(rt, props, ctx)
+    assert obs.attrs == {"id": id, "name": id, "arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/mf-s3"}
+    assert rt.find(ctx, props) == id
+    assert rt.find(ctx, rt.parse_props({"name": "alias/other", "target_key_id": key1})) is None
+    with pytest.raises(ClientError) as exc:
+        rt.create(ctx, props)
+    assert rt.duplicate(exc.value)
+
+    # out of band: pointed at another key
+    kms = boto3.client("kms")
+    kms.update_alias(AliasName=id, TargetKeyId=key2)
+    drifted = rt.read(ctx, id)
+    assert drifted.props["target_key_id"] == key2
+    assert _changes(rt, props, drifted, ctx) == {"target_key_id"}
+    rt.update(ctx, id, props, drifted, {"target_key_id"})
+    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+
+    rt.delete(ctx, id, obs.attrs, props)
+    assert rt.read(ctx, id) is None
+    assert rt.find(ctx, props) is None
+    _not_found(rt, lambda: rt.delete(ctx, id, obs.attrs, props))
+
+
+def test_alias_props_rules() -> None:
+    rt: Any = resource_type("kms.alias")
+    for bad in ("mf-s3", "alias/aws/s3", "alias/"):
+        with pytest.raises(ValidationError):
+            rt.parse_props({"name": bad, "target_key_id": "k"})
+    arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    props = rt.parse_props({"name": "alias/x", "target_key_id": arn})
+    assert props.target_key_id == "1234abcd-12ab-34cd-56ef-1234567890ab"  # what AWS reports back
+    assert rt.taggable is False
