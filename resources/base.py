@@ -94,6 +94,22 @@ def is_not_found(err: BaseException, extra: Iterable[str] = ()) -> bool:
     )
 
 
+def arn_resource(arn: str) -> str:
+    """The resource part of an ARN: ``arn:aws:ec2:r:a:vpc/vpc-1`` -> ``vpc/vpc-1``."""
+    parts = arn.split(":", 5)
+    return parts[5] if len(parts) == 6 else arn
+
+
+def default_id_from_arn(arn: str) -> str:
+    """``vpc/vpc-1`` -> ``vpc-1``, ``db:name`` -> ``name``, ``bucket`` -> ``bucket``, ``/restapis/x`` -> ``x``."""
+    resource = arn_resource(arn).lstrip("/")
+    if "/" in resource:
+        return resource.rsplit("/", 1)[1]
+    if ":" in resource:
+        return resource.split(":", 1)[1]
+    return resource
+
+
 def tag_list(tags: Mapping[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
     """``{"a": "b"}`` -> ``[{"Key": "a", "Value": "b"}]`` (the EC2/IAM/S3/DynamoDB shape)."""
     return [{key: k, value: v} for k, v in sorted(tags.items())]
@@ -194,6 +210,15 @@ class Resource(Generic[P]):
         tagging leaves the resource untagged; the type decides what makes that safe (e.g. an empty bucket).
         """
         return False
+
+    def id_from_arn(self, arn: str) -> str:
+        """This type's id for the resource with ``arn``, as the Resource Groups Tagging API lists it.
+
+        The sweep for resources that carry the stack's tags but are unknown to the state (a twin left by a
+        create whose answer was lost, a leftover of an interrupted delete) finds them by ARN; override where
+        the id is not the ARN's last segment (the ARN itself, a name with a revision...).
+        """
+        return default_id_from_arn(arn)
 
     def secret_value(self, ctx: NodeContext, id: str) -> str:
         """A secret this resource holds (an API key's value), fetched when an output asks for it."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from resources.base import Observed, Props, Resource, error_code, error_message, register
+from resources.base import Observed, Props, Resource, arn_resource, error_code, error_message, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -207,6 +207,9 @@ class TaskDefinition(Resource[TaskDefinitionProps]):
     Props = TaskDefinitionProps
     replace_on: ClassVar = frozenset({"family"})
 
+    def id_from_arn(self, arn: str) -> str:
+        return _family(arn)  # every revision belongs to the one family
+
     def missing(self, err: BaseException) -> bool:
         # ECS answers an unknown task definition with a generic ClientException
         if error_code(err) == "ClientException" and "unable to describe task definition" in error_message(err).lower():
@@ -358,6 +361,11 @@ class Service(Resource[ServiceProps]):
         {"ServiceNotFoundException", "ClusterNotFoundException", "ServiceNotActiveException"}
     )
     timeout = 900.0  # a delete waits for the tasks to drain
+
+    def id_from_arn(self, arn: str) -> str:
+        # arn:...:service/<cluster>/<name> -> "<cluster>|<name>"
+        _, cluster, name = arn_resource(arn).split("/", 2)
+        return f"{cluster}|{name}"
 
     def _status(self, ctx: NodeContext, cluster: str, name: str) -> dict[str, Any] | None:
         try:

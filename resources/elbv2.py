@@ -46,6 +46,9 @@ class _Elb(Resource[Any]):
     service = "elbv2"
     not_found_codes: ClassVar = _NOT_FOUND
 
+    def id_from_arn(self, arn: str) -> str:
+        return arn  # its id is the ARN
+
     def _tags(self, ctx: NodeContext, arn: str) -> dict[str, str]:
         descs = ctx.client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"]
         return tag_dict(descs[0].get("Tags")) if descs else {}

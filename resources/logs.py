@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from resources.base import Observed, Props, Resource, register
+from resources.base import Observed, Props, Resource, arn_resource, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -33,6 +33,10 @@ class LogGroup(Resource[LogGroupProps]):
     Props = LogGroupProps
     replace_on: ClassVar = frozenset({"name"})
     duplicate_codes: ClassVar = frozenset({"ResourceAlreadyExistsException"})
+
+    def id_from_arn(self, arn: str) -> str:
+        # arn:...:log-group:<name>[:*]
+        return arn_resource(arn).removeprefix("log-group:").removesuffix(":*")
 
     def _describe(self, ctx: NodeContext, name: str) -> dict[str, Any] | None:
         # The prefix also matches longer names; the list is sorted by name, so the exact one comes first.

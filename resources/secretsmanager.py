@@ -81,6 +81,9 @@ class Secret(Resource[SecretProps]):
     behaviour_fields: ClassVar = frozenset({"password_length"})
     duplicate_codes: ClassVar = frozenset({"ResourceExistsException"})
 
+    def id_from_arn(self, arn: str) -> str:
+        return arn  # its id is the ARN
+
     def _describe(self, ctx: NodeContext, secret_id: str) -> dict[str, Any] | None:
         try:
             got = dict(ctx.client("secretsmanager").describe_secret(SecretId=secret_id))

@@ -87,6 +87,9 @@ def test_ctrl_c_finishes_the_calls_in_flight_and_saves_state(
     work = tmp_path / "work"
     work.mkdir()
     assert run(env, work, "init", "--name", "ctrlc") == 0
+    # One resource at a time: the apply then lasts seconds, so the signal lands mid-apply even on a busy machine.
+    config = work / "mfprov.toml"
+    config.write_text(config.read_text().replace("parallelism = 8", "parallelism = 1"))
     assert run(env, work, "sandbox", "start") == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "provisioner", "--sandbox", "up", "--yes"],
