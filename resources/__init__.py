@@ -18,6 +18,11 @@ SERVICES = (
     "rds",
     "elbv2",
     "ecs",
+    "ecr",
+    "sagemaker",
+    "cognito",
+    "appscaling",
+    "route53",
 )
 
 
