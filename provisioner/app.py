@@ -20,10 +20,10 @@ from botocore.exceptions import (
 
 from provisioner.config import Config, load_config
 from provisioner.context import Facts
-from provisioner.engine import DriftItem, EngineError, Event, Listener, Runner, drift_report, stamp
+from provisioner.engine import DriftItem, EngineError, Event, Listener, Runner, Unmanaged, drift_report, stamp
 from provisioner.graph import Blueprint
 from provisioner.outputs import resolve_outputs
-from provisioner.plan import Plan, stateful_replacements
+from provisioner.plan import Plan
 from provisioner.scheduler import RunResult
 from provisioner.session import ClientFactory
 from provisioner.stacks import metaflow
@@ -163,12 +163,16 @@ class UpResult:
     plan: Plan
     run: RunResult | None
     outputs: dict[str, Any]
+    #: unmanaged resources `up` could not repair (they may hold data)
+    left_alone: list[Unmanaged] = field(default_factory=list)
 
 
 PLAN_SCHEMA = "mfprov.plan/1"
 
 
-def fingerprint(s: Session, observed: Mapping[str, Observed | None]) -> dict[str, str]:
+def fingerprint(
+    s: Session, observed: Mapping[str, Observed | None], unmanaged: list[Unmanaged] | None = None
+) -> dict[str, str]:
     """Per address, a hash of what exists (id and managed properties): what a saved plan was made against."""
     import hashlib
     import json
@@ -178,6 +182,8 @@ def fingerprint(s: Session, observed: Mapping[str, Observed | None]) -> dict[str
         obs = observed.get(address)
         text = "absent" if obs is None else json.dumps([obs.id, obs.props], sort_keys=True, default=repr)
         out[address] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    for u in unmanaged or []:
+        out[f"unmanaged {u.address} {u.id}"] = "present"
     return out
 
 
@@ -192,12 +198,13 @@ def save_plan(s: Session, path: Path) -> Plan:
     import json
 
     observed = s.runner.refresh()
-    plan = s.runner.plan(observed)
+    unmanaged = s.runner.sweep(observed)
+    plan = s.runner.plan(observed, unmanaged)
     doc = {
         "schema": PLAN_SCHEMA,
         "stack": s.state.stack,
         "config": config_digest(s.ws),
-        "observed": fingerprint(s, observed),
+        "observed": fingerprint(s, observed, unmanaged),
         "actions": [
             {
                 "address": a.address,
@@ -206,6 +213,7 @@ def save_plan(s: Session, path: Path) -> Plan:
             }
             for a in plan.changes
         ],
+        "unmanaged": plan.unmanaged,
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return plan
@@ -215,7 +223,9 @@ class StalePlan(EngineError):
     pass
 
 
-def check_plan(s: Session, path: Path, observed: Mapping[str, Observed | None]) -> None:
+def check_plan(
+    s: Session, path: Path, observed: Mapping[str, Observed | None], unmanaged: list[Unmanaged] | None = None
+) -> None:
     """Refuse a saved plan when the config or what exists has changed since it was made."""
     import json
 
@@ -227,7 +237,7 @@ def check_plan(s: Session, path: Path, observed: Mapping[str, Observed | None]) 
         raise StalePlan(f"{path} is not a plan of stack {s.state.stack!r}")
     if doc.get("config") != config_digest(s.ws):
         raise StalePlan(f"the config changed since {path} was made; make a new plan")
-    now = fingerprint(s, observed)
+    now = fingerprint(s, observed, unmanaged)
     changed = sorted(a for a in set(now) | set(doc.get("observed", {})) if now.get(a) != doc["observed"].get(a))
     if changed:
         raise StalePlan(
@@ -236,72 +246,89 @@ def check_plan(s: Session, path: Path, observed: Mapping[str, Observed | None]) 
         )
 
 
+class ProtectedRefused(EngineError):
+    """The change would delete or replace a protected resource."""
+
+
 def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResult:
     """Refresh, plan, and (if anything differs, and ``confirm(plan)`` agrees) apply."""
     observed = s.runner.refresh()
+    unmanaged = s.runner.sweep(observed)
     if plan_file is not None:
-        check_plan(s, plan_file, observed)
+        check_plan(s, plan_file, observed, unmanaged)
+    settled = s.runner.settle_protection()
     adopted = s.runner.record_found(observed)
     for address in adopted:
         found = observed[address]
         s.runner.listener(Event("progress", address, message=f"adopted {found.id if found else ''} (not in the state)"))
-    plan = s.runner.plan(observed)
-    if not plan.changes:
-        if adopted or s.state.outputs != s.outputs():
+    for address in s.runner.forget_stale(observed):
+        s.runner.listener(Event("progress", address, message="forgotten: gone from AWS and from the config"))
+    for u in unmanaged:
+        if u.kept_because:
+            s.runner.listener(Event("progress", u.address, message=f"unmanaged {u.id} left alone: {u.kept_because}"))
+    plan = s.runner.plan(observed, unmanaged)
+    if plan.empty:
+        if s.state.outputs != s.outputs() or adopted or settled:
             s.state.outputs = s.outputs()
             s.store.save(s.state)
-        return UpResult(plan, None, s.outputs())
-    risky = stateful_replacements(plan)
-    if risky:
-        why = "; ".join(f"{a.address} (forced by {', '.join(a.replace_reasons)})" for a in risky)
-        raise EngineError(
-            f"this change would replace, and so delete, resources that hold data: {why}. mfprov will not do that "
-            "on its own: undo the change, or take the stack down deliberately with `mfprov down`."
+        return UpResult(plan, None, s.outputs(), [u for u in unmanaged if u.kept_because])
+    refused = s.runner.protected_changes(plan)
+    if refused:
+        why = "; ".join(
+            f"{a.address} ("
+            + ("replace, forced by " + ", ".join(a.replace_reasons) if a.action == "replace" else "delete")
+            + ")"
+            for a in refused
+        )
+        raise ProtectedRefused(
+            f"this change would delete resources that are protected (they hold data): {why}. mfprov will not do "
+            "that on its own: undo the change, or lift the protection deliberately with `mfprov state unprotect "
+            "ADDRESS` first."
         )
     if confirm is not None and not confirm(plan):
         return UpResult(plan, None, s.outputs())
     stamp(s.state, s.facts)
-    run = s.runner.apply(plan, observed)
+    run = s.runner.apply(plan, observed, unmanaged)
     s.state.outputs = s.outputs()
     s.store.save(s.state)
-    return UpResult(plan, run, s.state.outputs)
+    return UpResult(plan, run, s.state.outputs, [u for u in unmanaged if u.kept_because])
 
 
-class DataLossRefused(EngineError):
-    """``down`` would delete a resource holding data and the user has not named that risk."""
+@dataclass
+class DownResult:
+    #: how many resources of the stack existed
+    present: int
+    run: RunResult | None
+    #: what was left because it is protected, or needed by something protected
+    kept: list[str] = field(default_factory=list)
+    #: unmanaged resources left alone (they may hold data)
+    left_alone: list[Unmanaged] = field(default_factory=list)
 
 
-def data_holders(s: Session, present: list[str]) -> list[str]:
-    kinds = {a: (s.blueprint.nodes[a].kind if a in s.blueprint.nodes else s.state.resources[a].kind) for a in present}
-    return [a for a in present if resource_type(kinds[a]).confirm_delete]
-
-
-def down(s: Session, confirm: Any = None, delete_data: bool = False) -> tuple[int, RunResult | None]:
-    """Delete everything of the stack that exists; returns how many resources there were.
-
-    A resource whose deletion destroys data (the database) is only deleted with ``delete_data``.
-    """
+def down(s: Session, confirm: Any = None, delete_protected: bool = False) -> DownResult:
+    """Delete everything of the stack that exists, but what is protected (and what that needs), unless
+    ``delete_protected`` lifts the protection for this run."""
     observed = s.runner.refresh()
+    unmanaged = s.runner.sweep(observed)
     present = sorted(a for a, o in observed.items() if o is not None)
-    risky = data_holders(s, present)
-    if risky and not delete_data:
-        raise DataLossRefused(
-            f"`down` would delete {', '.join(risky)}, which holds the stack's data (a final snapshot is taken unless "
-            "skip_final_snapshot is set). Pass --delete-database to confirm."
-        )
-    if not present:
+    kept = s.runner.kept_by_protection(present, set(present) if delete_protected else set())
+    doomed = [a for a in present if a not in kept]
+    deletable = [u for u in unmanaged if not u.kept_because]
+    left_alone = [u for u in unmanaged if u.kept_because]
+    if not doomed and not deletable:
         for a in list(s.state.resources):
-            s.state.resources.pop(a)
-        s.state.outputs = {}
+            if a not in kept:
+                s.state.resources.pop(a)
+        s.state.outputs = s.outputs() if kept else {}
         s.store.save(s.state)
-        return 0, None
-    if confirm is not None and not confirm(present):
-        return len(present), None
-    run = s.runner.destroy(observed)
+        return DownResult(len(present), None, kept, left_alone)
+    if confirm is not None and not confirm(doomed, kept, deletable):
+        return DownResult(len(present), None, kept, left_alone)
+    run = s.runner.destroy(observed, unmanaged, keep=kept)
     if run.ok:
-        s.state.outputs = {}
+        s.state.outputs = s.outputs() if kept else {}
         s.store.save(s.state)
-    return len(present), run
+    return DownResult(len(present), run, kept, left_alone)
 
 
 def fetch_secret_outputs(s: Session) -> dict[str, str]:
@@ -319,11 +346,13 @@ def fetch_secret_outputs(s: Session) -> dict[str, str]:
 
 
 def drift(s: Session) -> list[DriftItem]:
-    return drift_report(s.runner, s.runner.refresh())
+    observed = s.runner.refresh()
+    return drift_report(s.runner, observed, s.runner.sweep(observed))
 
 
 def plan(s: Session) -> Plan:
-    return s.runner.plan(s.runner.refresh())
+    observed = s.runner.refresh()
+    return s.runner.plan(observed, s.runner.sweep(observed))
 
 
 def import_resource(s: Session, address: str, id: str) -> list[str]:

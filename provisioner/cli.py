@@ -154,10 +154,13 @@ def render_plan(plan: Plan, verbose: bool = False) -> None:
                 else:
                     mark = "  # forces replacement" if c.forces_replacement else ""
                     err.print(f"        {c.field}: {fmt(c.actual)} → {fmt(c.expected)}{mark}")
+    for u in plan.unmanaged:
+        err.print(f"  [red]  -[/red] {u}  (unmanaged: carries this stack's tags, unknown to the state)")
     counts = plan.counts()
+    extra = f", {len(plan.unmanaged)} unmanaged to delete" if plan.unmanaged else ""
     err.print(
         f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
-        f"{counts['delete']} to delete, {counts['no-op']} unchanged."
+        f"{counts['delete']} to delete{extra}, {counts['no-op']} unchanged."
     )
 
 
@@ -239,8 +242,10 @@ def up(
             result = core.up(s, confirm, plan_file=plan_file)
         except KeyboardInterrupt:
             fail("interrupted; the state holds everything created so far - run `mfprov up` again to finish")
+        for u in result.left_alone:
+            err.print(f"[yellow]Not repaired[/yellow]: {u.address} {u.id} (unmanaged) - {u.kept_because}")
         if result.run is None:
-            if not result.plan.changes:
+            if result.plan.empty:
                 err.print(f"[green]Up to date[/green]: nothing to change. {s.elapsed:.1f}s, {calls_line(s)}")
             else:
                 err.print("Nothing applied.")
@@ -262,33 +267,52 @@ def up(
 @guarded
 def down(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
-    delete_database: Annotated[
-        bool, typer.Option("--delete-database", help="Also delete the metadata database (needed even with --yes).")
+    delete_protected: Annotated[
+        bool,
+        typer.Option(
+            "--delete-protected",
+            help="Also delete the protected resources (database - after a final snapshot -, bucket, KMS keys), "
+            "for this run. Needed even with --yes.",
+        ),
     ] = False,
 ) -> None:
-    """Delete every resource of the stack."""
+    """Delete every resource of the stack, but the protected ones (and what they need) unless told."""
     with open_session("down", Progress()) as s:
 
-        def confirm(present: list[str]) -> bool:
-            err.print(f"This deletes {len(present)} resources of stack {s.state.stack!r}:")
-            for a in present:
+        def confirm(doomed: list[str], kept: list[str], unmanaged: list[Any]) -> bool:
+            err.print(f"This deletes {len(doomed) + len(unmanaged)} resources of stack {s.state.stack!r}:")
+            for a in doomed:
                 err.print(f"  [red]-[/red] {a}")
+            for u in unmanaged:
+                err.print(f"  [red]-[/red] {u.address} {u.id} (unmanaged)")
+            if kept:
+                err.print(f"and keeps {len(kept)} (protected, or needed by a protected one): {', '.join(kept)}")
             return confirm_or_refuse("Delete them?", yes)
 
-        count, run = core.down(s, confirm, delete_data=delete_database)
-        if run is None:
-            if count == 0:
+        result = core.down(s, confirm, delete_protected=delete_protected)
+        for u in result.left_alone:
+            err.print(f"[yellow]Left alone[/yellow]: {u.address} {u.id} (unmanaged) - {u.kept_because}")
+        kept = (
+            f" Kept {len(result.kept)} protected resource(s) and what they need: {', '.join(result.kept)}; "
+            "`mfprov down --delete-protected` deletes them too."
+            if result.kept
+            else ""
+        )
+        if result.run is None:
+            if result.present == 0:
                 err.print(f"Nothing to delete: stack {s.state.stack!r} has no resources. {calls_line(s)}")
-            else:
+            elif not kept:
                 err.print("Nothing deleted.")
+            else:
+                err.print(f"Nothing else to delete.{kept}")
             return
         summary = f"{s.runner.tally['delete']} deleted in {s.elapsed:.1f}s, {calls_line(s)}"
-        if not run.ok:
-            fail(f"{len(run.failed)} resource(s) could not be deleted; {summary}. Run `mfprov down` again.")
-        err.print(f"[bold green]Destroy complete[/bold green]: {summary}")
+        if not result.run.ok:
+            fail(f"{len(result.run.failed)} resource(s) could not be deleted; {summary}. Run `mfprov down` again.")
+        err.print(f"[bold green]Destroy complete[/bold green]: {summary}.{kept}")
 
 
-DRIFT_SCHEMA = "mfprov.drift/1"
+DRIFT_SCHEMA = "mfprov.drift/2"
 
 
 def drift_json(stack: str, items: list[DriftItem]) -> dict[str, Any]:
@@ -300,8 +324,10 @@ def drift_json(stack: str, items: list[DriftItem]) -> dict[str, Any]:
             {
                 "address": i.address,
                 "kind": i.kind,
+                "class": i.drift_class,
                 "status": i.status,
                 "id": i.id,
+                "repair": i.repair,
                 "changes": [
                     {
                         "field": c.field,
@@ -319,7 +345,7 @@ def drift_json(stack: str, items: list[DriftItem]) -> dict[str, Any]:
 
 @cli.command()
 def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False) -> None:
-    """Compare AWS with the config. Exit 0 in sync, 2 drift found, 1 error."""
+    """Compare AWS with the config and the state. Exit 0 in sync, 2 drift found, 1 error."""
     try:
         with open_session("drift", Progress(quiet=True), lock=False) as s:
             items = core.drift(s)
@@ -333,15 +359,18 @@ def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
         err.print(f"[green]In sync[/green]: AWS matches the config ({stats}).")
     else:
         table = Table(title=f"Drift in stack {stack!r}", title_justify="left")
-        for col in ("resource", "status", "field", "expected", "actual"):
+        for col in ("resource", "status", "field", "expected", "actual", "up will"):
             table.add_column(col, overflow="fold")
         for i in items:
+            status = i.status if i.id is None or i.status == "changed" else f"{i.status} ({i.id})"
             if not i.changes:
-                table.add_row(i.address, i.status, "", "", "")
-            for c in i.changes:
-                table.add_row(i.address, i.status, c.field, fmt(c.expected, 60), fmt(c.actual, 60))
+                table.add_row(i.address, status, "", "", "", i.repair)
+            for n, c in enumerate(i.changes):
+                table.add_row(
+                    i.address, status, c.field, fmt(c.expected, 60), fmt(c.actual, 60), i.repair if n == 0 else ""
+                )
         err.print(table)
-        err.print(f"[yellow]{len(items)} resource(s) drifted[/yellow]; `mfprov up` puts them right. ({stats})")
+        err.print(f"[yellow]{len(items)} drift item(s)[/yellow]; `mfprov up` repairs what it can. ({stats})")
     raise typer.Exit(2 if items else 0)
 
 
@@ -441,11 +470,48 @@ def state_list() -> None:
     table = Table(
         title=f"stack {doc.stack!r}: {len(doc.resources)} resources (serial {doc.serial})", title_justify="left"
     )
-    for col in ("address", "kind", "id", "status"):
+    for col in ("address", "kind", "id", "status", "protected"):
         table.add_column(col, overflow="fold")
     for address, rs in sorted(doc.resources.items()):
-        table.add_row(address, rs.kind, rs.id, rs.status)
+        table.add_row(address, rs.kind, rs.id, rs.status, "yes" if protection(rs) else "")
     out.print(table)
+
+
+def protection(rs: Any) -> bool:
+    from resources.base import resource_type
+
+    return bool(rs.protected) if rs.protected is not None else resource_type(rs.kind).stateful
+
+
+def _set_protection(addresses: list[str], value: bool) -> None:
+    ws, store = _store()
+    store.acquire("state protect" if value else "state unprotect")
+    try:
+        doc = store.load(ws.config.name)
+        unknown = [a for a in addresses if a not in doc.resources]
+        if unknown:
+            fail(f"not in the state: {', '.join(unknown)}; `mfprov state list` shows what is")
+        for a in addresses:
+            doc.resources[a].protected = value
+        store.save(doc)
+    finally:
+        store.release()
+
+
+@state_cli.command("protect")
+@guarded
+def state_protect(addresses: Annotated[list[str], typer.Argument(help="Resource addresses.")]) -> None:
+    """Protect resources: mfprov will not delete or replace them (`down` keeps them) until unprotected."""
+    _set_protection(addresses, True)
+    err.print(f"Protected {', '.join(addresses)}.")
+
+
+@state_cli.command("unprotect")
+@guarded
+def state_unprotect(addresses: Annotated[list[str], typer.Argument(help="Resource addresses.")]) -> None:
+    """Lift the protection: `down`, or a change that replaces them, may then delete them (and their data)."""
+    _set_protection(addresses, False)
+    err.print(f"Unprotected {', '.join(addresses)}: `down` and replacements may now delete them.")
 
 
 @state_cli.command("show")
@@ -467,8 +533,10 @@ def state_rm(address: Annotated[str, typer.Argument(help="The resource's address
     store.acquire("state rm")
     try:
         doc = store.load(ws.config.name)
-        if doc.resources.pop(address, None) is None:
+        rs = doc.resources.pop(address, None)
+        if rs is None:
             fail(f"{address} is not in the state")
+        doc.released[rs.id] = address  # it keeps the stack's tags: the sweep must not take it for a leftover
         store.save(doc)
     finally:
         store.release()

@@ -1,7 +1,8 @@
 """``mfprov demo``: the main job in one command, against the sandbox, narrated for a newcomer.
 
 init -> up -> outputs -> someone opens SSH to the world on the Batch security group -> drift
-finds it (exit 2) -> up puts it right -> drift is clean -> down -> nothing is left.
+finds it (exit 2) -> up puts it right -> drift is clean -> down keeps the protected datastore ->
+down --delete-protected -> nothing is left.
 """
 
 from __future__ import annotations
@@ -98,9 +99,12 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
                 and step("8. up puts it right", 0, "up", "--yes")
                 and step("9. drift is clean again (exit 0)", 0, "drift")
             )
-        cleaned = step("10. take it all down", 0, "down", "--yes")
+        cleaned = step("10. down keeps what holds data (the bucket and its key are protected)", 0, "down", "--yes")
+        cleaned = cleaned and step(
+            "11. down --delete-protected takes the rest", 0, "down", "--yes", "--delete-protected"
+        )
         if cleaned:
-            console.print(Rule("11. nothing is left", style="dim"))
+            console.print(Rule("12. nothing is left", style="dim"))
             left = leftovers("demo")
             for item in left:
                 console.print(f"  [red]left behind:[/red] {item}")
@@ -109,7 +113,7 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
                 if not left
                 else f"{len(left)} resource(s) left behind."
             )
-            steps.append(("11. nothing is left", 0, len(left)))
+            steps.append(("12. nothing is left", 0, len(left)))
 
     if not keep_sandbox and not was_running:
         sandbox.stop()
@@ -117,7 +121,7 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
     for title, expect, code in steps:
         mark = "[green]✓[/green]" if code == expect else "[red]✗[/red]"
         console.print(f" {mark} {title}")
-    good = all(code == expect for _, expect, code in steps) and len(steps) == 10
+    good = all(code == expect for _, expect, code in steps) and len(steps) == 12
     console.print(
         f"{'[bold green]Demo complete' if good else '[bold red]Demo failed'}[/] in {time.monotonic() - started:.1f}s."
     )

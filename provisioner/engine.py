@@ -19,10 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from provisioner.compare import FieldChange, diff
 from provisioner.context import Facts, NodeContext
 from provisioner.graph import Blueprint, has_unknown, resolve
-from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Plan, make_plan, node_tags
-from provisioner.scheduler import RunResult, run_graph
+from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Action, Plan, make_plan, node_tags
+from provisioner.scheduler import Outcome, RunResult, run_graph
 from provisioner.session import ClientFactory
-from resources.base import TAG_STACK, Observed, Resource, error_code, resource_type
+from resources.base import REGISTRY, TAG_ADDRESS, TAG_STACK, Observed, Resource, error_code, resource_type
 from state.document import ResourceState, StateDocument, now
 
 
@@ -46,6 +46,20 @@ class Event:
 
 
 Listener = Callable[[Event], None]
+
+
+@dataclass
+class Unmanaged:
+    """A resource that carries this stack's tags but is neither in the state nor found as one of its nodes: a
+    twin left by a create whose answer was lost, or a leftover of an interrupted delete."""
+
+    address: str  # the address its tags claim
+    kind: str
+    id: str
+    arn: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    #: why `up` / `down` leave it alone (it may hold data, or its type is unknown); empty: they delete it
+    kept_because: str = ""
 
 
 def describe_error(err: BaseException) -> str:
@@ -108,11 +122,30 @@ class Runner:
     def _save(self) -> None:
         self.store.save(self.state)
 
+    def is_protected(self, address: str) -> bool:
+        """Protected resources are never deleted or replaced until the protection is lifted. Undecided (a
+        resource not yet recorded, or a state written before protection existed): protected if it holds data."""
+        rs = self.state.resources.get(address)
+        if rs is not None and rs.protected is not None:
+            return rs.protected
+        return resource_type(self._kind_of(address)).stateful
+
+    def settle_protection(self) -> list[str]:
+        """Write each undecided protection (a state from before protection existed) as its kind's default."""
+        settled = []
+        for address, rs in self.state.resources.items():
+            if rs.protected is None and rs.kind in REGISTRY:
+                rs.protected = resource_type(rs.kind).stateful
+                settled.append(address)
+        return settled
+
     def _record_created(self, address: str, kind: str, id_: str) -> None:
         node = self.blueprint.nodes.get(address)
         deps = sorted(node.refs()) if node else []
         with self._lock:
-            self.state.resources[address] = ResourceState(kind=kind, id=id_, status="creating", depends_on=deps)
+            self.state.resources[address] = ResourceState(
+                kind=kind, id=id_, status="creating", depends_on=deps, protected=self.is_protected(address)
+            )
             self._save()
 
     def _record(self, address: str, kind: str, obs: Observed, props: Mapping[str, Any]) -> None:
@@ -120,12 +153,15 @@ class Runner:
         node = self.blueprint.nodes.get(address)
         stored = {k: v for k, v in props.items() if k not in rt.sensitive_fields}
         with self._lock:
+            protected = self.is_protected(address)
+            self.state.released.pop(obs.id, None)  # taken back
             self.state.resources[address] = ResourceState(
                 kind=kind,
                 id=obs.id,
                 attrs=dict(obs.attrs),
                 props=stored,
                 depends_on=sorted(node.refs()) if node else [],
+                protected=protected,
             )
             self._save()
 
@@ -157,6 +193,14 @@ class Runner:
         by_kind: dict[str, list[str]] = {}
         for address, rs in self.state.resources.items():
             by_kind.setdefault(rs.kind, []).append(address)
+        resource_type(next(iter(by_kind), "ec2.vpc"))  # loads the registry
+        unknown = sorted(a for k, addresses in by_kind.items() if k not in REGISTRY for a in addresses)
+        if unknown:
+            kinds = sorted({self.state.resources[a].kind for a in unknown})
+            raise EngineError(
+                f"the state holds {', '.join(unknown)} of type {', '.join(kinds)}, which this mfprov does not know "
+                "(was it written by a newer mfprov?). Upgrade mfprov, or `mfprov state rm` them to let go of them."
+            )
         for kind, addresses in by_kind.items():
             rt = resource_type(kind)
             ctx = self.ctx(addresses[0], kind)
@@ -213,6 +257,77 @@ class Runner:
             adopted.append(address)
         return adopted
 
+    def sweep(self, observed: Mapping[str, Observed | None]) -> list[Unmanaged]:
+        """Everything tagged with this stack that neither the state nor refresh knows, by one paginated
+        Resource Groups Tagging API query (types it does not list, like IAM, have unique names instead).
+
+        The tagging API lags behind deletes, so each candidate is confirmed by a read of its own type.
+        """
+        known = {(rs.kind, rs.id) for rs in self.state.resources.values()}
+        known |= {(self._kind_of(a), o.id) for a, o in observed.items() if o is not None}
+        tagging = self.clients.client("resourcegroupstaggingapi")
+        found: list[Unmanaged] = []
+        pages = tagging.get_paginator("get_resources").paginate(
+            TagFilters=[{"Key": TAG_STACK, "Values": [self.state.stack]}]
+        )
+        for page in pages:
+            for item in page.get("ResourceTagMappingList", []):
+                tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+                address = tags.get(TAG_ADDRESS, "")
+                kind = address.rsplit(".", 1)[0]
+                arn = item["ResourceARN"]
+                if kind not in REGISTRY:
+                    found.append(Unmanaged(address or "?", kind or "?", arn, arn, kept_because="unknown type"))
+                    continue
+                rt = resource_type(kind)
+                id_ = rt.id_from_arn(arn)
+                if not id_ or (kind, id_) in known or id_ in self.state.released:
+                    continue
+                ctx = self.ctx(address, kind)
+                obs = rt.read(ctx, id_)
+                if obs is None or (rt.taggable and not ctx.owns(obs.props.get("tags") or {})):
+                    continue  # gone already, or another of the address's things (a task, a snapshot)
+                known.add((kind, id_))
+                why = "it may hold data; delete it yourself, or `mfprov import` it" if rt.stateful else ""
+                found.append(Unmanaged(address, kind, id_, arn, dict(obs.attrs), kept_because=why))
+        return sorted(found, key=lambda u: (u.address, u.id))
+
+    def delete_unmanaged(self, items: list[Unmanaged]) -> RunResult:
+        """Delete the sweep's finds that hold no data. They have no graph: dependents are whatever fails with a
+        dependency error, so each round retries what is left until a round deletes nothing more."""
+        result = RunResult()
+        todo = [u for u in items if not u.kept_because]
+        while todo and not self.stop.is_set():
+            failed: list[Unmanaged] = []
+            for u in todo:
+                rt = resource_type(u.kind)
+                ctx = self.ctx(u.address, u.kind)
+                started = time.monotonic()
+                self.listener(Event("start", u.address, DELETE, message=f"unmanaged {u.id}"))
+                try:
+                    rt.delete(ctx, u.id, u.attrs, None)
+                except ClientError as err:
+                    if not rt.missing(err):
+                        result.outcomes[f"{u.address}#{u.id}"] = Outcome("failed", error=err)
+                        failed.append(u)
+                        continue
+                result.outcomes[f"{u.address}#{u.id}"] = Outcome("done", elapsed=time.monotonic() - started)
+                with self._lock:
+                    self.tally[DELETE] += 1
+                self.listener(Event("done", u.address, DELETE, message=u.id, elapsed=time.monotonic() - started))
+            if len(failed) == len(todo):
+                break
+            todo = failed
+        self._announce_failures(result)
+        return result
+
+    def forget_stale(self, observed: Mapping[str, Observed | None]) -> list[str]:
+        """Drop state records of resources the config no longer has and AWS no longer has either."""
+        stale = [a for a in self.state.resources if a not in self.blueprint.nodes and observed.get(a) is None]
+        for address in stale:
+            self._forget(address)
+        return stale
+
     def _check_ours(self, rt: Resource[Any], ctx: NodeContext, address: str, obs: Observed) -> None:
         if not rt.taggable:
             return
@@ -228,13 +343,22 @@ class Runner:
                 "choose another prefix/suffix or name, or remove it."
             )
 
-    def plan(self, observed: Mapping[str, Observed | None]) -> Plan:
-        return make_plan(self.blueprint, self.state, observed, self.user_tags)
+    def plan(self, observed: Mapping[str, Observed | None], unmanaged: list[Unmanaged] | None = None) -> Plan:
+        plan = make_plan(self.blueprint, self.state, observed, self.user_tags)
+        plan.unmanaged = [u.address + " " + u.id for u in unmanaged or [] if not u.kept_because]
+        return plan
+
+    def protected_changes(self, plan: Plan) -> list[Action]:
+        """The plan's replacements and deletions of protected resources: refused, never done on the way."""
+        return [a for a in plan.actions if a.action in (REPLACE, DELETE) and self.is_protected(a.address)]
 
     # --------------------------------------------------------------- apply
 
-    def apply(self, plan: Plan, observed: dict[str, Observed | None]) -> RunResult:
-        """Replace (delete first, dependents before dependencies), then create/update, then delete orphans."""
+    def apply(
+        self, plan: Plan, observed: dict[str, Observed | None], unmanaged: list[Unmanaged] | None = None
+    ) -> RunResult:
+        """Replace (delete first, dependents before dependencies), then create/update, then delete orphans,
+        then what the sweep found that holds no data."""
         actions = {a.address: a for a in plan.actions}
         replaced = [a.address for a in plan.actions if a.action == REPLACE]
         if replaced:
@@ -285,6 +409,9 @@ class Runner:
             self._announce_failures(res)
             result.outcomes.update(res.outcomes)
             result.interrupted |= res.interrupted
+        if unmanaged and result.ok:
+            res = self.delete_unmanaged(unmanaged)
+            result.outcomes.update(res.outcomes)
         return result
 
     def _create(self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, verb: str) -> tuple[Observed, str]:
@@ -391,48 +518,104 @@ class Runner:
 
     # ------------------------------------------------------------- destroy
 
-    def destroy(self, observed: Mapping[str, Observed | None]) -> RunResult:
-        """Delete everything of this stack that exists, dependents before what they depend on."""
+    def kept_by_protection(self, present: list[str], lifted: set[str]) -> list[str]:
+        """What `down` leaves: the protected resources (minus those whose protection is lifted for this run)
+        and everything they need (a database keeps its subnets, its key, its secret)."""
+        g = self.full_graph()
+        keep: set[str] = set()
+        for address in present:
+            if address not in lifted and self.is_protected(address):
+                keep |= {address} | (nx.ancestors(g, address) if address in g else set())
+        return sorted(a for a in keep if a in present)
+
+    def destroy(
+        self,
+        observed: Mapping[str, Observed | None],
+        unmanaged: list[Unmanaged] | None = None,
+        keep: list[str] | None = None,
+    ) -> RunResult:
+        """Delete everything of this stack that exists but ``keep``, dependents before what they depend on;
+        first what the sweep found (a twin may sit inside one of the stack's networks)."""
         for address, obs in observed.items():
             if obs is not None and address not in self.state.resources:
                 # Found by name or tags but unknown to the state (a lost id): record it so it is deleted.
                 node = self.blueprint.nodes[address]
                 self.state.resources[address] = ResourceState(
-                    kind=node.kind, id=obs.id, attrs=dict(obs.attrs), depends_on=sorted(node.refs())
+                    kind=node.kind,
+                    id=obs.id,
+                    attrs=dict(obs.attrs),
+                    depends_on=sorted(node.refs()),
+                    protected=self.is_protected(address),
                 )
         for address in list(self.state.resources):
             if address in observed and observed[address] is None:
                 self._forget(address)  # already gone
+        swept = self.delete_unmanaged(unmanaged) if unmanaged else RunResult()
         g = self.full_graph()
-        present = [a for a in g.nodes if a in self.state.resources]
+        present = [a for a in g.nodes if a in self.state.resources and a not in set(keep or [])]
         order = g.subgraph(present).reverse()
         result = run_graph(order, lambda a: self._delete_node(a, DELETE), self.workers, self.stop)
         self._announce_failures(result)
+        result.outcomes.update(swept.outcomes)
         return result
+
+
+#: status -> the class of drift it belongs to (see docs/drift-schema.md)
+DRIFT_CLASSES = {
+    "changed": "changed",  # fields differ from the config
+    "missing": "missing",  # in the state, gone from AWS
+    "unmanaged": "unmanaged",  # carries the stack's tags, unknown to the state
+    "not created": "pending",  # in the config, never created
+    "removed from config": "pending",  # in the state and AWS, no longer in the config
+    "incomplete": "state",  # the state holds a create that never finished
+    "stale": "state",  # the state holds a resource that neither the config nor AWS has
+}
 
 
 @dataclass
 class DriftItem:
     address: str
     kind: str
-    status: str  # "changed" | "missing" | "not created" | "removed from config"
+    status: str  # a key of DRIFT_CLASSES
     id: str | None = None
     changes: list[FieldChange] = field(default_factory=list)
+    #: what `up` does about it, or why it cannot
+    repair: str = ""
+
+    @property
+    def drift_class(self) -> str:
+        return DRIFT_CLASSES[self.status]
 
 
-def drift_report(runner: Runner, observed: Mapping[str, Observed | None]) -> list[DriftItem]:
+def drift_report(
+    runner: Runner, observed: Mapping[str, Observed | None], unmanaged: list[Unmanaged] | None = None
+) -> list[DriftItem]:
     items: list[DriftItem] = []
     plan = runner.plan(observed)
+    protected = {a.address for a in runner.protected_changes(plan)}
     for act in plan.actions:
         rs = runner.state.resources.get(act.address)
         if act.action == CREATE:
             status = "missing" if rs is not None else "not created"
-            items.append(DriftItem(act.address, act.kind, status, rs.id if rs else None))
+            items.append(DriftItem(act.address, act.kind, status, rs.id if rs else None, repair="create"))
         elif act.action in (UPDATE, REPLACE):
             known = [c for c in act.changes if not has_unknown(c.expected)]
-            items.append(DriftItem(act.address, act.kind, "changed", act.id, known or act.changes))
+            if act.address in protected:
+                repair = "none: the fix replaces it, and it is protected (`mfprov state unprotect` lifts that)"
+            else:
+                repair = "update in place" if act.action == UPDATE else f"replace ({', '.join(act.replace_reasons)})"
+            items.append(DriftItem(act.address, act.kind, "changed", act.id, known or act.changes, repair=repair))
         elif act.action == DELETE:
-            items.append(DriftItem(act.address, act.kind, "removed from config", act.id))
+            repair = "none: it is protected (`mfprov state unprotect` lifts that)" if act.address in protected else ""
+            items.append(DriftItem(act.address, act.kind, "removed from config", act.id, repair=repair or "delete"))
+        if rs is not None and rs.status == "creating" and observed.get(act.address) is not None:
+            items.append(DriftItem(act.address, act.kind, "incomplete", rs.id, repair="record it as created"))
+    for address, rs in runner.state.resources.items():
+        if address not in runner.blueprint.nodes and observed.get(address) is None:
+            items.append(DriftItem(address, rs.kind, "stale", rs.id, repair="forget it"))
+    for u in unmanaged or []:
+        repair = f"none: {u.kept_because}" if u.kept_because else "delete"
+        items.append(DriftItem(u.address, u.kind, "unmanaged", u.id, repair=repair))
     return items
 
 

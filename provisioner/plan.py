@@ -40,6 +40,8 @@ class Action:
 @dataclass
 class Plan:
     actions: list[Action]
+    #: "<address> <id>" of resources carrying the stack's tags but unknown to it, which apply deletes
+    unmanaged: list[str] = field(default_factory=list)
 
     def by_action(self, action: str) -> list[Action]:
         return [a for a in self.actions if a.action == action]
@@ -47,6 +49,11 @@ class Plan:
     @property
     def changes(self) -> list[Action]:
         return [a for a in self.actions if a.action != NOOP]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing for apply to do in AWS."""
+        return not self.changes and not self.unmanaged
 
     def counts(self) -> dict[str, int]:
         out = {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 0, NOOP: 0}
@@ -87,11 +94,6 @@ def _cascade(g: nx.DiGraph, actions: list[Action]) -> None:
             if other.action in (UPDATE, NOOP):
                 other.action = REPLACE
                 other.changes = [*other.changes, FieldChange(f"(depends on {act.address})", "new", "old", True)]
-
-
-def stateful_replacements(plan: Plan) -> list[Action]:
-    """Replacements that would destroy data (a bucket's objects, a key's ciphertexts): never done silently."""
-    return [a for a in plan.actions if a.action == REPLACE and resource_type(a.kind).stateful]
 
 
 def node_tags(stack: str, address: str, user_tags: Mapping[str, str]) -> dict[str, str]:

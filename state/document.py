@@ -1,18 +1,20 @@
-"""The state document: which AWS ids belong to which resource address of one stack.
+"""The state document: what mfprov knows of one stack, versioned so an older file can be migrated.
 
-State is the fast index, not the truth: tags in AWS are. It holds ids, the attributes other
-resources reference, the properties last applied (never a secret) and each resource's
-dependencies, so ``down`` can run in the right order even without the config.
+Schema history:
+  1  resources (kind, id, status, attrs, props, depends_on), outputs
+  2  + ``protected`` per resource (None in a migrated file: the engine applies its kind's default and writes it)
+     + ``released``: ids `state rm` let go of, which the sweep by tags then leaves alone
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def now() -> str:
@@ -28,6 +30,9 @@ class ResourceState(BaseModel):
     props: dict[str, Any] = Field(default_factory=dict)
     depends_on: list[str] = Field(default_factory=list)
     updated_at: str = Field(default_factory=now)
+    #: a protected resource is never deleted or replaced by mfprov until the protection is lifted
+    #: (`mfprov state unprotect`, or `down --delete-protected` for one run). None: not decided yet
+    protected: bool | None = None
 
 
 class StateDocument(BaseModel):
@@ -39,3 +44,32 @@ class StateDocument(BaseModel):
     updated_at: str = Field(default_factory=now)
     resources: dict[str, ResourceState] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
+    #: id -> the address it had: resources `state rm` let go of (they keep the stack's tags)
+    released: dict[str, str] = Field(default_factory=dict)
+
+
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    # New fields only; their defaults say "not decided" / "nothing released".
+    return {**raw, "schema_version": 2}
+
+
+#: from version N to N+1
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+class SchemaTooNew(ValueError):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"schema version {version}; this mfprov reads up to {SCHEMA_VERSION}. Upgrade mfprov.")
+        self.version = version
+
+
+def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The raw document brought to the current schema, and the version it had."""
+    version = int(raw.get("schema_version", 1))
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(version)
+    original = version
+    while version < SCHEMA_VERSION:
+        raw = MIGRATIONS[version](raw)
+        version += 1
+    return raw, original

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from state.document import SCHEMA_VERSION, StateDocument, now
+from state.document import SCHEMA_VERSION, SchemaTooNew, StateDocument, migrate, now
 
 
 class StateError(Exception):
@@ -62,17 +62,24 @@ class LocalStateStore:
     def load(self, stack: str) -> StateDocument:
         if not self.path.exists():
             return StateDocument(stack=stack)
+        text = self.path.read_text()
         try:
-            raw = json.loads(self.path.read_text())
+            raw, version = migrate(json.loads(text))
             doc = StateDocument.model_validate(raw)
-        except (json.JSONDecodeError, ValidationError) as err:
-            hint = f" The previous state is in {self.backup}." if self.backup.exists() else ""
-            raise StateError(f"the state file {self.path} is damaged: {str(err).splitlines()[0]}.{hint}") from err
-        if doc.schema_version > SCHEMA_VERSION:
-            raise StateError(
-                f"{self.path} has schema version {doc.schema_version}; this mfprov reads up to {SCHEMA_VERSION}. "
-                "Upgrade mfprov."
+        except SchemaTooNew as err:
+            raise StateError(f"{self.path} has {err}") from None
+        except (json.JSONDecodeError, ValidationError, TypeError, AttributeError) as err:
+            hint = (
+                f" The previous state is in {self.backup}: `mfprov state restore bak` brings it back."
+                if self.backup.exists()
+                else ""
             )
+            raise StateError(f"the state file {self.path} is damaged: {str(err).splitlines()[0]}.{hint}") from err
+        if version < SCHEMA_VERSION:
+            # The original stays beside it: a downgrade of mfprov can go back to it by hand.
+            keep = self.dir / f"state.v{version}.json"
+            if not keep.exists():
+                keep.write_text(text)
         if doc.stack != stack:
             raise StateError(f"{self.path} belongs to stack {doc.stack!r}, not {stack!r}")
         return doc

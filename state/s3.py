@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from resources.base import error_code
-from state.document import SCHEMA_VERSION, StateDocument, now
+from state.document import SchemaTooNew, StateDocument, migrate, now
 from state.local import StateError, StateLocked, _pid_alive
 
 
@@ -70,14 +70,15 @@ class S3StateStore:
             raise
         self._etag = got["ETag"]
         try:
-            doc = StateDocument.model_validate(json.loads(got["Body"].read()))
-        except (ValueError, ValidationError) as err:
+            raw, _ = migrate(json.loads(got["Body"].read()))  # every earlier version stays in the bucket's history
+            doc = StateDocument.model_validate(raw)
+        except SchemaTooNew as err:
+            raise StateError(f"{self.where} has {err}") from None
+        except (ValueError, ValidationError, TypeError, AttributeError) as err:
             raise StateError(
                 f"the state {self.where} is damaged ({str(err).splitlines()[0]}); "
                 "`mfprov state history` lists earlier versions, `mfprov state restore VERSION` brings one back"
             ) from err
-        if doc.schema_version > SCHEMA_VERSION:
-            raise StateError(f"{self.where} has schema version {doc.schema_version}; upgrade mfprov")
         if doc.stack != stack:
             raise StateError(f"{self.where} belongs to stack {doc.stack!r}, not {stack!r}")
         return doc

@@ -59,7 +59,7 @@ def test_sigkill_during_up_and_down_converges(
     rng = random.Random(20261122)
     killed = 0
     for _ in range(KILLS):
-        for command in (["up", "--yes"], ["down", "--yes"]):
+        for command in (["up", "--yes"], ["down", "--yes", "--delete-protected"]):
             proc = start(env, work, *command)
             time.sleep(rng.uniform(0.6, 2.0))  # start-up takes ~0.5 s; the apply itself ~1 s
             if proc.poll() is None:
@@ -73,7 +73,7 @@ def test_sigkill_during_up_and_down_converges(
     made = {k: len(v - baseline[k]) for k, v in inventory().items()}
     assert made == EXPECTED, made
     assert run(env, work, "drift") == 0
-    assert run(env, work, "down", "--yes") == 0
+    assert run(env, work, "down", "--yes", "--delete-protected") == 0
     assert inventory() == baseline
 
 
@@ -110,4 +110,4 @@ def test_ctrl_c_finishes_the_calls_in_flight_and_saves_state(
     assert all(r["id"] and r["status"] == "ready" for r in saved["resources"].values()), "in-flight calls finished"
     assert run(env, work, "up", "--yes") == 0
     assert run(env, work, "drift") == 0
-    assert run(env, work, "down", "--yes") == 0
+    assert run(env, work, "down", "--yes", "--delete-protected") == 0

@@ -160,6 +160,6 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
     rest = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     for obj in rest:  # the code package step-functions uploaded
         s3.delete_object(Bucket=bucket, Key=obj["Key"])
-    mfprov(env, work, "down", "--yes", *(["--delete-database"] if preset == "standard" else []))
+    mfprov(env, work, "down", "--yes", "--delete-protected")
     count = {"personal": 22, "standard": 51}[preset]
     assert f"Plan: {count} to create" in mfprov(env, work, "plan").stderr

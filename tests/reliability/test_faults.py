@@ -30,7 +30,7 @@ def test_runs_converge_under_injected_faults(
         "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1, "compute_environment": 1,
         "job_queue": 1,
     }  # fmt: skip
-    stack.down()
+    stack.down(delete_protected=True)
     assert inventory() == before
     assert sum(faults.injected.values()) > 0, "the faults must have been injected"
     print(f"seed {seed}: injected {dict(faults.injected)}")

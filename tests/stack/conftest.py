@@ -47,9 +47,10 @@ class Stack:
     def drift(self) -> Outcome:
         return self.run("drift", core.drift)
 
-    def down(self, delete_data: bool = False) -> Outcome:
-        out = self.run("down", lambda s: core.down(s, delete_data=delete_data))
-        assert out.value[1] is None or out.value[1].ok
+    def down(self, delete_protected: bool = False) -> Outcome:
+        out = self.run("down", lambda s: core.down(s, delete_protected=delete_protected))
+        run = out.value.run
+        assert run is None or run.ok, {a: o.error for a, o in run.failed.items()}
         return out
 
     def state(self) -> Any:

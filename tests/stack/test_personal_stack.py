@@ -151,9 +151,9 @@ def test_drift_cli_exit_codes_and_json(stack: Stack, monkeypatch: pytest.MonkeyP
     drifted = runner.invoke(cli, args)
     assert drifted.exit_code == 2, drifted.output
     report = json.loads(drifted.stdout)
-    assert report["schema"] == "mfprov.drift/1"
-    assert [(i["address"], i["changes"][0]["field"]) for i in report["items"]] == [
-        ("ec2.security_group.batch", "ingress")
+    assert report["schema"] == "mfprov.drift/2"
+    assert [(i["address"], i["class"], i["changes"][0]["field"], i["repair"]) for i in report["items"]] == [
+        ("ec2.security_group.batch", "changed", "ingress", "update in place")
     ]
 
 
@@ -162,31 +162,63 @@ def test_down_leaves_nothing_behind(stack: Stack) -> None:
     stack.up()
     during = inventory()
     assert all(during[k] - before[k] for k in before), "up made something of every type"
-    # Something a user put in the bucket must not keep it alive (force_destroy is what decides that).
-    count, run = stack.down().value
-    assert count == len(EXPECTED) and run is not None and run.ok
+    result = stack.down(delete_protected=True).value
+    assert result.present == len(EXPECTED) and result.run is not None and result.run.ok
     assert inventory() == before
     assert stack.state().resources == {}
     # A second down has nothing to do.
-    assert stack.down().value == (0, None)
+    again = stack.down(delete_protected=True).value
+    assert (again.present, again.run) == (0, None)
 
 
-def test_down_refuses_a_bucket_with_data_unless_force_destroy(stack: Stack) -> None:
+def buckets() -> set[str]:
+    return {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+
+
+def test_down_keeps_the_protected_datastore_until_told(stack: Stack) -> None:
     stack.up()
     bucket = _state_id(stack, "s3.bucket.datastore")
     boto3.client("s3").put_object(Bucket=bucket, Key="metaflow/data", Body=b"x")
-    out = stack.run("down", core.down)
-    _, run = out.value
-    assert not run.ok
-    assert "s3.bucket.datastore" in run.failed
-    assert bucket in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
-    # What the bucket needs stays too: its key.
-    assert "kms.key.s3" in stack.state().resources
+    protected = {a for a, r in stack.state().resources.items() if r.protected}
+    assert protected == {"s3.bucket.datastore", "kms.key.s3"}, "what holds data is protected from the start"
+
+    kept = stack.down().value
+    assert kept.kept == ["kms.key.s3", "s3.bucket.datastore"]
+    assert set(stack.state().resources) == {"kms.key.s3", "s3.bucket.datastore"}
+    assert boto3.client("s3").get_object(Bucket=bucket, Key="metaflow/data")["Body"].read() == b"x"
+    assert inventory()["vpc"] == {v["VpcId"] for v in boto3.client("ec2").describe_vpcs()["Vpcs"] if v["IsDefault"]}
+
+    # Lifted for one run, the bucket still refuses to lose its data: force_destroy decides that.
+    out = stack.run("down", lambda s: core.down(s, delete_protected=True))
+    assert not out.value.run.ok and "s3.bucket.datastore" in out.value.run.failed
+    assert bucket in buckets() and "kms.key.s3" in stack.state().resources
 
     stack.path.write_text(stack.path.read_text().replace("force_destroy = false", "force_destroy = true"))
     stack.up()
-    assert stack.down().value[1].ok
-    assert bucket not in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    assert stack.down(delete_protected=True).value.run.ok
+    assert bucket not in buckets()
+
+
+def test_protection_refuses_a_replacement_until_lifted(stack: Stack) -> None:
+    from typer.testing import CliRunner
+
+    from provisioner.cli import cli
+    from provisioner.engine import EngineError
+
+    stack.up()
+    old = _state_id(stack, "s3.bucket.datastore")
+    text = stack.path.read_text().replace('# bucket_name = "my-metaflow-bucket"', 'bucket_name = "other-name-x1"')
+    stack.path.write_text(text)
+    with pytest.raises(EngineError, match=r"protected.*s3\.bucket\.datastore \(replace, forced by name\)"):
+        stack.up()
+    assert old in buckets()
+
+    result = CliRunner().invoke(cli, ["--config", str(stack.path), "state", "unprotect", "s3.bucket.datastore"])
+    assert result.exit_code == 0, result.output
+    assert stack.state().resources["s3.bucket.datastore"].protected is False
+    stack.up()
+    assert old not in buckets() and "other-name-x1" in buckets()
+    assert stack.state().resources["s3.bucket.datastore"].protected is True, "the new bucket is protected anew"
 
 
 class FailAfter:
@@ -255,19 +287,6 @@ def test_a_change_that_forces_replacement_replaces_dependents_too(stack: Stack) 
     assert stack.drift().value == []
 
 
-def test_a_change_that_would_replace_the_bucket_is_refused(stack: Stack) -> None:
-    from provisioner.engine import EngineError
-
-    stack.up()
-    bucket = _state_id(stack, "s3.bucket.datastore")
-    text = stack.path.read_text().replace('# bucket_name = "my-metaflow-bucket"', 'bucket_name = "other-name-x1"')
-    stack.path.write_text(text)
-    with pytest.raises(EngineError, match=r"s3\.bucket\.datastore \(forced by name\)"):
-        stack.up()
-    boto3.client("s3").head_bucket(Bucket=bucket)  # the old bucket is still there
-    assert _state_id(stack, "s3.bucket.datastore") == bucket
-
-
 def test_an_existing_vpc_is_used_and_left_alone(stack: Stack) -> None:
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
@@ -290,7 +309,7 @@ def test_an_existing_vpc_is_used_and_left_alone(stack: Stack) -> None:
     assert sg["VpcId"] == vpc
     assert stack.drift().value == []
 
-    stack.down()
+    stack.down(delete_protected=True)
     assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"], "the user's VPC must survive down"
     assert len(ec2.describe_subnets(SubnetIds=subnets)["Subnets"]) == 2
 

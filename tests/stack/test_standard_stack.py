@@ -157,13 +157,18 @@ def test_the_db_password_is_nowhere(standard: Stack, caplog: pytest.LogCaptureFi
         assert password not in text
 
 
-def test_down_needs_the_database_named_and_takes_a_final_snapshot(standard: Stack) -> None:
+def test_down_keeps_the_database_until_told_and_takes_a_final_snapshot(standard: Stack) -> None:
     before = inventory()
     standard.up()
-    with pytest.raises(core.DataLossRefused, match="--delete-database"):
-        standard.down()
+    kept = standard.down().value.kept
+    # The database, and what it cannot live without; the service, its load balancer and API are gone.
+    assert "rds.db_instance.main" in kept and "rds.db_subnet_group.main" in kept and "kms.key.rds" in kept
+    assert not any(a.startswith(("ecs.", "elbv2.", "apigateway.", "lambda.")) for a in kept)
     assert boto3.client("rds").describe_db_instances()["DBInstances"]
-    out = standard.down(delete_data=True)
+    assert boto3.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
+    standard.up()  # everything comes back around the same database
+    assert standard.drift().value == []
+    out = standard.down(delete_protected=True)
     assert any("final snapshot metaflow-metaflow-abc12345-final" in e.message for e in out.events)
     snaps = boto3.client("rds").describe_db_snapshots()["DBSnapshots"]
     assert [s["DBSnapshotIdentifier"] for s in snaps] == ["metaflow-metaflow-abc12345-final"]
@@ -233,7 +238,7 @@ def test_aurora_serverless_v2_option(moto_account: None, tmp_path: Path) -> None
     assert cluster["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 4.0}
     assert stack.up().mutating == {}
     assert stack.drift().value == []
-    stack.down(delete_data=True)
+    stack.down(delete_protected=True)
     assert boto3.client("rds").describe_db_clusters()["DBClusters"] == []
     snapshots = boto3.client("rds").describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
     assert [s["DBClusterSnapshotIdentifier"] for s in snapshots] == ["metaflow-metaflow-abc12345-final"]
@@ -283,5 +288,5 @@ def test_lost_state_is_rebuilt_from_tags_and_names(standard: Stack) -> None:
     assert standard.drift().value == []
 
     shutil.rmtree(standard.path.parent / ".mfprov")
-    standard.down(delete_data=True)
+    standard.down(delete_protected=True)
     assert inventory() == before
