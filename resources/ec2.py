@@ -1,10 +1,13 @@
 """EC2 networking and launch templates: VPC, subnet, internet gateway, route table, route,
-route-table association, security group (with its rules), launch template.
+route-table association, Elastic IP, NAT gateway, VPC (gateway) endpoint, security group (with its rules),
+launch template.
 
 Calls: Create/Describe/Delete Vpc, Subnet, InternetGateway, RouteTable, SecurityGroup, LaunchTemplate;
 ModifyVpcAttribute, DescribeVpcAttribute, ModifySubnetAttribute, Attach/DetachInternetGateway,
 CreateRoute, ReplaceRoute, DeleteRoute, AssociateRouteTable, ReplaceRouteTableAssociation,
-DisassociateRouteTable, AuthorizeSecurityGroupIngress/Egress, RevokeSecurityGroupIngress/Egress,
+DisassociateRouteTable, AllocateAddress, DescribeAddresses, ReleaseAddress, CreateNatGateway,
+DescribeNatGateways, DeleteNatGateway, CreateVpcEndpoint, DescribeVpcEndpoints, ModifyVpcEndpoint,
+DeleteVpcEndpoints, AuthorizeSecurityGroupIngress/Egress, RevokeSecurityGroupIngress/Egress,
 UpdateSecurityGroupRuleDescriptionsIngress/Egress, DescribeLaunchTemplateVersions,
 CreateLaunchTemplateVersion, ModifyLaunchTemplate, CreateTags.
 
@@ -14,13 +17,17 @@ found again by those tags (``ctx.ec2_tag_filters()``); security groups and launc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
+from provisioner.compare import normalize_policy
+from provisioner.retry import WaitFailed
+from resources.base import Observed, Props, Resource, error_code, policy_json, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -56,6 +63,8 @@ class _Ec2Resource(Resource[Any]):
     id_param: ClassVar[str]
     result_key: ClassVar[str]
     id_key: ClassVar[str]
+    #: states (lower case) in which a described item is no longer there: it reads as None and is not found
+    gone_states: ClassVar[frozenset[str]] = frozenset({"deleted", "deleting"})
 
     def _describe(self, ctx: NodeContext, ids: list[str]) -> list[dict[str, Any]]:
         try:
@@ -71,22 +80,28 @@ class _Ec2Resource(Resource[Any]):
         items = self._describe(ctx, [id])
         return items[0] if items else None
 
+    def _gone(self, item: Mapping[str, Any]) -> bool:
+        # lower-cased: VPC endpoints' states are spelled both ways (the API model says "Deleted")
+        return str(item.get("State", "")).lower() in self.gone_states
+
     def find(self, ctx: NodeContext, props: Any) -> str | None:
         items = getattr(ctx.client("ec2"), self.describe)(Filters=ctx.ec2_tag_filters())[self.result_key]
-        items = [i for i in items if i.get("State") not in ("deleted", "deleting")]
+        # the tags checked here too: a describe that ignores a tag filter (moto's DescribeNatGateways) must not
+        # hand over another node's resource
+        items = [i for i in items if not self._gone(i) and ctx.owns(tag_dict(i.get("Tags")))]
         return str(items[0][self.id_key]) if items else None
 
     def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
         out: dict[str, Observed] = {}
         for item in self._describe(ctx, ids):
-            obs = self.observe(ctx, item)
+            obs = None if self._gone(item) else self.observe(ctx, item)
             if obs is not None:
                 out[obs.id] = obs
         return out
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         item = self._one(ctx, id)
-        return self.observe(ctx, item) if item else None
+        return self.observe(ctx, item) if item and not self._gone(item) else None
 
     def observe(self, ctx: NodeContext, item: dict[str, Any]) -> Observed | None:
         raise NotImplementedError
@@ -366,6 +381,21 @@ def _route_id(route_table_id: str, destination: str) -> str:
     return f"{route_table_id}|{destination}"
 
 
+#: the keys a route's target may be under in DescribeRouteTables (an instance route has both the instance and ENI)
+_ROUTE_TARGETS = (
+    "GatewayId",
+    "NatGatewayId",
+    "TransitGatewayId",
+    "VpcPeeringConnectionId",
+    "InstanceId",
+    "NetworkInterfaceId",
+    "EgressOnlyInternetGatewayId",
+    "LocalGatewayId",
+    "CarrierGatewayId",
+    "CoreNetworkArn",
+)
+
+
 def _target(gateway_id: str) -> dict[str, str]:
     # A NAT gateway goes in its own parameter; internet and virtual private gateways in GatewayId.
     return {"NatGatewayId": gateway_id} if gateway_id.startswith("nat-") else {"GatewayId": gateway_id}
@@ -398,7 +428,8 @@ class Route(Resource[RouteProps]):
             raise
         for route in tables[0].get("Routes", []) if tables else []:
             if route.get("DestinationCidrBlock") == dest:
-                gateway = route.get("GatewayId") or route.get("NatGatewayId")
+                # whatever the route points at now, so a target changed out of band shows as what it is
+                gateway = next((route[k] for k in _ROUTE_TARGETS if route.get(k)), None)
                 props = {"route_table_id": rtb, "destination_cidr_block": dest, "gateway_id": gateway}
                 return Observed(id=id, props=props, attrs={"id": id})
         return None
@@ -504,6 +535,263 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
         self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: RouteTableAssociationProps | None
     ) -> None:
         ctx.client("ec2").disassociate_route_table(AssociationId=id)
+
+
+# ------------------------------------------------------- elastic IP
+
+#: ReleaseAddress while something still holds the address: a NAT gateway being deleted (AWS answers AuthFailure,
+#: the address being held by the gateway's service-managed interface), or any other association (InUse)
+EIP_HELD = ("AuthFailure", "InvalidIPAddress.InUse")
+
+
+class EipProps(Props):
+    """An Elastic IP in the VPC domain, for a NAT gateway: nothing to choose but its tags."""
+
+
+@register
+class Eip(_Ec2Resource):
+    """AllocateAddress (Domain vpc, tagged), DescribeAddresses, CreateTags, ReleaseAddress (retried while a NAT
+    gateway being deleted still holds the address)."""
+
+    kind = "ec2.eip"
+    Props = EipProps
+    describe, id_param, result_key, id_key = "describe_addresses", "AllocationIds", "Addresses", "AllocationId"
+
+    def observe(self, ctx: NodeContext, item: dict[str, Any]) -> Observed | None:
+        id = item["AllocationId"]
+        attrs = {
+            "id": id,
+            "allocation_id": id,
+            "public_ip": item.get("PublicIp"),
+            "arn": ctx.facts.arn("ec2", f"elastic-ip/{id}"),
+        }
+        return Observed(id=id, props={"tags": tag_dict(item.get("Tags"))}, attrs=attrs)
+
+    def create(self, ctx: NodeContext, props: EipProps) -> str:
+        address = ctx.client("ec2").allocate_address(Domain="vpc", TagSpecifications=_specs(ctx, "elastic-ip"))
+        id = str(address["AllocationId"])
+        ctx.created(id)
+        return id
+
+    def update(self, ctx: NodeContext, id: str, props: EipProps, observed: Observed, changes: set[str]) -> None:
+        if "tags" in changes:
+            _tag(ctx, id)
+
+    def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: EipProps | None) -> None:
+        # The NAT gateway that used it is deleted first, but lets go of the address only some time after.
+        ctx.call(ctx.client("ec2").release_address, retry_on=EIP_HELD, AllocationId=id)
+
+
+# ---------------------------------------------------------- NAT gateway
+
+
+class NatGatewayProps(Props):
+    #: a public subnet (one whose route table sends 0.0.0.0/0 to the internet gateway)
+    subnet_id: str
+    #: the ``ec2.eip`` it answers from
+    allocation_id: str
+
+
+#: an address allocated a moment ago is not yet visible to CreateNatGateway
+_ADDRESS_NOT_YET = NOT_YET + ("InvalidAllocationID.NotFound", "InvalidElasticIpID.NotFound")
+
+
+@register
+class NatGateway(_Ec2Resource):
+    """A public NAT gateway: CreateNatGateway (tagged, ConnectivityType public), DescribeNatGateways, CreateTags,
+    DeleteNatGateway. Create waits until ``available`` (``failed`` ends the wait with AWS's reason); delete waits
+    until ``deleted``, when its address and subnet are free again. A ``failed`` gateway reads as gone: AWS
+    deletes it on its own, and the next run makes a new one."""
+
+    kind = "ec2.nat_gateway"
+    Props = NatGatewayProps
+    replace_on: ClassVar = frozenset({"subnet_id", "allocation_id"})
+    describe, id_param, result_key, id_key = "describe_nat_gateways", "NatGatewayIds", "NatGateways", "NatGatewayId"
+    gone_states: ClassVar = frozenset({"deleted", "deleting", "failed"})
+    #: a NAT gateway takes a few minutes to come up, and as long or longer to go
+    timeout = 1200.0
+
+    def observe(self, ctx: NodeContext, item: dict[str, Any]) -> Observed | None:
+        id = item["NatGatewayId"]
+        addresses = item.get("NatGatewayAddresses") or [{}]
+        primary = next((a for a in addresses if a.get("IsPrimary")), addresses[0])
+        props = {
+            "subnet_id": item.get("SubnetId"),
+            "allocation_id": primary.get("AllocationId"),
+            "tags": tag_dict(item.get("Tags")),
+        }
+        attrs = {
+            "id": id,
+            "arn": ctx.facts.arn("ec2", f"natgateway/{id}"),
+            "public_ip": primary.get("PublicIp"),
+            "vpc_id": item.get("VpcId"),
+        }
+        return Observed(id=id, props=props, attrs=attrs)
+
+    def _state(self, ctx: NodeContext, id: str) -> tuple[str, dict[str, Any]]:
+        item = self._one(ctx, id)
+        return (str(item.get("State", "")).lower(), item) if item else ("absent", {})
+
+    def create(self, ctx: NodeContext, props: NatGatewayProps) -> str:
+        nat = ctx.call(
+            ctx.client("ec2").create_nat_gateway,
+            retry_on=_ADDRESS_NOT_YET,
+            SubnetId=props.subnet_id,
+            AllocationId=props.allocation_id,
+            ConnectivityType="public",
+            TagSpecifications=_specs(ctx, "natgateway"),
+        )["NatGateway"]
+        id = str(nat["NatGatewayId"])
+        ctx.created(id)
+
+        def available() -> bool | str:
+            state, item = self._state(ctx, id)
+            if state == "failed":
+                reason = item.get("FailureMessage") or item.get("FailureCode") or "no reason given"
+                raise WaitFailed(f"NAT gateway {id} failed: {reason}")
+            # just created, it may not be visible for a moment ("absent")
+            return True if state == "available" else state
+
+        ctx.wait(f"NAT gateway {id} available", available)
+        return id
+
+    def update(self, ctx: NodeContext, id: str, props: NatGatewayProps, observed: Observed, changes: set[str]) -> None:
+        if "tags" in changes:
+            _tag(ctx, id)
+
+    def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: NatGatewayProps | None) -> None:
+        state, _ = self._state(ctx, id)
+        if state in ("absent", "deleted"):
+            return  # nothing left to delete (AWS shows a deleted gateway as "deleted" for about an hour)
+        if state != "deleting":
+            ctx.client("ec2").delete_nat_gateway(NatGatewayId=id)
+
+        def deleted() -> bool | str:
+            now, _ = self._state(ctx, id)
+            return True if now in ("absent", "deleted") else now
+
+        ctx.wait(f"NAT gateway {id} deleted", deleted)
+
+
+# --------------------------------------------------------- VPC endpoint
+
+#: the policy AWS gives an endpoint created without one, and what ResetPolicy puts back: full access
+FULL_ACCESS_POLICY: dict[str, Any] = {
+    "Version": "2008-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+}
+
+
+def _full_access(doc: Any) -> bool:
+    """Whether a policy document is AWS's default full-access one (its Version aside)."""
+    return bool(normalize_policy(doc).get("Statement") == normalize_policy(FULL_ACCESS_POLICY)["Statement"])
+
+
+class VpcEndpointProps(Props):
+    vpc_id: str
+    #: e.g. ``com.amazonaws.us-east-1.s3``
+    service_name: str
+    #: the route tables that get the route to the service's prefix list
+    route_table_ids: list[str] = []
+    #: an IAM policy document; None: AWS's default, full access
+    policy: dict[str, Any] | None = None
+
+    @field_validator("policy")
+    @classmethod
+    def _default_is_none(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Spelled out, the default policy is still the default: one form for it, so it compares equal.
+        return None if v is not None and _full_access(v) else v
+
+
+@register
+class VpcEndpoint(_Ec2Resource):
+    """A Gateway endpoint (S3, DynamoDB): CreateVpcEndpoint (tagged, VpcEndpointType Gateway), DescribeVpcEndpoints,
+    ModifyVpcEndpoint (route tables added and removed in place, policy), CreateTags, DeleteVpcEndpoints (waits
+    until deleted). Found by its tags."""
+
+    kind = "ec2.vpc_endpoint"
+    Props = VpcEndpointProps
+    replace_on: ClassVar = frozenset({"vpc_id", "service_name"})
+    unordered: ClassVar = frozenset({"route_table_ids"})
+    policy_fields: ClassVar = frozenset({"policy"})
+    describe, id_param = "describe_vpc_endpoints", "VpcEndpointIds"
+    result_key, id_key = "VpcEndpoints", "VpcEndpointId"
+
+    def observe(self, ctx: NodeContext, item: dict[str, Any]) -> Observed | None:
+        id = item["VpcEndpointId"]
+        doc = item.get("PolicyDocument")
+        if isinstance(doc, str) and doc.strip().lower().startswith("%7b"):
+            doc = unquote(doc)  # URL-encoded, as some IAM-style APIs answer
+        policy = json.loads(doc) if isinstance(doc, str) and doc.strip() else doc or None
+        props = {
+            "vpc_id": item.get("VpcId"),
+            "service_name": item.get("ServiceName"),
+            "route_table_ids": sorted(item.get("RouteTableIds") or []),
+            "policy": None if policy is None or _full_access(policy) else policy,
+            "tags": tag_dict(item.get("Tags")),
+        }
+        return Observed(id=id, props=props, attrs={"id": id, "arn": ctx.facts.arn("ec2", f"vpc-endpoint/{id}")})
+
+    def _state(self, ctx: NodeContext, id: str) -> tuple[str, dict[str, Any]]:
+        item = self._one(ctx, id)
+        return (str(item.get("State", "")).lower(), item) if item else ("absent", {})
+
+    def create(self, ctx: NodeContext, props: VpcEndpointProps) -> str:
+        kw: dict[str, Any] = {"PolicyDocument": policy_json(props.policy)} if props.policy else {}
+        if props.route_table_ids:
+            kw["RouteTableIds"] = props.route_table_ids
+        id = ctx.call(
+            ctx.client("ec2").create_vpc_endpoint,
+            retry_on=NOT_YET,
+            # AWS's default, named all the same: an endpoint created without a type is one moto cannot delete
+            VpcEndpointType="Gateway",
+            VpcId=props.vpc_id,
+            ServiceName=props.service_name,
+            TagSpecifications=_specs(ctx, "vpc-endpoint"),
+            **kw,
+        )["VpcEndpoint"]["VpcEndpointId"]
+        ctx.created(id)
+
+        def available() -> bool | str:
+            state, _ = self._state(ctx, id)
+            if state in ("failed", "rejected"):
+                raise WaitFailed(f"VPC endpoint {id} is {state}")
+            return True if state == "available" else state
+
+        ctx.wait(f"VPC endpoint {id} available", available)
+        return str(id)
+
+    def update(self, ctx: NodeContext, id: str, props: VpcEndpointProps, observed: Observed, changes: set[str]) -> None:
+        kw: dict[str, Any] = {}
+        if "route_table_ids" in changes:
+            have, want = set(observed.props.get("route_table_ids") or []), set(props.route_table_ids)
+            if want - have:
+                kw["AddRouteTableIds"] = sorted(want - have)
+            if have - want:
+                kw["RemoveRouteTableIds"] = sorted(have - want)
+        if "policy" in changes:
+            # No policy wanted: the default document itself, which is what ResetPolicy would put back.
+            kw["PolicyDocument"] = policy_json(props.policy or FULL_ACCESS_POLICY)
+        if kw:
+            ctx.call(ctx.client("ec2").modify_vpc_endpoint, retry_on=NOT_YET, VpcEndpointId=id, **kw)
+        if "tags" in changes:
+            _tag(ctx, id)
+
+    def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: VpcEndpointProps | None) -> None:
+        answer = ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[id])
+        # A batch call: an endpoint it could not delete (not found, among others) is reported, not raised.
+        for failure in answer.get("Unsuccessful") or []:
+            error = failure.get("Error") or {}
+            raise ClientError(
+                {"Error": {"Code": str(error.get("Code", "")), "Message": str(error.get("Message", ""))}},
+                "DeleteVpcEndpoints",
+            )
+
+        def deleted() -> bool | str:
+            state, _ = self._state(ctx, id)
+            return True if state in ("absent", "deleted") else state
+
+        ctx.wait(f"VPC endpoint {id} deleted", deleted)
 
 
 # ------------------------------------------------------- security group

@@ -2,10 +2,14 @@
 repaired, deleted (twice); plus the EC2-specific parts: DependencyViolation retried on delete, an internet
 gateway moved between VPCs, a route table deleted with an association left behind, a route-table association
 moved (it changes id), security-group rules as sets of atomic rules (default egress, self references,
-descriptions changed in place), and a launch template versioned on every change."""
+descriptions changed in place), and a launch template versioned on every change. The private network of the
+`full` preset: an Elastic IP (its release retried while a NAT gateway still holds it), a NAT gateway (a failed one
+ends the wait with AWS's reason and reads as gone), a private route through it drifted and repaired, and an S3
+gateway endpoint (route tables changed in place, its policy compared by meaning)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +17,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.ec2.models.vpcs import VPCBackend
 from pydantic import ValidationError
 
 from provisioner.compare import diff
+from provisioner.retry import WaitFailed
 from provisioner.session import ClientFactory
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
+from resources.ec2 import FULL_ACCESS_POLICY
 
 MakeCtx = Callable[..., Any]
 
@@ -552,6 +559,364 @@ def _check_launch_template(make_ctx: MakeCtx) -> None:
     assert rt.find(ctx, bigger) is None
 
 
+# ------------------------------------------------------- private network
+
+
+def _forced(rt: Any, props: Any, obs: Any, ctx: Any) -> dict[str, bool]:
+    """The fields that differ, each with whether it forces replacement."""
+    return {
+        c.field: c.forces_replacement
+        for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)
+    }
+
+
+def _check_eip(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt: Any = resource_type("ec2.eip")
+    ctx = make_ctx("ec2.eip.nat")
+    props = rt.parse_props({})
+    id = rt.create(ctx, props)
+    assert id.startswith("eipalloc-")
+
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    ec2 = boto3.client("ec2")
+    address = ec2.describe_addresses(AllocationIds=[id])["Addresses"][0]
+    assert address["Domain"] == "vpc"
+    assert obs.attrs == {
+        "id": id,
+        "allocation_id": id,
+        "public_ip": address["PublicIp"],
+        "arn": f"arn:aws:ec2:us-east-1:123456789012:elastic-ip/{id}",
+    }
+    assert rt.id_from_arn(obs.attrs["arn"]) == id
+    assert rt.find(ctx, props) == id
+    assert rt.find(make_ctx("ec2.eip.other"), props) is None
+    assert rt.find(make_ctx("ec2.eip.nat", stack="other"), props) is None
+    assert rt.read_many(ctx, [id, "eipalloc-0123456789abcdef0"]).keys() == {id}
+
+    ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_STACK}])
+    drifted = rt.read(ctx, id)
+    assert _changes(rt, props, drifted, ctx) == {"tags"}
+    rt.update(ctx, id, props, drifted, {"tags"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    # AWS refuses to release an address while a NAT gateway being deleted still holds it (moto releases it at
+    # once): AuthFailure twice, then the real call
+    client = aws.client("ec2")
+    real = client.release_address
+    calls: list[str] = []
+
+    def held_then_real(**kw: Any) -> Any:
+        calls.append(kw["AllocationId"])
+        if len(calls) <= 2:
+            message = "You do not have permission to access the specified resource."
+            raise ClientError({"Error": {"Code": "AuthFailure", "Message": message}}, "ReleaseAddress")
+        return real(**kw)
+
+    monkeypatch.setattr(client, "release_address", held_then_real)
+    _delete_twice(rt, ctx, id, obs, props)
+    assert calls == [id, id, id, id]  # the second delete: straight to InvalidAllocationID.NotFound
+    monkeypatch.undo()
+
+
+def _check_nat_gateway(make_ctx: MakeCtx, aws: ClientFactory) -> dict[str, str]:
+    """A NAT gateway in a public subnet; returns the network it made, for the private route after it."""
+    vpc = _vpc(make_ctx, "private")
+    public = _subnet(make_ctx, vpc, "public", "10.0.0.0/24")
+    other_public = _subnet(make_ctx, vpc, "public_b", "10.0.1.0/24", "us-east-1b")
+    eip_rt: Any = resource_type("ec2.eip")
+    eip = eip_rt.create(make_ctx("ec2.eip.nat"), eip_rt.parse_props({}))
+    eip_ip = eip_rt.read(make_ctx("ec2.eip.nat"), eip).attrs["public_ip"]
+
+    rt: Any = resource_type("ec2.nat_gateway")
+    ctx = make_ctx("ec2.nat_gateway.main")
+    props = rt.parse_props({"subnet_id": public, "allocation_id": eip})
+    id = rt.create(ctx, props)
+    assert id.startswith("nat-")
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    arn = f"arn:aws:ec2:us-east-1:123456789012:natgateway/{id}"
+    assert obs.attrs == {"id": id, "arn": arn, "public_ip": eip_ip, "vpc_id": vpc}
+    assert rt.id_from_arn(arn) == id
+    assert rt.find(ctx, props) == id
+    assert rt.find(make_ctx("ec2.nat_gateway.other"), props) is None
+    assert rt.read_many(ctx, [id, "nat-0123456789abcdef0"]).keys() == {id}
+    assert rt.timeout >= 600  # minutes on AWS
+
+    ec2 = boto3.client("ec2")
+    ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_ADDRESS}])
+    drifted = rt.read(ctx, id)
+    assert _changes(rt, props, drifted, ctx) == {"tags"}
+    rt.update(ctx, id, props, drifted, {"tags"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    # neither its subnet nor its address can change: replacement
+    elsewhere = rt.parse_props({"subnet_id": other_public, "allocation_id": eip})
+    assert _forced(rt, elsewhere, rt.read(ctx, id), ctx) == {"subnet_id": True}
+    readdressed = rt.parse_props({"subnet_id": public, "allocation_id": "eipalloc-0123456789abcdef0"})
+    assert _forced(rt, readdressed, rt.read(ctx, id), ctx) == {"allocation_id": True}
+    assert rt.replace_on == {"subnet_id", "allocation_id"}
+    return {"vpc": vpc, "public": public, "eip": eip, "nat": id}
+
+
+def _check_nat_gateway_failed_and_deleted(make_ctx: MakeCtx, aws: ClientFactory, net: dict[str, str]) -> None:
+    """A failed gateway ends the create's wait with AWS's reason and reads as gone; delete waits for deleted,
+    and deleting a deleted gateway is done (AWS shows it as "deleted" for about an hour)."""
+    rt: Any = resource_type("ec2.nat_gateway")
+    eip_rt: Any = resource_type("ec2.eip")
+    spare = eip_rt.create(make_ctx("ec2.eip.spare"), eip_rt.parse_props({}))
+    ctx = make_ctx("ec2.nat_gateway.doomed")
+    props = rt.parse_props({"subnet_id": net["public"], "allocation_id": spare})
+    client = aws.client("ec2")
+    reason = "Elastic IP address is already associated"
+
+    def as_failed(parsed: dict[str, Any], **_: Any) -> None:  # moto never fails a NAT gateway: AWS's answer
+        for nat in parsed.get("NatGateways", []):
+            if nat["SubnetId"] == net["public"] and nat["NatGatewayAddresses"][0]["AllocationId"] == spare:
+                nat.update(State="failed", FailureCode="InvalidElasticIpID.Malformed", FailureMessage=reason)
+
+    client.meta.events.register("after-call.ec2.DescribeNatGateways", as_failed)
+    created: list[str] = []
+    ctx.on_created = created.append
+    try:
+        with pytest.raises(WaitFailed, match=reason):
+            rt.create(ctx, props)
+        assert len(created) == 1  # recorded before the wait
+        assert rt.read(ctx, created[0]) is None and rt.find(ctx, props) is None
+    finally:
+        client.meta.events.unregister("after-call.ec2.DescribeNatGateways", as_failed)
+
+    doomed = created[0]
+    obs = rt.read(ctx, doomed)
+    rt.delete(ctx, doomed, obs.attrs, props)
+    assert rt.read(ctx, doomed) is None
+    assert boto3.client("ec2").describe_nat_gateways(NatGatewayIds=[doomed])["NatGateways"][0]["State"] == "deleted"
+    aws.recorder.reset()
+    rt.delete(ctx, doomed, obs.attrs, props)  # already deleted: nothing to do
+    assert "ec2:DeleteNatGateway" not in aws.recorder.calls
+    eip_rt.delete(make_ctx("ec2.eip.spare"), spare, {}, None)
+
+
+def _check_private_route(make_ctx: MakeCtx, net: dict[str, str]) -> None:
+    """The private route table's default route through the NAT gateway: drift caught and repaired."""
+    rtb_rt: Any = resource_type("ec2.route_table")
+    rtb = rtb_rt.create(make_ctx("ec2.route_table.private"), rtb_rt.parse_props({"vpc_id": net["vpc"]}))
+    rt: Any = resource_type("ec2.route")
+    ctx = make_ctx("ec2.route.private_nat")
+    props = rt.parse_props({"route_table_id": rtb, "destination_cidr_block": "0.0.0.0/0", "gateway_id": net["nat"]})
+    id = rt.create(ctx, props)
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    ec2 = boto3.client("ec2")
+
+    def default_route() -> dict[str, Any]:
+        routes = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]["Routes"]
+        return next(r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0")
+
+    assert default_route()["NatGatewayId"] == net["nat"]
+
+    # out of band: sent through the internet gateway instead (the private subnets made public)
+    igw_rt: Any = resource_type("ec2.internet_gateway")
+    igw = igw_rt.create(make_ctx("ec2.internet_gateway.private"), igw_rt.parse_props({"vpc_id": net["vpc"]}))
+    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    drifted = rt.read(ctx, id)
+    assert drifted.props["gateway_id"] == igw
+    assert _forced(rt, props, drifted, ctx) == {"gateway_id": False}
+    rt.update(ctx, id, props, drifted, {"gateway_id"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+    assert default_route()["NatGatewayId"] == net["nat"] and not default_route().get("GatewayId")
+
+    # out of band: pointed at a network interface, a target of another kind, which reads as what it is
+    eni = ec2.create_network_interface(SubnetId=net["public"])["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=eni)
+    drifted = rt.read(ctx, id)
+    assert drifted.props["gateway_id"] == eni
+    assert _changes(rt, props, drifted, ctx) == {"gateway_id"}
+    rt.update(ctx, id, props, drifted, {"gateway_id"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    # out of band: the route deleted: it reads as missing, and is made again under the same id
+    ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
+    assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
+    assert rt.create(ctx, props) == id
+    _same(rt, props, rt.read(ctx, id), ctx)
+
+    _delete_twice(rt, ctx, id, obs, props)
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+    igw_rt.delete(make_ctx("ec2.internet_gateway.private"), igw, {}, None)
+
+
+def _modify_vpc_endpoint_like_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-in for a moto gap: moto's ModifyVpcEndpoint changes the endpoint's list of route tables but adds
+    and removes no route (after which DeleteVpcEndpoints fails on the missing route). AWS adds the route to the
+    service's prefix list in every table added, and takes it out of every table removed."""
+    original = VPCBackend.modify_vpc_endpoint
+
+    def modify(self: Any, vpc_id: str, policy_doc: str, *args: Any, **kw: Any) -> None:
+        endpoint = self.vpc_end_points[vpc_id]
+        before = set(endpoint.route_table_ids)
+        original(self, vpc_id, policy_doc, *args, **kw)
+        prefix_list = endpoint.destination_prefix_list_id
+        for table in set(endpoint.route_table_ids) - before:
+            self.create_route(table, None, gateway_id=vpc_id, destination_prefix_list_id=prefix_list)
+        for table in before - set(endpoint.route_table_ids):
+            self.delete_route(table, prefix_list)
+
+    monkeypatch.setattr(VPCBackend, "modify_vpc_endpoint", modify)
+
+
+S3_READ = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "MetaflowBucket",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+            "Resource": ["arn:aws:s3:::mf-data", "arn:aws:s3:::mf-data/*"],
+        }
+    ],
+}
+
+
+def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    _modify_vpc_endpoint_like_aws(monkeypatch)
+    vpc = _vpc(make_ctx, "endpoint")
+    rtb_rt: Any = resource_type("ec2.route_table")
+    rtb1 = rtb_rt.create(make_ctx("ec2.route_table.private_a"), rtb_rt.parse_props({"vpc_id": vpc}))
+    rtb2 = rtb_rt.create(make_ctx("ec2.route_table.private_b"), rtb_rt.parse_props({"vpc_id": vpc}))
+    ec2 = boto3.client("ec2")
+
+    def endpoint_routes(table: str) -> list[str]:
+        routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+        return [r["GatewayId"] for r in routes if r.get("DestinationPrefixListId")]
+
+    rt: Any = resource_type("ec2.vpc_endpoint")
+    ctx = make_ctx("ec2.vpc_endpoint.s3")
+    s3 = "com.amazonaws.us-east-1.s3"
+    props = rt.parse_props({"vpc_id": vpc, "service_name": s3, "route_table_ids": [rtb1]})
+    aws.recorder.reset()
+    id = rt.create(ctx, props)
+    assert aws.recorder.mutating() == {"ec2:CreateVpcEndpoint": 1}
+    endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[id])["VpcEndpoints"][0]
+    assert endpoint["VpcEndpointType"] == "Gateway" and endpoint["State"] == "available"
+    assert endpoint_routes(rtb1) == [id] and endpoint_routes(rtb2) == []
+    obs = rt.read(ctx, id)
+    _same(rt, props, obs, ctx)
+    assert obs.props["policy"] is None  # AWS's full-access default reads as "no policy"
+    arn = f"arn:aws:ec2:us-east-1:123456789012:vpc-endpoint/{id}"
+    assert obs.attrs == {"id": id, "arn": arn}
+    assert rt.id_from_arn(arn) == id
+    assert rt.find(ctx, props) == id
+    assert rt.find(make_ctx("ec2.vpc_endpoint.dynamodb"), props) is None
+    assert rt.read_many(ctx, [id, "vpce-0123456789abcdef0"]).keys() == {id}
+    assert rt.replace_on == {"vpc_id", "service_name"}
+    other = rt.parse_props(
+        {"vpc_id": vpc, "service_name": "com.amazonaws.us-east-1.dynamodb", "route_table_ids": [rtb1]}
+    )
+    assert _forced(rt, other, obs, ctx) == {"service_name": True}
+
+    # the default policy spelled out is the default: no policy
+    spelled = rt.parse_props(
+        {
+            "vpc_id": vpc,
+            "service_name": s3,
+            "route_table_ids": [rtb1],
+            "policy": {"Statement": {"Action": "*", "Principal": "*", "Resource": ["*"], "Effect": "Allow"}},
+        }
+    )
+    assert spelled.policy is None
+
+    # out of band: a restrictive policy, and the endpoint added to the second route table
+    ec2.modify_vpc_endpoint(VpcEndpointId=id, PolicyDocument=json.dumps(S3_READ))
+    drifted = rt.read(ctx, id)
+    assert _changes(rt, props, drifted, ctx) == {"policy"}
+    rt.update(ctx, id, props, drifted, {"policy"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+    ec2.modify_vpc_endpoint(VpcEndpointId=id, AddRouteTableIds=[rtb2])
+    assert endpoint_routes(rtb2) == [id]
+    drifted = rt.read(ctx, id)
+    assert _changes(rt, props, drifted, ctx) == {"route_table_ids"}
+    rt.update(ctx, id, props, drifted, {"route_table_ids"})
+    _same(rt, props, rt.read(ctx, id), ctx)
+    assert endpoint_routes(rtb1) == [id] and endpoint_routes(rtb2) == []
+
+    # config: both route tables (in place: one ModifyVpcEndpoint, same endpoint) and a policy, given in another
+    # order and with lone strings where AWS keeps lists
+    both = rt.parse_props(
+        {
+            "vpc_id": vpc,
+            "service_name": s3,
+            "route_table_ids": [rtb2, rtb1],
+            "policy": {
+                "Statement": [
+                    {
+                        "Resource": ["arn:aws:s3:::mf-data/*", "arn:aws:s3:::mf-data"],
+                        "Action": ["s3:ListBucket", "s3:GetObject", "s3:PutObject"],
+                        "Principal": "*",
+                        "Effect": "Allow",
+                        "Sid": "MetaflowBucket",
+                    }
+                ],
+                "Version": "2012-10-17",
+            },
+        }
+    )
+    before = rt.read(ctx, id)
+    assert _changes(rt, both, before, ctx) == {"route_table_ids", "policy"}
+    aws.recorder.reset()
+    rt.update(ctx, id, both, before, {"route_table_ids", "policy"})
+    assert aws.recorder.mutating() == {"ec2:ModifyVpcEndpoint": 1}
+    after = rt.read(ctx, id)
+    _same(rt, both, after, ctx)
+    assert endpoint_routes(rtb1) == [id] and endpoint_routes(rtb2) == [id]
+    compact = ec2.describe_vpc_endpoints(VpcEndpointIds=[id])["VpcEndpoints"][0]["PolicyDocument"]
+    assert diff(rt, {"policy": S3_READ}, {"policy": json.loads(compact)}) == []  # the same meaning
+
+    # out of band: the policy reset to full access, a tag removed
+    ec2.modify_vpc_endpoint(VpcEndpointId=id, PolicyDocument=json.dumps(FULL_ACCESS_POLICY))
+    ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_STACK}])
+    drifted = rt.read(ctx, id)
+    assert drifted.props["policy"] is None
+    assert _changes(rt, both, drifted, ctx) == {"policy", "tags"}
+    rt.update(ctx, id, both, drifted, {"policy", "tags"})
+    _same(rt, both, rt.read(ctx, id), ctx)
+
+    # config: out of the first table again
+    second_only = both.model_copy(update={"route_table_ids": [rtb2]})
+    before = rt.read(ctx, id)
+    assert _changes(rt, second_only, before, ctx) == {"route_table_ids"}
+    rt.update(ctx, id, second_only, before, {"route_table_ids"})
+    _same(rt, second_only, rt.read(ctx, id), ctx)
+    assert endpoint_routes(rtb1) == [] and endpoint_routes(rtb2) == [id]
+
+    # delete waits for "deleted", which reads as gone; the routes go with it
+    rt.delete(ctx, id, obs.attrs, second_only)
+    assert rt.read(ctx, id) is None and rt.find(ctx, second_only) is None
+    assert endpoint_routes(rtb2) == []
+    # AWS reports an endpoint it cannot delete in the answer, not as an error: raised, and known as not found
+    client = aws.client("ec2")
+    monkeypatch.setattr(
+        client,
+        "delete_vpc_endpoints",
+        lambda **kw: {
+            "Unsuccessful": [
+                {
+                    "Error": {
+                        "Code": "InvalidVpcEndpoint.NotFound",
+                        "Message": f"The Vpc Endpoint Id '{id}' does not exist",
+                    },
+                    "ResourceId": id,
+                }
+            ]
+        },
+    )
+    with pytest.raises(ClientError) as gone:
+        rt.delete(ctx, id, obs.attrs, second_only)
+    assert rt.missing(gone.value) and "does not exist" in str(gone.value)
+    monkeypatch.undo()
+
+
 # ------------------------------------------------------------------ tests
 # One moto account per test (each costs about two seconds of moto set-up), so the checks share one.
 
@@ -569,3 +934,21 @@ def test_security_groups_and_launch_template(make_ctx: MakeCtx, aws: ClientFacto
     _check_security_group(make_ctx, aws)
     _check_security_group_without_egress(make_ctx)
     _check_launch_template(make_ctx)
+
+
+def test_private_network_types(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    _check_eip(make_ctx, aws, monkeypatch)
+    net = _check_nat_gateway(make_ctx, aws)
+    _check_nat_gateway_failed_and_deleted(make_ctx, aws, net)
+    _check_private_route(make_ctx, net)
+    _check_vpc_endpoint(make_ctx, aws, monkeypatch)
+
+    # teardown in the engine's order: the NAT gateway (waits for deleted), then its address
+    nat_rt: Any = resource_type("ec2.nat_gateway")
+    ctx = make_ctx("ec2.nat_gateway.main")
+    obs = nat_rt.read(ctx, net["nat"])
+    nat_rt.delete(ctx, net["nat"], obs.attrs, None)
+    assert nat_rt.read(ctx, net["nat"]) is None and nat_rt.find(ctx, None) is None
+    eip_rt: Any = resource_type("ec2.eip")
+    eip_rt.delete(make_ctx("ec2.eip.nat"), net["eip"], {}, None)
+    assert eip_rt.read(make_ctx("ec2.eip.nat"), net["eip"]) is None
