@@ -289,6 +289,14 @@ def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResu
         return UpResult(plan, None, s.outputs())
     stamp(s.state, s.facts)
     run = s.runner.apply(plan, observed, unmanaged)
+    if run.ok:
+        # A create whose answer was lost on the way back (botocore then retried it) made a twin: it carries the
+        # stack's tags, so one more look finds it now rather than at the next run.
+        twins = s.runner.sweep({})
+        if any(not u.kept_because for u in twins):
+            swept = s.runner.delete_unmanaged(twins)
+            run.outcomes.update(swept.outcomes)
+        unmanaged = [u for u in unmanaged + twins if u.kept_because]
     s.state.outputs = s.outputs()
     s.store.save(s.state)
     return UpResult(plan, run, s.state.outputs, [u for u in unmanaged if u.kept_because])

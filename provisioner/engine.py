@@ -288,7 +288,11 @@ class Runner:
                 if obs is None or (rt.taggable and not ctx.owns(obs.props.get("tags") or {})):
                     continue  # gone already, or another of the address's things (a task, a snapshot)
                 known.add((kind, id_))
-                why = "it may hold data; delete it yourself, or `mfprov import` it" if rt.stateful else ""
+                why = (
+                    "it may hold data; delete it yourself, or `mfprov import` it"
+                    if rt.stateful and not rt.recoverable_delete
+                    else ""
+                )
                 found.append(Unmanaged(address, kind, id_, arn, dict(obs.attrs), kept_because=why))
         return sorted(found, key=lambda u: (u.address, u.id))
 

@@ -165,9 +165,9 @@ class Resource(Generic[P]):
     duplicate_codes: ClassVar[frozenset[str]] = frozenset()
     #: whether the data it holds makes replace/delete risky (bucket, database, key)
     stateful: ClassVar[bool] = False
-    #: whether deleting it destroys data the user cannot get back from mfprov (a database): `down` then
-    #: wants an explicit confirmation that names it, even with --yes
-    confirm_delete: ClassVar[bool] = False
+    #: whether its delete can be undone for a while (a KMS key is only scheduled for deletion): then a twin of
+    #: it that carries the stack's tags may be deleted by the sweep although the type is stateful
+    recoverable_delete: ClassVar[bool] = False
     #: default deadline, in seconds, for the waits of one create/update/delete
     timeout: ClassVar[float] = 600.0
 
