@@ -26,7 +26,7 @@ from provisioner.outputs import resolve_outputs
 from provisioner.plan import Plan
 from provisioner.scheduler import RunResult
 from provisioner.session import ClientFactory
-from provisioner.stacks import metaflow
+from provisioner.stacks import metaflow, mlflow
 from resources.base import Observed, error_code, resource_type
 from state.document import StateDocument
 from state.local import LocalStateStore
@@ -36,7 +36,9 @@ class AwsAccessError(Exception):
     """No usable credentials or endpoint: said once, before anything is changed."""
 
 
-STACK_BUILDERS = {"metaflow": metaflow.build}
+STACK_BUILDERS = {"metaflow": metaflow.build, "mlflow": mlflow.build}
+#: whether a stack has outputs fetched from AWS when asked for (secrets), known from the config alone
+SECRET_OUTPUTS = {"metaflow": metaflow.has_secret_outputs, "mlflow": mlflow.has_secret_outputs}
 
 
 def discover_facts(clients: ClientFactory) -> Facts:

@@ -20,10 +20,10 @@ from rich.table import Table
 
 from provisioner import app as core
 from provisioner import sandbox
-from provisioner.config import CONFIG_FILE, STACKS, ConfigError, parse_config
+from provisioner.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
 from provisioner.engine import DriftItem, EngineError, Event
 from provisioner.graph import to_dot, to_mermaid
-from provisioner.init_template import TEMPLATE
+from provisioner.init_template import TEMPLATES
 from provisioner.outputs import mask, write_profile
 from provisioner.plan import NOOP, SYMBOLS, Plan
 from state.document import StateDocument
@@ -184,7 +184,7 @@ def confirm_or_refuse(question: str, yes: bool) -> bool:
 @guarded
 def init(
     stack: Annotated[str, typer.Option(help=f"Stack to build: {', '.join(STACKS)}.")] = "metaflow",
-    preset: Annotated[str, typer.Option(help="Preset of the stack (personal).")] = "personal",
+    preset: Annotated[str | None, typer.Option(help="Preset of the stack (default: the stack's own).")] = None,
     name: Annotated[str | None, typer.Option(help="Stack name (default: from the folder name).")] = None,
 ) -> None:
     """Write a commented starter mfprov.toml in the current folder (never overwrites one)."""
@@ -196,7 +196,10 @@ def init(
         if not name or not name[0].isalpha():
             name = f"mf-{name}".strip("-")
         name = name[:40].rstrip("-") or "metaflow"
-    text = TEMPLATE.format(name=name, stack=stack, preset=preset, suffix=secrets.token_hex(4))
+    if stack not in TEMPLATES:
+        fail(f"unknown stack {stack!r}; known stacks: {', '.join(STACKS)}")
+    preset = preset or DEFAULT_PRESET[stack]
+    text = TEMPLATES[stack].format(name=name, stack=stack, preset=preset, suffix=secrets.token_hex(4))
     import tomllib
 
     parse_config(tomllib.loads(text), str(path))  # a bad --stack/--preset/--name is refused, nothing written
@@ -413,7 +416,7 @@ def outputs(
 
 def secret_outputs_of(ws: core.Workspace) -> bool:
     """Whether the stack has secret outputs, known from the config alone (no AWS call)."""
-    return ws.config.preset != "personal" and ws.config.metadata.api_gateway
+    return core.SECRET_OUTPUTS[ws.config.stack](ws.config)
 
 
 @cli.command()

@@ -15,8 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_FILE = "mfprov.toml"
-STACKS = ("metaflow",)
-PRESETS = {"metaflow": ("personal", "standard")}
+STACKS = ("metaflow", "mlflow")
+PRESETS = {"metaflow": ("personal", "standard"), "mlflow": ("standard",)}
+#: the preset a stack gets when the config names none
+DEFAULT_PRESET = {"metaflow": "personal", "mlflow": "standard"}
 #: presets that later versions add; named so the error can say so
 PLANNED_PRESETS = ("full",)
 
@@ -201,6 +203,9 @@ class MetadataConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
 
 
+from provisioner.config_mlflow import MlflowConfig  # noqa: E402  (its section; it builds on Section)
+
+
 class StateConfig(Section):
     """Where the state lives: beside the config, or on S3 for a team (locking, history)."""
 
@@ -225,7 +230,8 @@ class Config(Section):
     #: the stack's name: tags every resource (``mfprov:stack``) and names the state
     name: str
     stack: str = "metaflow"
-    preset: str = "personal"
+    #: default: the stack's own (DEFAULT_PRESET)
+    preset: str = ""
     #: None: the usual AWS chain (AWS_REGION, the profile's region)
     region: str | None = None
     prefix: str = "metaflow"
@@ -240,6 +246,8 @@ class Config(Section):
     batch: BatchConfig = Field(default_factory=BatchConfig)
     step_functions: StepFunctionsConfig = Field(default_factory=StepFunctionsConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    #: stack "mlflow" only
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     state: StateConfig = Field(default_factory=StateConfig)
 
     @field_validator("name")
@@ -285,6 +293,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _preset_and_names(self) -> Config:
+        self.preset = self.preset or DEFAULT_PRESET[self.stack]
         known = PRESETS[self.stack]
         if self.preset not in known:
             later = " (it arrives in a later mfprov version)" if self.preset in PLANNED_PRESETS else ""
@@ -304,8 +313,8 @@ class Config(Section):
                     f"the {what} name {name!r} would be {len(name)} characters; AWS allows {limit}. "
                     "Shorten prefix or suffix."
                 )
-        bucket = self.bucket_name
-        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket) or ".." in bucket:
+        bucket = self.bucket_name if self.stack == "metaflow" else self.mlflow.bucket_name_for(self)
+        if bucket is not None and (not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket) or ".." in bucket):
             raise ValueError(f"bucket name {bucket!r} breaks S3 naming: 3-63 lowercase letters, digits, '.', '-'")
         return self
 
@@ -327,6 +336,9 @@ class Config(Section):
         return self.datastore.bucket_name or self.named("s3")
 
     def derived_names(self) -> list[tuple[str, str, int]]:
+        """(what, name, AWS's length limit) of every name the stack derives from prefix and suffix."""
+        if self.stack == "mlflow":
+            return self.mlflow.derived_names(self)
         return [
             ("IAM role", self.named("batch-execution-role"), 64),
             ("IAM role", self.named("step_functions_role"), 64),

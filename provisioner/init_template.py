@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from provisioner.init_template_mlflow import TEMPLATE as MLFLOW_TEMPLATE
+
 TEMPLATE = """\
 # mfprov configuration: `mfprov plan` shows what it would do, `mfprov up` does it.
 # Every key below is optional except `name`; the values shown are the defaults.
@@ -87,3 +89,7 @@ serverless_max_capacity = 4.0
 [timeouts]                  # seconds a resource kind may take to become ready
 # "batch.compute_environment" = 900
 """
+
+
+#: per stack, the starter file ``mfprov init --stack`` writes
+TEMPLATES = {"metaflow": TEMPLATE, "mlflow": MLFLOW_TEMPLATE}

@@ -14,6 +14,7 @@ from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint, Concat, SecretOutput
 from provisioner.stacks import metaflow_iam as pol
+from provisioner.stacks.network import Network
 from resources.base import Ref
 
 MIGRATION_LAMBDA = '''\
@@ -48,13 +49,13 @@ def add(
     bp: Blueprint,
     cfg: Config,
     facts: Facts,
-    vpc: Any,
-    subnets: list[Any],
+    net: Network,
     bucket_arn: str,
     s3_key_arn: Ref,
 ) -> dict[str, Any]:
     """Add the metadata service's resources; returns the profile keys it brings."""
     n = cfg.named
+    vpc, subnets = net.vpc, net.workload_subnets
     md = cfg.metadata
     db = md.database
     part, region, account = facts.partition, facts.region, facts.account_id
@@ -281,7 +282,7 @@ def add(
         desired_count=md.desired_count,
         subnets=subnets,
         security_group_ids=[md_sg],
-        assign_public_ip=cfg.network.create,  # public subnets without NAT: the task pulls its image over the IGW
+        assign_public_ip=net.workload_public_ip,  # public subnets without NAT: the image comes over the IGW
         load_balancers=[
             {"target_group_arn": tg_api_arn, "container_name": container, "container_port": 8080},
             {"target_group_arn": tg_db_arn, "container_name": container, "container_port": 8082},

@@ -13,6 +13,7 @@ from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint
 from provisioner.stacks import metaflow_iam as pol
+from provisioner.stacks import network
 from resources.base import Ref
 
 
@@ -42,45 +43,8 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     )
 
     # --- network: a VPC with one public subnet per AZ and no NAT, or the user's own
-    if cfg.network.create:
-        zones = facts.availability_zones
-        if len(zones) < cfg.network.az_count:
-            raise ValueError(f"network.az_count is {cfg.network.az_count} but {facts.region} offers {len(zones)} zones")
-        vpc: Any = bp.add("ec2.vpc.main", "ec2.vpc", cidr_block=cfg.network.vpc_cidr)
-        igw = bp.add("ec2.internet_gateway.main", "ec2.internet_gateway", vpc_id=vpc)
-        rtb = bp.add("ec2.route_table.public", "ec2.route_table", vpc_id=vpc)
-        bp.add(
-            "ec2.route.public_internet",
-            "ec2.route",
-            route_table_id=rtb,
-            destination_cidr_block="0.0.0.0/0",
-            gateway_id=igw,
-        )
-        subnets: list[Any] = []
-        for i, cidr in enumerate(cfg.network.subnet_cidrs or []):
-            sn = bp.add(
-                f"ec2.subnet.public_{i + 1}",
-                "ec2.subnet",
-                vpc_id=vpc,
-                cidr_block=cidr,
-                availability_zone=zones[i],
-                map_public_ip_on_launch=True,  # Batch hosts pull images without a NAT
-            )
-            bp.add(
-                f"ec2.route_table_association.public_{i + 1}",
-                "ec2.route_table_association",
-                route_table_id=rtb,
-                subnet_id=sn,
-            )
-            subnets.append(sn)
-        # Instances must not start before their subnet can reach the internet.
-        subnet_after = ("ec2.route.public_internet",) + tuple(
-            f"ec2.route_table_association.public_{i + 1}" for i in range(len(subnets))
-        )
-    else:
-        vpc = cfg.network.vpc_id
-        subnets = list(cfg.network.subnet_ids)
-        subnet_after = ()
+    net = network.add(bp, cfg.network, facts)
+    vpc, subnets, subnet_after = net.vpc, net.workload_subnets, net.workload_ready
 
     sg = bp.add(
         "ec2.security_group.batch",
@@ -231,6 +195,11 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     if cfg.preset == "standard":
         from provisioner.stacks import metadata_service
 
-        profile.update(metadata_service.add(bp, cfg, facts, vpc, subnets, bucket_arn, key_arn))
+        profile.update(metadata_service.add(bp, cfg, facts, net, bucket_arn, key_arn))
     bp.outputs = profile
     return bp
+
+
+def has_secret_outputs(cfg: Config) -> bool:
+    """Whether the profile holds a secret fetched when asked for (the API key), known from the config alone."""
+    return cfg.preset != "personal" and cfg.metadata.api_gateway

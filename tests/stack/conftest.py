@@ -117,3 +117,66 @@ def inventory() -> dict[str, set[str]]:
             q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"] if q.get("status") != "DELETED"
         },
     }
+
+
+def leftovers(stack: str) -> list[str]:
+    """Every resource still carrying ``mfprov:stack=<stack>`` that AWS would bill or keep: the Resource Groups
+    Tagging API for the services moto lists there, and per-service listings for those it does not (IAM,
+    Batch, API Gateway, ECR, Cognito). KMS keys pending deletion, deleted ECS services and deregistered task
+    definitions count as gone, as on AWS."""
+    found: list[str] = []
+    kms = boto3.client("kms")
+    ecs = boto3.client("ecs")
+    for page in boto3.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": "mfprov:stack", "Values": [stack]}]
+    ):
+        for item in page["ResourceTagMappingList"]:
+            arn = item["ResourceARN"]
+            if ":kms:" in arn and kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion":
+                continue
+            if ":ecs:" in arn and ":task-definition/" in arn:
+                status = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"]
+                if status != "ACTIVE":
+                    continue
+            if ":ecs:" in arn and ":service/" in arn:
+                _, cluster, name = arn.split(":", 5)[5].split("/", 2)
+                services = ecs.describe_services(cluster=cluster, services=[name]).get("services", [])
+                if all(s.get("status") == "INACTIVE" for s in services):
+                    continue
+            if ":ecs:" in arn and ":cluster/" in arn:
+                clusters = ecs.describe_clusters(clusters=[arn]).get("clusters", [])
+                if all(c.get("status") == "INACTIVE" for c in clusters):
+                    continue
+            found.append(arn)
+
+    def tagged(tags: dict[str, str] | None) -> bool:
+        return (tags or {}).get("mfprov:stack") == stack
+
+    iam = boto3.client("iam")
+    for role in iam.list_roles()["Roles"]:
+        if tagged({t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}):
+            found.append(role["Arn"])
+    for profile in iam.list_instance_profiles()["InstanceProfiles"]:  # moto lists their tags inline
+        if tagged({t["Key"]: t["Value"] for t in profile.get("Tags", [])}):
+            found.append(profile["Arn"])
+    batch = boto3.client("batch")
+    for ce in batch.describe_compute_environments()["computeEnvironments"]:
+        if tagged(ce.get("tags")) and ce.get("status") != "DELETED":
+            found.append(ce["computeEnvironmentArn"])
+    for q in batch.describe_job_queues()["jobQueues"]:
+        if tagged(q.get("tags")) and q.get("status") != "DELETED":
+            found.append(q["jobQueueArn"])
+    for api in boto3.client("apigateway").get_rest_apis()["items"]:
+        if tagged(api.get("tags")):
+            found.append(f"apigateway:{api['id']}")
+    ecr = boto3.client("ecr")
+    for repo in ecr.describe_repositories()["repositories"]:
+        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
+        if tagged({t["Key"]: t["Value"] for t in tags}):
+            found.append(repo["repositoryArn"])
+    idp = boto3.client("cognito-idp")
+    for pool in idp.list_user_pools(MaxResults=60)["UserPools"]:
+        described = idp.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
+        if tagged(described.get("UserPoolTags")):
+            found.append(described["Arn"])
+    return sorted(found)
