@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import model_validator
 
-from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
+from resources.base import Observed, Props, Resource, error_code, error_message, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -197,17 +197,24 @@ class Table(Resource[TableProps]):
             ctx.client("dynamodb").tag_resource(ResourceArn=observed.attrs["arn"], Tags=tag_list(ctx.tags))
 
     def _update_ttl(self, ctx: NodeContext, id: str, old: str | None, new: str | None) -> None:
+        switched_off = False
         try:
             # TTL on another attribute must be switched off before the new one can be switched on.
             if old:
                 self._set_ttl(ctx, id, old, False)
+                switched_off = True
             if new:
                 self._set_ttl(ctx, id, new, True)
         except ClientError as err:
-            if error_code(err) == "ValidationException" and old and new:
+            # Refused within the hour after a change: ours just now, or one made out of band (TTL switched off
+            # by hand, which `up` then switches on again). AWS says "...modified multiple times within a fixed
+            # interval".
+            if error_code(err) == "ValidationException" and (switched_off or "multiple times" in error_message(err)):
+                done = f"TTL was switched off on {old!r}, but" if switched_off else "TTL was changed recently, and"
+                todo = f"switch it on for {new!r}" if new else f"switch it off on {old!r}"
                 raise TtlChangeRefused(
-                    f"table {id}: TTL was switched off on {old!r}, but DynamoDB allows one TTL change per "
-                    f"table in about an hour; run `up` again later to switch it on for {new!r}"
+                    f"table {id}: {done} DynamoDB allows one TTL change per table in about an hour; run `up` "
+                    f"again later to {todo}"
                 ) from err
             raise
 

@@ -105,6 +105,7 @@ class Key(Resource[KeyProps]):
     policy_fields: ClassVar = frozenset({"policy"})
     not_found_codes: ClassVar = frozenset({"NotFoundException"})
     stateful = True
+    recoverable_delete = True  # deletion is only scheduled (7-30 days); CancelKeyDeletion brings it back
 
     def _tags(self, ctx: NodeContext, key_id: str) -> dict[str, str]:
         pages = ctx.client("kms").get_paginator("list_resource_tags").paginate(KeyId=key_id)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
+from pydantic import field_validator
 
 from provisioner.retry import WaitFailed
 from resources.base import Observed, Props, Resource, is_not_found, register, tag_dict, tag_list
@@ -116,6 +117,12 @@ class DbInstanceProps(Props):
     #: default ``<identifier>-final``; a UTC timestamp is appended when that snapshot already exists
     final_snapshot_identifier: str | None = None
 
+    @field_validator("engine_version")
+    @classmethod
+    def _major_only(cls, v: str) -> str:
+        # Only the major is compared, and read reports only the major: "16.4" would be drift for ever.
+        return v.split(".")[0]
+
 
 #: statuses an instance passes through on its own; a delete or modify must wait them out
 _BUSY = frozenset(
@@ -166,6 +173,21 @@ def _instance_available(ctx: NodeContext, id: str, pending: frozenset[str] = fro
 
 def _major(version: str | None) -> str | None:
     return version.split(".")[0] if version else version
+
+
+class DowngradeRefused(Exception):
+    """The database runs a newer major version than the desired one (upgraded out of band): RDS upgrades a major
+    version but never goes back."""
+
+
+def _downgrade(what: str, id: str, have: Any, want: str) -> DowngradeRefused | None:
+    """The error for going from major version ``have`` back to ``want``, or None when that is no downgrade."""
+    if isinstance(have, str) and have.isdigit() and want.isdigit() and int(have) > int(want):
+        return DowngradeRefused(
+            f"{what} {id} runs major version {have}, newer than engine_version {want!r}, and RDS cannot go back to "
+            f"an older major version: set engine_version = {have!r}"
+        )
+    return None
 
 
 def _snapshot_exists(ctx: NodeContext, name: str, cluster: bool = False) -> bool:
@@ -230,7 +252,6 @@ class DbInstance(Resource[DbInstanceProps]):
     not_found_codes: ClassVar = _NOT_FOUND
     duplicate_codes: ClassVar = frozenset({"DBInstanceAlreadyExists", "DBInstanceAlreadyExistsFault"})
     stateful = True
-    confirm_delete = True
     timeout = 3600.0
 
     def _describe(self, ctx: NodeContext, id: str) -> dict[str, Any] | None:
@@ -324,6 +345,10 @@ class DbInstance(Resource[DbInstanceProps]):
             # Storage only grows (autoscaling may have grown it past the desired size); RDS refuses to shrink.
             ctx.on_progress(f"allocated storage is {have_storage} GiB, more than {props.allocated_storage}: kept")
             del kw["AllocatedStorage"]
+        have_version = observed.props.get("engine_version")
+        refused = _downgrade("DB instance", id, have_version, props.engine_version) if "EngineVersion" in kw else None
+        if refused:
+            del kw["EngineVersion"]  # the other changes are still made; then the refusal is raised
         if "EngineVersion" in kw:
             kw["AllowMajorVersionUpgrade"] = True
         if kw:
@@ -333,6 +358,8 @@ class DbInstance(Resource[DbInstanceProps]):
             ctx.wait("DB instance available", lambda: _instance_available(ctx, id, pending))
         if "tags" in changes:
             rds.add_tags_to_resource(ResourceName=observed.attrs["arn"], Tags=tag_list(ctx.tags))
+        if refused:
+            raise refused
 
     @staticmethod
     def _settled(ctx: NodeContext, id: str) -> bool | str:
@@ -394,6 +421,11 @@ class DbClusterProps(Props):
     skip_final_snapshot: bool = False
     final_snapshot_identifier: str | None = None
 
+    @field_validator("engine_version")
+    @classmethod
+    def _major_only(cls, v: str) -> str:
+        return v.split(".")[0]  # as for instances
+
 
 @register
 class DbCluster(Resource[DbClusterProps]):
@@ -406,7 +438,6 @@ class DbCluster(Resource[DbClusterProps]):
     not_found_codes: ClassVar = frozenset({"DBClusterNotFoundFault"})
     duplicate_codes: ClassVar = frozenset({"DBClusterAlreadyExistsFault"})
     stateful = True
-    confirm_delete = True
     timeout = 3600.0
 
     def _describe(self, ctx: NodeContext, id: str, *, deleting: bool = False) -> dict[str, Any] | None:
@@ -493,8 +524,12 @@ class DbCluster(Resource[DbClusterProps]):
     def update(self, ctx: NodeContext, id: str, props: DbClusterProps, observed: Observed, changes: set[str]) -> None:
         rds = ctx.client("rds")
         kw: dict[str, Any] = {}
+        refused = None
         if "engine_version" in changes:
-            kw.update(EngineVersion=props.engine_version, AllowMajorVersionUpgrade=True)
+            # as for instances: the other changes are still made; then the refusal is raised
+            refused = _downgrade("DB cluster", id, observed.props.get("engine_version"), props.engine_version)
+            if not refused:
+                kw.update(EngineVersion=props.engine_version, AllowMajorVersionUpgrade=True)
         if "security_group_ids" in changes:
             kw["VpcSecurityGroupIds"] = props.security_group_ids
         if "backup_retention_days" in changes:
@@ -508,6 +543,8 @@ class DbCluster(Resource[DbClusterProps]):
             ctx.wait("DB cluster available", lambda: self._available(ctx, id))
         if "tags" in changes:
             rds.add_tags_to_resource(ResourceName=observed.attrs["arn"], Tags=tag_list(ctx.tags))
+        if refused:
+            raise refused
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: DbClusterProps | None) -> None:
         rds = ctx.client("rds")

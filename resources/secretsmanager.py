@@ -12,7 +12,7 @@ import json
 import secrets
 import string
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import Field
@@ -24,14 +24,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: RDS forbids / " @ and space in a master password
 ALPHABET = string.ascii_letters + string.digits + "!#$%&*()-_=+[]{}<>:?"
+#: letters and digits only: nothing a URI must escape or a shell would expand
+URLSAFE_ALPHABET = string.ascii_letters + string.digits
+#: ``password_charset`` -> the characters a generated password is drawn from
+ALPHABETS = {"rds": ALPHABET, "urlsafe": URLSAFE_ALPHABET}
 
 
 #: what AWS reports, or accepts, for "the account's AWS managed key" (no KmsKeyId of ours)
 DEFAULT_KEY = "alias/aws/secretsmanager"
 
 
-def generate_password(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+def generate_password(length: int, charset: str = "rds") -> str:
+    alphabet = ALPHABETS[charset]
+    return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 class SecretShapeError(ValueError):
@@ -68,6 +73,10 @@ class SecretProps(Props):
     username: str
     #: used only when the password is generated (create)
     password_length: int = Field(default=40, ge=16, le=128)
+    #: the generated password's characters (create only). "rds": letters, digits and the punctuation RDS allows;
+    #: "urlsafe": letters and digits only, for a password a shell puts into a connection URI (MLflow's backend
+    #: store URI). 40 of those are still about 238 bits.
+    password_charset: Literal["rds", "urlsafe"] = "rds"
 
 
 @register
@@ -78,7 +87,7 @@ class Secret(Resource[SecretProps]):
     service = "secretsmanager"
     Props = SecretProps
     replace_on: ClassVar = frozenset({"name"})
-    behaviour_fields: ClassVar = frozenset({"password_length"})
+    behaviour_fields: ClassVar = frozenset({"password_length", "password_charset"})
     duplicate_codes: ClassVar = frozenset({"ResourceExistsException"})
 
     def id_from_arn(self, arn: str) -> str:
@@ -122,7 +131,12 @@ class Secret(Resource[SecretProps]):
         arn = ctx.client("secretsmanager").create_secret(
             Name=props.name,
             Description=props.description,
-            SecretString=json.dumps({"username": props.username, "password": generate_password(props.password_length)}),
+            SecretString=json.dumps(
+                {
+                    "username": props.username,
+                    "password": generate_password(props.password_length, props.password_charset),
+                }
+            ),
             Tags=tag_list(ctx.tags),
             **kw,
         )["ARN"]

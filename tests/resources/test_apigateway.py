@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
+import pytest
 
-from resources.base import resource_type
+from provisioner.compare import diff
+from resources.base import TAG_ADDRESS, resource_type
 
 NLB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/mf-nlb/0123456789abcdef"
 
@@ -111,3 +115,407 @@ def test_the_metadata_api_chain(make_ctx: Callable[..., Any]) -> None:
         rt = resource_type(kind)
         rt.delete(make_ctx("x"), id, {}, None)
         assert rt.read(make_ctx("x"), id) is None, kind
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[dict[str, Any]], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, w: Any) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(w)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+def _ops(self: Any) -> list[dict[str, Any]]:
+    return list(self._get_param("patchOperations") or [])
+
+
+@pytest.fixture
+def moto_apigateway_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STAND-INS FOR MOTO GAPS, each doing what AWS does: moto has no UpdateVpcLink, UpdateResource or UpdateMethod
+    handler, and its TagResource / UntagResource know only stages (any other ARN answers "Invalid Rest API Id").
+    The console's changes and mfprov's repairs go through these calls."""
+    from moto.apigateway.responses import APIGatewayResponse
+
+    def tagged(self: Any) -> Any:
+        arn = unquote(self.path.split("/tags/", 1)[1])
+        b = self.backend
+        match arn.split("::", 1)[1].strip("/").split("/"):
+            case ["restapis", api]:
+                return b.get_rest_api(api)
+            case ["restapis", api, "stages", stage]:
+                return b.get_stage(api, stage)
+            case ["vpclinks", link]:
+                return b.get_vpc_link(link)
+            case ["apikeys", key]:
+                return b.get_api_key(key)
+            case ["usageplans", plan]:
+                return b.get_usage_plan(plan)
+        raise AssertionError(f"no tags on {arn}")
+
+    def tag_resource(self: Any) -> str:
+        obj = tagged(self)
+        obj.tags = {**(obj.tags or {}), **self._get_param("tags")}
+        return "{}"
+
+    def untag_resource(self: Any) -> str:
+        obj = tagged(self)
+        obj.tags = {k: v for k, v in (obj.tags or {}).items() if k not in self.querystring.get("tagKeys", [])}
+        return "{}"
+
+    def update_vpc_link(self: Any) -> str:
+        link = self.backend.get_vpc_link(self.path.split("/")[-1])
+        for op in _ops(self):
+            setattr(link, op["path"].strip("/"), op["value"])  # /name, /description
+        return json.dumps(link.to_json())
+
+    def update_resource(self: Any) -> str:
+        parts = self.path.split("/")
+        res = self.backend.get_resource(parts[2], parts[4])
+        for op in _ops(self):
+            setattr(res, {"/pathPart": "path_part", "/parentId": "parent_id"}[op["path"]], op["value"])
+        return json.dumps(res.to_dict())
+
+    def update_method(self: Any) -> str:
+        parts = self.path.split("/")
+        method = self.backend.get_method(parts[2], parts[4], parts[6])
+        for op in _ops(self):
+            if op["path"] == "/apiKeyRequired":
+                method.api_key_required = op["value"] == "true"
+            elif op["path"].startswith("/requestParameters/"):
+                params = dict(method.request_parameters or {})
+                name = op["path"].removeprefix("/requestParameters/")
+                if op["op"] == "remove":
+                    params.pop(name, None)
+                else:
+                    params[name] = op.get("value") == "true"
+                method.request_parameters = params
+        return json.dumps(method.to_json())
+
+    for name, fn in (
+        ("tag_resource", tag_resource),
+        ("untag_resource", untag_resource),
+        ("update_vpc_link", update_vpc_link),
+        ("update_resource", update_resource),
+        ("update_method", update_method),
+    ):
+        monkeypatch.setattr(APIGatewayResponse, name, fn, raising=False)
+
+
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "*"}],
+}
+PROXY = {"method.request.path.proxy": True}
+INTEGRATION = {"integration.request.path.proxy": "method.request.path.proxy"}
+
+
+@pytest.fixture
+def chain(make_ctx: Callable[..., Any], moto_apigateway_gaps: None) -> dict[str, Any]:
+    """The metadata API, every node made by its own type: kind -> (rt, ctx, id, props); plus the raw ids."""
+    w: dict[str, Any] = {}
+
+    def node(kind: str, **raw: Any) -> str:
+        rt: Any = resource_type(kind)
+        ctx = make_ctx(f"{kind}.main")
+        props = rt.parse_props(raw)
+        id = rt.create(ctx, props)
+        w[kind] = (rt, ctx, id, props)
+        return id
+
+    w["link"] = node("apigateway.vpc_link", name="mf-link", target_arns=[NLB], description="to the NLB")
+    w["api"] = node("apigateway.rest_api", name="mf-api", description="metadata", policy=POLICY)
+    api_rt, api_ctx = w["apigateway.rest_api"][:2]
+    w["root"] = api_rt.read(api_ctx, w["api"]).attrs["root_resource_id"]
+    w["res"] = node("apigateway.resource", rest_api_id=w["api"], parent_id=w["root"], path_part="{proxy+}")
+    w["res_id"] = w["res"].split("|")[1]
+    w["method"] = node(
+        "apigateway.method",
+        rest_api_id=w["api"],
+        resource_id=w["res_id"],
+        api_key_required=True,
+        request_parameters=PROXY,
+        uri="http://mf-nlb.example:8080/{proxy}",
+        connection_type="VPC_LINK",
+        connection_id=w["link"],
+        integration_request_parameters=INTEGRATION,
+    )
+    w["stage"] = node("apigateway.stage", rest_api_id=w["api"], stage_name="api", description="live")
+    w["key"] = node("apigateway.api_key", name="mf-key", description="the key")
+    w["plan"] = node(
+        "apigateway.usage_plan",
+        name="mf-plan",
+        rest_api_id=w["api"],
+        stage_name="api",
+        throttle_burst_limit=200,
+        throttle_rate_limit=75.0,
+    )
+    node("apigateway.usage_plan_key", usage_plan_id=w["plan"], key_id=w["key"])
+    return w
+
+
+def _ag() -> Any:
+    return boto3.client("apigateway")
+
+
+def _replace(path: str, value: str) -> list[dict[str, str]]:
+    return [{"op": "replace", "path": path, "value": value}]
+
+
+def _untag(path: str) -> None:
+    _ag().untag_resource(resourceArn=f"arn:aws:apigateway:us-east-1::{path}", tagKeys=[TAG_ADDRESS])
+
+
+def _integration(w: dict[str, Any], **over: Any) -> None:
+    """The integration put again by hand, as it is but for ``over`` (PutIntegration replaces it whole)."""
+    kw = {
+        "type": "HTTP_PROXY",
+        "integrationHttpMethod": "ANY",
+        "uri": "http://mf-nlb.example:8080/{proxy}",
+        "connectionType": "VPC_LINK",
+        "connectionId": w["link"],
+        "requestParameters": INTEGRATION,
+    } | over
+    _ag().put_integration(
+        restApiId=w["api"], resourceId=w["res_id"], httpMethod="ANY", **{k: v for k, v in kw.items() if v is not None}
+    )
+
+
+def _update_method(w: dict[str, Any], ops: list[dict[str, str]]) -> None:
+    _ag().update_method(restApiId=w["api"], resourceId=w["res_id"], httpMethod="ANY", patchOperations=ops)
+
+
+def _move_plan(w: dict[str, Any], api: str, stage: str) -> None:
+    if api != w["api"]:
+        api = _ag().create_rest_api(name="someone-elses")["id"]
+    ops = [
+        {"op": "remove", "path": "/apiStages", "value": f"{w['api']}:api"},
+        {"op": "add", "path": "/apiStages", "value": f"{api}:{stage}"},
+    ]
+    _ag().update_usage_plan(usagePlanId=w["plan"], patchOperations=ops)
+
+
+#: every apigateway type: (kind, field, out-of-band change)
+APIGW_CASES = [
+    pytest.param(
+        "apigateway.vpc_link",
+        "name",
+        lambda w: _ag().update_vpc_link(vpcLinkId=w["link"], patchOperations=_replace("/name", "renamed")),
+        id="vpc_link-name",
+    ),
+    pytest.param(
+        "apigateway.vpc_link",
+        "description",
+        lambda w: _ag().update_vpc_link(vpcLinkId=w["link"], patchOperations=_replace("/description", "x")),
+        id="vpc_link-description",
+    ),
+    pytest.param("apigateway.vpc_link", "tags", lambda w: _untag(f"/vpclinks/{w['link']}"), id="vpc_link-tags"),
+    pytest.param(
+        "apigateway.rest_api",
+        "name",
+        lambda w: _ag().update_rest_api(restApiId=w["api"], patchOperations=_replace("/name", "renamed")),
+        id="rest_api-name",
+    ),
+    pytest.param(
+        "apigateway.rest_api",
+        "description",
+        lambda w: _ag().update_rest_api(restApiId=w["api"], patchOperations=_replace("/description", "x")),
+        id="rest_api-description",
+    ),
+    pytest.param(
+        "apigateway.rest_api",
+        "policy",
+        lambda w: _ag().update_rest_api(
+            restApiId=w["api"], patchOperations=_replace("/policy", json.dumps(POLICY).replace("Allow", "Deny"))
+        ),
+        id="rest_api-policy-rewritten",
+    ),
+    pytest.param(
+        "apigateway.rest_api",
+        "policy",
+        lambda w: _ag().update_rest_api(restApiId=w["api"], patchOperations=_replace("/policy", "")),
+        id="rest_api-policy-removed",
+    ),
+    pytest.param(
+        "apigateway.rest_api",
+        "endpoint_type",
+        lambda w: _ag().update_rest_api(
+            restApiId=w["api"], patchOperations=_replace("/endpointConfiguration/types/REGIONAL", "EDGE")
+        ),
+        id="rest_api-endpoint_type",
+    ),
+    pytest.param("apigateway.rest_api", "tags", lambda w: _untag(f"/restapis/{w['api']}"), id="rest_api-tags"),
+    pytest.param(
+        "apigateway.resource",
+        "parent_id",
+        lambda w: _ag().update_resource(
+            restApiId=w["api"],
+            resourceId=w["res_id"],
+            patchOperations=_replace(
+                "/parentId", _ag().create_resource(restApiId=w["api"], parentId=w["root"], pathPart="v2")["id"]
+            ),
+        ),
+        id="resource-parent_id",
+    ),
+    pytest.param(
+        "apigateway.resource",
+        "path_part",
+        lambda w: _ag().update_resource(
+            restApiId=w["api"], resourceId=w["res_id"], patchOperations=_replace("/pathPart", "other")
+        ),
+        id="resource-path_part",
+    ),
+    pytest.param(
+        "apigateway.method",
+        "api_key_required",
+        lambda w: _update_method(w, _replace("/apiKeyRequired", "false")),
+        id="method-api_key_required",
+    ),
+    pytest.param(
+        "apigateway.method",
+        "request_parameters",
+        lambda w: _update_method(w, [{"op": "remove", "path": "/requestParameters/method.request.path.proxy"}]),
+        id="method-request_parameters-removed",
+    ),
+    pytest.param(
+        "apigateway.method",
+        "request_parameters",
+        lambda w: _update_method(
+            w, [{"op": "add", "path": "/requestParameters/method.request.header.x-extra", "value": "false"}]
+        ),
+        id="method-request_parameters-added",
+    ),
+    pytest.param(
+        "apigateway.method", "integration_type", lambda w: _integration(w, type="HTTP"), id="method-integration_type"
+    ),
+    pytest.param(
+        "apigateway.method",
+        "integration_http_method",
+        lambda w: _integration(w, integrationHttpMethod="GET"),
+        id="method-integration_http_method",
+    ),
+    pytest.param(
+        "apigateway.method", "uri", lambda w: _integration(w, uri="http://elsewhere:8080/{proxy}"), id="method-uri"
+    ),
+    pytest.param(
+        "apigateway.method",
+        "connection_type",
+        lambda w: _integration(w, connectionType="INTERNET", connectionId=None),
+        id="method-connection_type",
+    ),
+    pytest.param(
+        "apigateway.method",
+        "integration_request_parameters",
+        lambda w: _integration(w, requestParameters={}),
+        id="method-integration_request_parameters",
+    ),
+    pytest.param(
+        "apigateway.stage",
+        "description",
+        lambda w: _ag().update_stage(
+            restApiId=w["api"], stageName="api", patchOperations=_replace("/description", "x")
+        ),
+        id="stage-description",
+    ),
+    pytest.param("apigateway.stage", "tags", lambda w: _untag(f"/restapis/{w['api']}/stages/api"), id="stage-tags"),
+    pytest.param(
+        "apigateway.api_key",
+        "name",
+        lambda w: _ag().update_api_key(apiKey=w["key"], patchOperations=_replace("/name", "renamed")),
+        id="api_key-name",
+    ),
+    pytest.param(
+        "apigateway.api_key",
+        "enabled",
+        lambda w: _ag().update_api_key(apiKey=w["key"], patchOperations=_replace("/enabled", "false")),
+        id="api_key-enabled",
+    ),
+    pytest.param(
+        "apigateway.api_key",
+        "description",
+        lambda w: _ag().update_api_key(apiKey=w["key"], patchOperations=_replace("/description", "x")),
+        id="api_key-description",
+    ),
+    pytest.param("apigateway.api_key", "tags", lambda w: _untag(f"/apikeys/{w['key']}"), id="api_key-tags"),
+    pytest.param(
+        "apigateway.usage_plan",
+        "name",
+        lambda w: _ag().update_usage_plan(usagePlanId=w["plan"], patchOperations=_replace("/name", "renamed")),
+        id="usage_plan-name",
+    ),
+    pytest.param(
+        "apigateway.usage_plan", "rest_api_id", lambda w: _move_plan(w, "other", "api"), id="usage_plan-rest_api_id"
+    ),
+    pytest.param(
+        "apigateway.usage_plan", "stage_name", lambda w: _move_plan(w, w["api"], "other"), id="usage_plan-stage_name"
+    ),
+    pytest.param(
+        "apigateway.usage_plan",
+        "throttle_burst_limit",
+        lambda w: _ag().update_usage_plan(usagePlanId=w["plan"], patchOperations=_replace("/throttle/burstLimit", "5")),
+        id="usage_plan-throttle_burst_limit",
+    ),
+    pytest.param(
+        "apigateway.usage_plan",
+        "throttle_rate_limit",
+        lambda w: _ag().update_usage_plan(usagePlanId=w["plan"], patchOperations=_replace("/throttle/rateLimit", "20")),
+        id="usage_plan-throttle_rate_limit",
+    ),
+    pytest.param("apigateway.usage_plan", "tags", lambda w: _untag(f"/usageplans/{w['plan']}"), id="usage_plan-tags"),
+]
+#: fields API Gateway offers no call to change (a change is a new thing: these are all replace_on)
+APIGW_NO_CALL = {
+    "apigateway.vpc_link": {"target_arns": "UpdateVpcLink changes the name and description only"},
+    "apigateway.rest_api": {},
+    "apigateway.resource": {"rest_api_id": "a resource belongs to its API"},
+    "apigateway.method": {
+        "rest_api_id": "a method belongs to its API",
+        "resource_id": "a method belongs to its resource",
+        "http_method": "no call changes a method's verb",
+    },
+    "apigateway.stage": {"rest_api_id": "a stage belongs to its API", "stage_name": "no rename of a stage"},
+    "apigateway.api_key": {},
+    "apigateway.usage_plan": {},
+    "apigateway.usage_plan_key": {
+        "usage_plan_id": "a plan key is only created or deleted",
+        "key_id": "a plan key is only created or deleted",
+    },
+}
+
+
+@pytest.mark.parametrize(("kind", "field", "change"), APIGW_CASES)
+def test_field_drift(chain: dict[str, Any], kind: str, field: str, change: Change) -> None:
+    rt, ctx, id, props = chain[kind]
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, chain)
+
+
+@pytest.mark.parametrize("kind", sorted(APIGW_NO_CALL))
+def test_every_managed_field_has_a_drift_case(kind: str) -> None:
+    covered = {case.values[1] for case in APIGW_CASES if case.values[0] == kind}
+    no_call = APIGW_NO_CALL[kind]
+    assert not covered & set(no_call)
+    assert covered | set(no_call) == _managed(resource_type(kind))
+
+
+def test_every_apigateway_kind_is_in_the_table() -> None:
+    from resources.base import REGISTRY
+
+    assert {k for k in REGISTRY if k.startswith("apigateway.")} == set(APIGW_NO_CALL)

@@ -3,7 +3,7 @@ an INVALID status failing with its reason, IAM propagation retried, and delete t
 
 moto creates MANAGED compute environments without Docker (it only needs Docker to run jobs). It ignores
 ``computeResources`` in UpdateComputeEnvironment, so the vCPU update test checks the request sent, not the
-read-back."""
+read-back; the per-field drift cases at the end run with a marked stand-in that applies them, as AWS does."""
 
 from __future__ import annotations
 
@@ -412,3 +412,195 @@ def test_job_queue_lifecycle(make_ctx: Callable[..., Any], infra: dict[str, Any]
 def test_job_queue_props_checks(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         resource_type("batch.job_queue").parse_props({"name": "q"} | raw)
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[dict[str, Any], str], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(
+    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
+) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(world, id)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+@pytest.fixture
+def moto_applies_compute_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STAND-IN FOR A MOTO GAP: moto's UpdateComputeEnvironment accepts ``computeResources`` and drops them; AWS
+    applies each member given (the console's edit, and mfprov's repair, both send them)."""
+    from moto.batch.models import BatchBackend
+
+    original = BatchBackend.update_compute_environment
+
+    def update(self: Any, compute_environment_name: str, state: Any, compute_resources: Any, service_role: Any) -> Any:
+        out = original(self, compute_environment_name, state, compute_resources, service_role)
+        if compute_resources:
+            self.get_compute_environment(compute_environment_name).compute_resources.update(compute_resources)
+        return out
+
+    monkeypatch.setattr(BatchBackend, "update_compute_environment", update)
+
+
+@pytest.fixture
+def alt(infra: dict[str, Any]) -> dict[str, Any]:
+    """What an out-of-band edit points a compute environment at instead: another group, profile, role, template."""
+    ec2, iam = boto3.client("ec2"), boto3.client("iam")
+    vpc = ec2.describe_subnets(SubnetIds=infra["subnets"][:1])["Subnets"][0]["VpcId"]
+    iam.create_role(RoleName="mf-other-instance", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com"))
+    profile = iam.create_instance_profile(InstanceProfileName="mf-other-instance")["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName="mf-other-instance", RoleName="mf-other-instance")
+    role = iam.create_role(RoleName="mf-other-svc", AssumeRolePolicyDocument=_trust("batch.amazonaws.com"))["Role"]
+    lt = ec2.create_launch_template(LaunchTemplateName="mf-other-lt", LaunchTemplateData={})["LaunchTemplate"]
+    return infra | {
+        "sg": ec2.create_security_group(GroupName="mf-other", Description="other", VpcId=vpc)["GroupId"],
+        "profile": profile["Arn"],
+        "role": role["Arn"],
+        "lt": lt["LaunchTemplateId"],
+    }
+
+
+def _update_cr(id: str, **cr: Any) -> None:
+    boto3.client("batch").update_compute_environment(computeEnvironment=id, computeResources=cr)
+
+
+def _untag(kind: str, id: str) -> None:
+    batch = boto3.client("batch")
+    if kind == "ce":
+        arn = batch.describe_compute_environments(computeEnvironments=[id])["computeEnvironments"][0]
+        arn = arn["computeEnvironmentArn"]
+    else:
+        arn = batch.describe_job_queues(jobQueues=[id])["jobQueues"][0]["jobQueueArn"]
+    batch.untag_resource(resourceArn=arn, tagKeys=[TAG_ADDRESS])
+
+
+#: batch.compute_environment: (field, out-of-band change). All but max/min vCPUs, state and the service role need an
+#: "infrastructure update" on AWS, which mfprov does not make (replace_on): they are reported as forcing replacement.
+CE_CASES = [
+    pytest.param("compute_type", lambda w, id: _update_cr(id, type="EC2"), id="compute_type"),
+    pytest.param(
+        "allocation_strategy",
+        lambda w, id: _update_cr(id, allocationStrategy="SPOT_PRICE_CAPACITY_OPTIMIZED"),
+        id="allocation_strategy",
+    ),
+    pytest.param("instance_types", lambda w, id: _update_cr(id, instanceTypes=["c6i", "m5"]), id="instance_types"),
+    pytest.param("min_vcpus", lambda w, id: _update_cr(id, minvCpus=4), id="min_vcpus"),
+    pytest.param("max_vcpus", lambda w, id: _update_cr(id, maxvCpus=256), id="max_vcpus"),
+    pytest.param("subnets", lambda w, id: _update_cr(id, subnets=w["subnets"][:1]), id="subnets"),
+    pytest.param("security_group_ids", lambda w, id: _update_cr(id, securityGroupIds=[w["sg"]]), id="security_groups"),
+    pytest.param("instance_role", lambda w, id: _update_cr(id, instanceRole=w["profile"]), id="instance_role"),
+    pytest.param(
+        "service_role",
+        lambda w, id: boto3.client("batch").update_compute_environment(computeEnvironment=id, serviceRole=w["role"]),
+        id="service_role",
+    ),
+    pytest.param(
+        "launch_template_id",
+        lambda w, id: _update_cr(id, launchTemplate={"launchTemplateId": w["lt"], "version": "$Default"}),
+        id="launch_template_id",
+    ),
+    pytest.param(
+        "launch_template_version",
+        lambda w, id: _update_cr(
+            id, launchTemplate={"launchTemplateId": w["launch_template_id"], "version": "$Latest"}
+        ),
+        id="launch_template_version",
+    ),
+    pytest.param("bid_percentage", lambda w, id: _update_cr(id, bidPercentage=100), id="bid_percentage"),
+    pytest.param(
+        "state",
+        lambda w, id: boto3.client("batch").update_compute_environment(computeEnvironment=id, state="DISABLED"),
+        id="state",
+    ),
+    pytest.param("tags", lambda w, id: _untag("ce", id), id="tags"),
+]
+#: batch.compute_environment fields Batch offers no call to change
+CE_NO_CALL = {"name": "no rename in Batch"}
+
+
+@pytest.mark.parametrize(("field", "change"), CE_CASES)
+def test_compute_environment_field_drift(
+    make_ctx: Callable[..., Any], alt: dict[str, Any], moto_applies_compute_resources: None, field: str, change: Change
+) -> None:
+    rt: Any = resource_type("batch.compute_environment")
+    ctx = make_ctx("batch.compute_environment.cpu")
+    props = _ce_props(
+        {k: alt[k] for k in ("subnets", "security_group_ids", "service_role", "instance_role", "launch_template_id")},
+        "mf-cpu",
+        instance_types=["c5", "m5"],
+        launch_template_version="$Default",
+        min_vcpus=1,
+        desired_vcpus=2,
+        max_vcpus=128,
+        bid_percentage=60,
+    )
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, alt)
+
+
+def _order(id: str, *arns: str) -> None:
+    order = [{"order": i + 1, "computeEnvironment": arn} for i, arn in enumerate(arns)]
+    boto3.client("batch").update_job_queue(jobQueue=id, computeEnvironmentOrder=order)
+
+
+#: batch.job_queue: (field, out-of-band change)
+QUEUE_CASES = [
+    pytest.param(
+        "priority", lambda w, id: boto3.client("batch").update_job_queue(jobQueue=id, priority=9), id="priority"
+    ),
+    pytest.param(
+        "compute_environments", lambda w, id: _order(id, w["ces"][1], w["ces"][0]), id="compute_environments-order"
+    ),
+    pytest.param(
+        "compute_environments", lambda w, id: _order(id, w["ces"][0], w["ces"][2]), id="compute_environments-swapped"
+    ),
+    pytest.param(
+        "state", lambda w, id: boto3.client("batch").update_job_queue(jobQueue=id, state="DISABLED"), id="state"
+    ),
+    pytest.param("tags", lambda w, id: _untag("queue", id), id="tags"),
+]
+#: batch.job_queue fields Batch offers no call to change
+QUEUE_NO_CALL = {"name": "no rename in Batch"}
+
+
+@pytest.mark.parametrize(("field", "change"), QUEUE_CASES)
+def test_job_queue_field_drift(make_ctx: Callable[..., Any], infra: dict[str, Any], field: str, change: Change) -> None:
+    ce_rt: Any = resource_type("batch.compute_environment")
+    ce_ctx = make_ctx("batch.compute_environment.cpu")
+    ces = []
+    for name in ("mf-cpu", "mf-gpu", "mf-big"):
+        ce_rt.create(ce_ctx, _ce_props(infra, name))
+        ces.append(ce_rt.read(ce_ctx, name).attrs["arn"])
+    rt: Any = resource_type("batch.job_queue")
+    ctx = make_ctx("batch.job_queue.main")
+    props = rt.parse_props({"name": "mf-queue", "priority": 5, "compute_environments": ces[:2]})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {"ces": ces})
+
+
+@pytest.mark.parametrize(
+    ("kind", "cases", "no_call"),
+    [("batch.compute_environment", CE_CASES, CE_NO_CALL), ("batch.job_queue", QUEUE_CASES, QUEUE_NO_CALL)],
+)
+def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
+    covered = {case.values[0] for case in cases}
+    assert not covered & set(no_call)
+    assert covered | set(no_call) == _managed(resource_type(kind))

@@ -329,3 +329,251 @@ def test_grace_period_zero_is_none() -> None:
     rt: Any = resource_type("ecs.service")
     base = {"name": "s", "cluster": "c", "task_definition": "t", "subnets": [], "security_group_ids": []}
     assert rt.parse_props({**base, "health_check_grace_period": 0}).health_check_grace_period is None
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[dict[str, Any], str], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(
+    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
+) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(world, id)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+def _ecs() -> Any:
+    return boto3.client("ecs")
+
+
+def _cluster_arn(id: str) -> str:
+    return str(_ecs().describe_clusters(clusters=[id])["clusters"][0]["clusterArn"])
+
+
+#: ecs.cluster: (field, out-of-band change)
+CLUSTER_CASES = [
+    pytest.param(
+        "container_insights",
+        lambda w, id: _ecs().update_cluster(cluster=id, settings=[{"name": "containerInsights", "value": "disabled"}]),
+        id="container_insights",
+    ),
+    pytest.param("tags", lambda w, id: _untag(_cluster_arn(id)), id="tags"),
+]
+#: ecs.cluster fields ECS offers no call to change
+CLUSTER_NO_CALL = {"name": "no rename in ECS"}
+
+
+@pytest.mark.parametrize(("field", "change"), CLUSTER_CASES)
+def test_cluster_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> None:
+    rt: Any = resource_type("ecs.cluster")
+    ctx = make_ctx("ecs.cluster.main")
+    props = rt.parse_props({"name": "metaflow-abc12345", "container_insights": True})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {})
+
+
+def _reregister(id: str, **changes: Any) -> None:
+    """A new revision of the family registered by hand, as the latest one but for ``changes`` (None drops a key):
+    the console's "create new revision"."""
+    got = _ecs().describe_task_definition(taskDefinition=id, include=["TAGS"])
+    td = got["taskDefinition"]
+    keep = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn", "taskRoleArn")
+    kw = {k: td[k] for k in keep if k in td}
+    kw |= {"containerDefinitions": td["containerDefinitions"], "runtimePlatform": td["runtimePlatform"]}
+    kw |= {"tags": got.get("tags") or []} | changes
+    _ecs().register_task_definition(**{k: v for k, v in kw.items() if v is not None})
+
+
+def _container(id: str, **changes: Any) -> None:
+    """A new revision by hand whose first container differs by ``changes``."""
+    first = _ecs().describe_task_definition(taskDefinition=id)["taskDefinition"]["containerDefinitions"][0]
+    _reregister(id, containerDefinitions=[first | changes])
+
+
+def _sidecar(id: str) -> None:
+    first = _ecs().describe_task_definition(taskDefinition=id)["taskDefinition"]["containerDefinitions"][0]
+    _reregister(id, containerDefinitions=[first, {**first, "name": "sidecar", "portMappings": []}])
+
+
+def _td_tags_off(id: str) -> None:
+    _untag(_ecs().describe_task_definition(taskDefinition=id)["taskDefinition"]["taskDefinitionArn"])
+
+
+_LOGS = {"awslogs-group": "elsewhere", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "metadata"}
+
+#: ecs.task_definition: (field, out-of-band change). Revisions are immutable: every change out of band is a new
+#: revision registered by hand, and the repair is a new revision too.
+TD_CASES = [
+    pytest.param("cpu", lambda w, id: _reregister(id, cpu="512"), id="cpu"),
+    pytest.param("memory", lambda w, id: _reregister(id, memory="4096"), id="memory"),
+    pytest.param("execution_role_arn", lambda w, id: _reregister(id, executionRoleArn=w["role"]), id="execution_role"),
+    pytest.param("task_role_arn", lambda w, id: _reregister(id, taskRoleArn=w["role"]), id="task_role-other"),
+    pytest.param("task_role_arn", lambda w, id: _reregister(id, taskRoleArn=None), id="task_role-none"),
+    pytest.param("containers", lambda w, id: _container(id, image="evil:latest"), id="container-image"),
+    pytest.param(
+        "containers",
+        lambda w, id: _container(id, environment=[{"name": "MF_METADATA_DB_HOST", "value": "other.example"}]),
+        id="container-environment",
+    ),
+    pytest.param(
+        "containers",
+        lambda w, id: _container(id, secrets=[{"name": "MF_METADATA_DB_PSWD", "valueFrom": SECRET + "x"}]),
+        id="container-secrets",
+    ),
+    pytest.param("containers", lambda w, id: _container(id, command=["/bin/other"]), id="container-command"),
+    pytest.param(
+        "containers",
+        lambda w, id: _container(id, portMappings=[{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]),
+        id="container-ports",
+    ),
+    pytest.param(
+        "containers",
+        lambda w, id: _container(id, logConfiguration={"logDriver": "awslogs", "options": _LOGS}),
+        id="container-log-group",
+    ),
+    pytest.param("containers", lambda w, id: _sidecar(id), id="container-added"),
+    pytest.param(
+        "cpu_architecture",
+        lambda w, id: _reregister(id, runtimePlatform={"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}),
+        id="cpu_architecture",
+    ),
+    pytest.param("tags", lambda w, id: _td_tags_off(id), id="tags"),
+]
+#: ecs.task_definition fields ECS offers no call to change: a revision of another family is another family
+TD_NO_CALL = {"family": "no rename of a family"}
+
+
+@pytest.mark.parametrize(("field", "change"), TD_CASES)
+def test_task_definition_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> None:
+    rt: Any = resource_type("ecs.task_definition")
+    ctx = make_ctx("ecs.task_definition.metadata")
+    props = rt.parse_props(
+        _td(cpu="1024", memory="2048", cpu_architecture="ARM64", container={"command": ["/opt/latest/bin/start"]})
+    )
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {"role": "arn:aws:iam::123456789012:role/other"})
+
+
+def _update_service(id: str, **kw: Any) -> None:
+    cluster, name = id.split("|")
+    _ecs().update_service(cluster=cluster, service=name, **kw)
+
+
+def _network(
+    w: dict[str, Any], subnets: list[str] | None = None, sgs: list[str] | None = None, ip: str = "DISABLED"
+) -> dict[str, Any]:
+    vpc = {"subnets": subnets or w["subnets"], "securityGroups": sgs or w["sgs"][:1], "assignPublicIp": ip}
+    return {"awsvpcConfiguration": vpc}
+
+
+def _service_tags_off(id: str) -> None:
+    cluster, name = id.split("|")
+    _untag(_ecs().describe_services(cluster=cluster, services=[name])["services"][0]["serviceArn"])
+
+
+#: ecs.service: (field, out-of-band change)
+SERVICE_CASES = [
+    pytest.param("task_definition", lambda w, id: _update_service(id, taskDefinition=w["rev2"]), id="task_definition"),
+    pytest.param("desired_count", lambda w, id: _update_service(id, desiredCount=3), id="desired_count"),
+    pytest.param(
+        "subnets",
+        lambda w, id: _update_service(id, networkConfiguration=_network(w, subnets=w["subnets"][:1])),
+        id="subnets",
+    ),
+    pytest.param(
+        "security_group_ids",
+        lambda w, id: _update_service(id, networkConfiguration=_network(w, sgs=w["sgs"])),
+        id="security_group_ids",
+    ),
+    pytest.param(
+        "assign_public_ip",
+        lambda w, id: _update_service(id, networkConfiguration=_network(w, ip="ENABLED")),
+        id="assign_public_ip",
+    ),
+    pytest.param(
+        "load_balancers",
+        lambda w, id: _update_service(
+            id,
+            loadBalancers=[
+                {"targetGroupArn": w["tg"], "containerName": "metaflow-service-abc12345", "containerPort": 8082}
+            ],
+        ),
+        id="load_balancers",
+    ),
+    pytest.param(
+        "health_check_grace_period",
+        lambda w, id: _update_service(id, healthCheckGracePeriodSeconds=0),
+        id="grace_period-none",
+    ),
+    pytest.param(
+        "health_check_grace_period",
+        lambda w, id: _update_service(id, healthCheckGracePeriodSeconds=300),
+        id="grace_period-other",
+    ),
+    pytest.param(
+        "enable_execute_command",
+        lambda w, id: _update_service(id, enableExecuteCommand=False),
+        id="enable_execute_command",
+    ),
+    pytest.param("tags", lambda w, id: _service_tags_off(id), id="tags"),
+]
+#: ecs.service fields ECS offers no call to change
+SERVICE_NO_CALL = {"name": "no rename in ECS", "cluster": "a service cannot move to another cluster"}
+
+
+@pytest.mark.parametrize(("field", "change"), SERVICE_CASES)
+def test_service_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> None:
+    w = _service_world(make_ctx)
+    rt: Any = resource_type("ecs.service")
+    ctx = make_ctx("ecs.service.metadata")
+    props = rt.parse_props(
+        {
+            "name": "metaflow-metadata-service",
+            "cluster": "main",
+            "task_definition": w["rev1"],
+            "desired_count": 2,
+            "subnets": w["subnets"],
+            "security_group_ids": w["sgs"][:1],
+            "load_balancers": [
+                {"target_group_arn": w["tg"], "container_name": "metaflow-service-abc12345", "container_port": 8080}
+            ],
+            "health_check_grace_period": 60,
+            "enable_execute_command": True,
+        }
+    )
+    id = rt.create(ctx, props)
+    # moto drops these two in CreateService (see test_service); UpdateService keeps them
+    rt.update(ctx, id, props, rt.read(ctx, id), {"health_check_grace_period", "enable_execute_command"})
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, w)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cases", "no_call"),
+    [
+        ("ecs.cluster", CLUSTER_CASES, CLUSTER_NO_CALL),
+        ("ecs.task_definition", TD_CASES, TD_NO_CALL),
+        ("ecs.service", SERVICE_CASES, SERVICE_NO_CALL),
+    ],
+)
+def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
+    covered = {case.values[0] for case in cases}
+    assert not covered & set(no_call)
+    assert covered | set(no_call) == _managed(resource_type(kind))

@@ -213,3 +213,140 @@ def test_instance_profile_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert rt.read(ctx, id) is None
     assert iam.get_role(RoleName="mf-ecs")["Role"]["RoleName"] == "mf-ecs"  # the role itself stays
     _not_found(rt, lambda: rt.delete(ctx, id, obs.attrs, props))
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[str], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(id)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+def _iam() -> Any:
+    return boto3.client("iam")
+
+
+def _other_policy() -> str:
+    return str(_iam().create_policy(PolicyName="someone-elses", PolicyDocument=json.dumps(DDB))["Policy"]["Arn"])
+
+
+def _max_session(id: str) -> None:
+    # moto's UpdateRole resets the description when none is given (AWS keeps it): the console sends it unchanged
+    _iam().update_role(RoleName=id, MaxSessionDuration=3600, Description="the task role")
+
+
+#: iam.role: (field, out-of-band change)
+ROLE_CASES = [
+    pytest.param(
+        "assume_role_policy",
+        lambda id: _iam().update_assume_role_policy(
+            RoleName=id, PolicyDocument=json.dumps(TRUST).replace("ecs-tasks", "lambda")
+        ),
+        id="assume_role_policy",
+    ),
+    pytest.param(
+        "description", lambda id: _iam().update_role_description(RoleName=id, Description="edited"), id="description"
+    ),
+    pytest.param("max_session_duration", _max_session, id="max_session_duration"),
+    pytest.param(
+        "inline_policies", lambda id: _iam().delete_role_policy(RoleName=id, PolicyName="ddb"), id="inline-deleted"
+    ),
+    pytest.param(
+        "inline_policies",
+        lambda id: _iam().put_role_policy(RoleName=id, PolicyName="s3", PolicyDocument=json.dumps(DDB)),
+        id="inline-rewritten",
+    ),
+    pytest.param(
+        "inline_policies",
+        lambda id: _iam().put_role_policy(RoleName=id, PolicyName="extra", PolicyDocument=json.dumps(DDB)),
+        id="inline-added",
+    ),
+    pytest.param(
+        "managed_policy_arns",
+        lambda id: _iam().attach_role_policy(RoleName=id, PolicyArn=_other_policy()),
+        id="managed-attached",
+    ),
+    pytest.param(
+        "managed_policy_arns",
+        lambda id: _iam().detach_role_policy(RoleName=id, PolicyArn=EC2_ROLE),
+        id="managed-detached",
+    ),
+    pytest.param("tags", lambda id: _iam().untag_role(RoleName=id, TagKeys=[TAG_STACK]), id="tag-removed"),
+    pytest.param(
+        "tags", lambda id: _iam().tag_role(RoleName=id, Tags=[{"Key": TAG_STACK, "Value": "other"}]), id="tag-changed"
+    ),
+]
+#: iam.role fields IAM offers no call to change: a role cannot be renamed or moved to another path
+ROLE_NO_CALL = {"name": "no rename in IAM", "path": "no call changes a role's path"}
+
+
+@pytest.mark.parametrize(("field", "change"), ROLE_CASES)
+def test_role_field_drift(make_ctx: Callable[..., Any], field: str, change: Change) -> None:
+    rt: Any = resource_type("iam.role")
+    ctx = make_ctx("iam.role.batch_task")
+    props = _role_props(rt, path="/mf/", max_session_duration=7200)
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+
+
+def _swap_role(id: str) -> None:
+    _iam().remove_role_from_instance_profile(InstanceProfileName=id, RoleName="mf-ecs")
+    _iam().add_role_to_instance_profile(InstanceProfileName=id, RoleName="mf-ecs-2")
+
+
+#: iam.instance_profile: (field, out-of-band change)
+PROFILE_CASES = [
+    pytest.param("role_name", _swap_role, id="role-swapped"),
+    pytest.param(
+        "role_name",
+        lambda id: _iam().remove_role_from_instance_profile(InstanceProfileName=id, RoleName="mf-ecs"),
+        id="role-removed",
+    ),
+    pytest.param(
+        "tags", lambda id: _iam().untag_instance_profile(InstanceProfileName=id, TagKeys=[TAG_STACK]), id="tags"
+    ),
+]
+#: iam.instance_profile fields IAM offers no call to change
+PROFILE_NO_CALL = {"name": "no rename in IAM", "path": "no call changes a profile's path"}
+
+
+@pytest.mark.parametrize(("field", "change"), PROFILE_CASES)
+def test_instance_profile_field_drift(make_ctx: Callable[..., Any], field: str, change: Change) -> None:
+    roles: Any = resource_type("iam.role")
+    for name in ("mf-ecs", "mf-ecs-2"):
+        roles.create(make_ctx(f"iam.role.{name}"), _role_props(roles, name=name))
+    rt: Any = resource_type("iam.instance_profile")
+    ctx = make_ctx("iam.instance_profile.ecs_instance")
+    props = rt.parse_props({"name": "mf-ecs", "path": "/mf/", "role_name": "mf-ecs"})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cases", "no_call"),
+    [("iam.role", ROLE_CASES, ROLE_NO_CALL), ("iam.instance_profile", PROFILE_CASES, PROFILE_NO_CALL)],
+)
+def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
+    covered = {case.values[0] for case in cases}
+    assert not covered & set(no_call)
+    assert covered | set(no_call) == _managed(resource_type(kind))

@@ -178,3 +178,98 @@ def test_alias_props_rules() -> None:
     props = rt.parse_props({"name": "alias/x", "target_key_id": arn})
     assert props.target_key_id == "1234abcd-12ab-34cd-56ef-1234567890ab"  # what AWS reports back
     assert rt.taggable is False
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[str], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(id)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+def _kms() -> Any:
+    return boto3.client("kms")
+
+
+def _put_policy(id: str, doc: dict[str, Any]) -> None:
+    _kms().put_key_policy(KeyId=id, PolicyName="default", Policy=json.dumps(doc))
+
+
+_DEFAULT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}],
+}
+_OTHER = json.loads(json.dumps(CUSTOM).replace("kms:Decrypt", "kms:GenerateDataKey*"))
+
+#: kms.key: (field, out-of-band change)
+KEY_CASES = [
+    pytest.param("description", lambda id: _kms().update_key_description(KeyId=id, Description="x"), id="description"),
+    pytest.param("enable_key_rotation", lambda id: _kms().disable_key_rotation(KeyId=id), id="enable_key_rotation"),
+    pytest.param("policy", lambda id: _put_policy(id, _DEFAULT), id="policy-back-to-default"),
+    pytest.param("policy", lambda id: _put_policy(id, _OTHER), id="policy-rewritten"),
+    pytest.param("tags", lambda id: _kms().untag_resource(KeyId=id, TagKeys=[TAG_STACK]), id="tags"),
+]
+#: every kms.key field can be changed out of band
+KEY_NO_CALL: dict[str, str] = {}
+
+
+@pytest.mark.parametrize(("field", "change"), KEY_CASES)
+def test_key_field_drift(make_ctx: Callable[..., Any], field: str, change: Change) -> None:
+    rt: Any = resource_type("kms.key")
+    ctx = make_ctx("kms.key.logs")
+    props = rt.parse_props({"description": "logs key", "enable_key_rotation": True, "policy": CUSTOM})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+
+
+#: kms.alias: (field, out-of-band change)
+ALIAS_CASES = [
+    pytest.param(
+        "target_key_id",
+        lambda id: _kms().update_alias(AliasName=id, TargetKeyId=_kms().create_key()["KeyMetadata"]["KeyId"]),
+        id="target_key_id",
+    ),
+]
+#: kms.alias fields KMS offers no call to change (UpdateAlias moves the target only); aliases take no tags
+ALIAS_NO_CALL = {"name": "no rename of an alias"}
+
+
+@pytest.mark.parametrize(("field", "change"), ALIAS_CASES)
+def test_alias_field_drift(make_ctx: Callable[..., Any], field: str, change: Change) -> None:
+    keys: Any = resource_type("kms.key")
+    key = keys.create(make_ctx("kms.key.a"), keys.parse_props({}))
+    rt: Any = resource_type("kms.alias")
+    ctx = make_ctx("kms.alias.s3")
+    props = rt.parse_props({"name": "alias/mf-s3", "target_key_id": key})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cases", "no_call"),
+    [("kms.key", KEY_CASES, KEY_NO_CALL), ("kms.alias", ALIAS_CASES, ALIAS_NO_CALL)],
+)
+def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
+    covered = {case.values[0] for case in cases}
+    assert not covered & set(no_call)
+    assert covered | set(no_call) == _managed(resource_type(kind))

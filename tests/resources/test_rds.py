@@ -14,6 +14,7 @@ from moto.rds.models import RDSBackend, rds_backends
 
 from provisioner.compare import diff
 from resources.base import resource_type
+from resources.rds import DowngradeRefused
 from tests.conftest import ACCOUNT
 
 
@@ -211,3 +212,317 @@ def test_the_password_is_nowhere(
         texts += [repr(o), repr(o.props), repr(o.attrs), json.dumps(o.props, default=str), json.dumps(o.attrs)]
     for text in texts:
         assert password not in text
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[dict[str, Any], str], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(
+    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
+) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead; an out-of-band major version upgrade, which
+    RDS cannot undo, as DowngradeRefused)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(world, id)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    if field == "engine_version":
+        with pytest.raises(DowngradeRefused, match="runs major version 17, newer than engine_version '16'"):
+            rt.update(ctx, id, props, drifted, {field})
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+def _rds() -> Any:
+    return boto3.client("rds")
+
+
+def _arn(kind: str, id: str) -> str:
+    if kind == "cluster":
+        return str(_rds().describe_db_clusters(DBClusterIdentifier=id)["DBClusters"][0]["DBClusterArn"])
+    if kind == "group":
+        return str(_rds().describe_db_subnet_groups(DBSubnetGroupName=id)["DBSubnetGroups"][0]["DBSubnetGroupArn"])
+    return str(_rds().describe_db_instances(DBInstanceIdentifier=id)["DBInstances"][0]["DBInstanceArn"])
+
+
+def _untag(kind: str, id: str) -> None:
+    _rds().remove_tags_from_resource(ResourceName=_arn(kind, id), TagKeys=["mfprov:address"])
+
+
+def _modify(id: str, **kw: Any) -> None:
+    _rds().modify_db_instance(DBInstanceIdentifier=id, ApplyImmediately=True, **kw)
+
+
+def _modify_cluster(id: str, **kw: Any) -> None:
+    _rds().modify_db_cluster(DBClusterIdentifier=id, ApplyImmediately=True, **kw)
+
+
+def _other_group(w: dict[str, Any]) -> str:
+    _rds().create_db_subnet_group(DBSubnetGroupName="mf-other", DBSubnetGroupDescription="x", SubnetIds=w["subnets"])
+    return "mf-other"
+
+
+#: rds.db_subnet_group: (field, out-of-band change)
+GROUP_CASES = [
+    pytest.param(
+        "description",
+        lambda w, id: _rds().modify_db_subnet_group(
+            DBSubnetGroupName=id, DBSubnetGroupDescription="edited", SubnetIds=w["subnets"][:2]
+        ),
+        id="description",
+    ),
+    pytest.param(
+        "subnet_ids",
+        lambda w, id: _rds().modify_db_subnet_group(
+            DBSubnetGroupName=id, DBSubnetGroupDescription="Managed by mfprov", SubnetIds=w["subnets"]
+        ),
+        id="subnet_ids",
+    ),
+    pytest.param("tags", lambda w, id: _untag("group", id), id="tags"),
+]
+#: rds.db_subnet_group fields RDS offers no call to change
+GROUP_NO_CALL = {"name": "no rename of a subnet group"}
+
+
+@pytest.mark.parametrize(("field", "change"), GROUP_CASES)
+def test_subnet_group_field_drift(
+    make_ctx: Callable[..., Any], net: dict[str, Any], fixed_modify_subnet_group: None, field: str, change: Change
+) -> None:
+    rt: Any = resource_type("rds.db_subnet_group")
+    ctx = make_ctx("rds.db_subnet_group.main")
+    props = rt.parse_props({"name": "mf-main", "subnet_ids": net["subnets"][:2]})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+
+
+#: rds.db_instance (multi-AZ, deletion protection on): (field, out-of-band change)
+INSTANCE_CASES = [
+    # the repair would be a downgrade, which RDS refuses: DowngradeRefused says what to set instead
+    pytest.param(
+        "engine_version",
+        lambda w, id: _modify(id, EngineVersion="17.2", AllowMajorVersionUpgrade=True),
+        id="engine_version-upgraded",
+    ),
+    pytest.param("instance_class", lambda w, id: _modify(id, DBInstanceClass="db.t4g.micro"), id="instance_class"),
+    pytest.param("max_allocated_storage", lambda w, id: _modify(id, MaxAllocatedStorage=500), id="max_storage"),
+    pytest.param("storage_type", lambda w, id: _modify(id, StorageType="gp2"), id="storage_type"),
+    pytest.param(
+        "subnet_group_name", lambda w, id: _modify(id, DBSubnetGroupName=_other_group(w)), id="subnet_group_name"
+    ),
+    pytest.param(
+        "security_group_ids", lambda w, id: _modify(id, VpcSecurityGroupIds=[w["sgs"][1]]), id="security_groups"
+    ),
+    pytest.param("multi_az", lambda w, id: _modify(id, MultiAZ=False), id="multi_az"),
+    pytest.param("backup_retention_days", lambda w, id: _modify(id, BackupRetentionPeriod=1), id="backups"),
+    pytest.param("deletion_protection", lambda w, id: _modify(id, DeletionProtection=False), id="deletion_protection"),
+    pytest.param("publicly_accessible", lambda w, id: _modify(id, PubliclyAccessible=True), id="publicly_accessible"),
+    pytest.param("tags", lambda w, id: _untag("instance", id), id="tags"),
+]
+#: rds.db_instance fields no out-of-band call can drift
+INSTANCE_NO_CALL = {
+    "identifier": "a rename (NewDBInstanceIdentifier) makes it another id: this one then reads as gone",
+    "engine": "no call changes an instance's engine",
+    "kms_key_id": "no call changes the key of an encrypted instance",
+    "db_name": "no call renames the database",
+    "username": "no call renames the master user",
+    "allocated_storage": "RDS never shrinks storage, and more than desired (autoscaling, or by hand) is no drift "
+    "(grow_only): test_storage_grown_out_of_band_is_no_drift",
+}
+
+
+def _instance_props(rt: Any, net: dict[str, Any]) -> Any:
+    return _db(rt, net, multi_az=True, max_allocated_storage=200)
+
+
+@pytest.mark.parametrize(("field", "change"), INSTANCE_CASES)
+def test_db_instance_field_drift(make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: Change) -> None:
+    rt: Any = resource_type("rds.db_instance")
+    ctx = make_ctx("rds.db_instance.main")
+    props = _instance_props(rt, net)
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+
+
+def test_storage_grown_out_of_band_is_no_drift(make_ctx: Callable[..., Any], net: dict[str, Any]) -> None:
+    rt: Any = resource_type("rds.db_instance")
+    ctx = make_ctx("rds.db_instance.main")
+    props = _instance_props(rt, net)
+    id = rt.create(ctx, props)
+    _modify(id, AllocatedStorage=60)
+    grown = rt.read(ctx, id)
+    assert grown.props["allocated_storage"] == 60
+    assert diff(rt, props.model_dump(mode="json"), grown.props, ctx.tags) == []
+
+
+def test_downgrade_refused_after_the_other_changes(make_ctx: Callable[..., Any], net: dict[str, Any]) -> None:
+    """An instance upgraded out of band, and its backups changed too: the backups are repaired, the version is
+    refused with what to set instead (RDS has no downgrade); a desired major of "17.2" is the major "17"."""
+    rt: Any = resource_type("rds.db_instance")
+    ctx = make_ctx("rds.db_instance.main")
+    props = _instance_props(rt, net)
+    id = rt.create(ctx, props)
+    _modify(id, EngineVersion="17.2", AllowMajorVersionUpgrade=True, BackupRetentionPeriod=1)
+    drifted = rt.read(ctx, id)
+    with pytest.raises(DowngradeRefused, match="set engine_version = '17'"):
+        rt.update(ctx, id, props, drifted, {"engine_version", "backup_retention_days"})
+    after = rt.read(ctx, id)
+    assert after.props["backup_retention_days"] == 7 and after.props["engine_version"] == "17"
+    seventeen = _db(rt, net, multi_az=True, max_allocated_storage=200, engine_version="17.2")
+    assert seventeen.engine_version == "17"
+    assert diff(rt, seventeen.model_dump(mode="json"), after.props, ctx.tags) == []
+
+
+def _cluster_props(rt: Any, net: dict[str, Any]) -> Any:
+    rds = boto3.client("rds")
+    rds.create_db_subnet_group(DBSubnetGroupName="mf-main", DBSubnetGroupDescription="x", SubnetIds=net["subnets"][:2])
+    return rt.parse_props(
+        {
+            "identifier": "mf-aurora",
+            "kms_key_id": net["key"],
+            "password_secret_arn": net["secret"],
+            "subnet_group_name": "mf-main",
+            "security_group_ids": [net["sgs"][0]],
+            "serverless_min_capacity": 1.0,
+            "serverless_max_capacity": 8.0,
+        }
+    )
+
+
+def test_db_cluster_and_its_instance_lifecycle(make_ctx: Callable[..., Any], net: dict[str, Any]) -> None:
+    rt: Any = resource_type("rds.db_cluster")
+    ctx = make_ctx("rds.db_cluster.main")
+    props = _cluster_props(rt, net)
+    id = rt.create(ctx, props)
+    obs = rt.read(ctx, id)
+    assert obs.props == _want(rt, props, ctx)
+    assert obs.attrs["arn"] == "arn:aws:rds:us-east-1:123456789012:cluster:mf-aurora"
+    assert obs.attrs["endpoint"] == f"{obs.attrs['address']}:{obs.attrs['port']}"
+    assert rt.find(ctx, props) == id
+
+    member_rt: Any = resource_type("rds.db_cluster_instance")
+    mctx = make_ctx("rds.db_cluster_instance.writer")
+    member = member_rt.parse_props({"identifier": "mf-aurora-1", "cluster_identifier": id})
+    mid = member_rt.create(mctx, member)
+    mobs = member_rt.read(mctx, mid)
+    assert mobs.props == _want(member_rt, member, mctx)
+    assert mobs.attrs == {"id": mid, "arn": "arn:aws:rds:us-east-1:123456789012:db:mf-aurora-1"}
+    assert member_rt.find(mctx, member) == mid
+
+    member_rt.delete(mctx, mid, mobs.attrs, member)
+    assert member_rt.read(mctx, mid) is None
+    rt.delete(ctx, id, obs.attrs, props)  # deletion protection lifted, a final snapshot taken
+    assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
+    snaps = boto3.client("rds").describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in snaps] == ["mf-aurora-final"]
+
+
+def _scaling(lo: float, hi: float) -> dict[str, float]:
+    return {"MinCapacity": lo, "MaxCapacity": hi}
+
+
+#: rds.db_cluster: (field, out-of-band change)
+CLUSTER_CASES = [
+    pytest.param(
+        "engine_version",
+        lambda w, id: _modify_cluster(id, EngineVersion="17.2", AllowMajorVersionUpgrade=True),
+        id="engine_version-upgraded",
+    ),
+    pytest.param(
+        "subnet_group_name",
+        lambda w, id: _modify_cluster(id, DBSubnetGroupName=_other_group(w)),
+        id="subnet_group_name",
+    ),
+    pytest.param(
+        "security_group_ids",
+        lambda w, id: _modify_cluster(id, VpcSecurityGroupIds=w["sgs"]),
+        id="security_groups",
+    ),
+    pytest.param("backup_retention_days", lambda w, id: _modify_cluster(id, BackupRetentionPeriod=1), id="backups"),
+    pytest.param(
+        "deletion_protection", lambda w, id: _modify_cluster(id, DeletionProtection=False), id="deletion_protection"
+    ),
+    pytest.param(
+        "serverless_min_capacity",
+        lambda w, id: _modify_cluster(id, ServerlessV2ScalingConfiguration=_scaling(0.5, 8.0)),
+        id="serverless_min",
+    ),
+    pytest.param(
+        "serverless_max_capacity",
+        lambda w, id: _modify_cluster(id, ServerlessV2ScalingConfiguration=_scaling(1.0, 64.0)),
+        id="serverless_max",
+    ),
+    pytest.param("tags", lambda w, id: _untag("cluster", id), id="tags"),
+]
+#: rds.db_cluster fields no out-of-band call can drift
+CLUSTER_NO_CALL = {
+    "identifier": "a rename (NewDBClusterIdentifier) makes it another id: this one then reads as gone",
+    "engine": "no call changes a cluster's engine",
+    "kms_key_id": "no call changes the key of an encrypted cluster",
+    "db_name": "no call renames the database",
+    "username": "no call renames the master user",
+}
+
+
+@pytest.mark.parametrize(("field", "change"), CLUSTER_CASES)
+def test_db_cluster_field_drift(make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: Change) -> None:
+    rt: Any = resource_type("rds.db_cluster")
+    ctx = make_ctx("rds.db_cluster.main")
+    props = _cluster_props(rt, net)
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+
+
+#: rds.db_cluster_instance: (field, out-of-band change)
+MEMBER_CASES = [
+    pytest.param("instance_class", lambda w, id: _modify(id, DBInstanceClass="db.r6g.large"), id="instance_class"),
+    pytest.param("tags", lambda w, id: _untag("instance", id), id="tags"),
+]
+#: rds.db_cluster_instance fields no out-of-band call can drift
+MEMBER_NO_CALL = {
+    "identifier": "a rename makes it another id: this one then reads as gone",
+    "cluster_identifier": "no call moves an instance to another cluster",
+    "engine": "an instance's engine is its cluster's",
+}
+
+
+@pytest.mark.parametrize(("field", "change"), MEMBER_CASES)
+def test_db_cluster_instance_field_drift(
+    make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: Change
+) -> None:
+    cluster: Any = resource_type("rds.db_cluster")
+    cluster_id = cluster.create(make_ctx("rds.db_cluster.main"), _cluster_props(cluster, net))
+    rt: Any = resource_type("rds.db_cluster_instance")
+    ctx = make_ctx("rds.db_cluster_instance.writer")
+    props = rt.parse_props({"identifier": "mf-aurora-1", "cluster_identifier": cluster_id})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cases", "no_call"),
+    [
+        ("rds.db_subnet_group", GROUP_CASES, GROUP_NO_CALL),
+        ("rds.db_instance", INSTANCE_CASES, INSTANCE_NO_CALL),
+        ("rds.db_cluster", CLUSTER_CASES, CLUSTER_NO_CALL),
+        ("rds.db_cluster_instance", MEMBER_CASES, MEMBER_NO_CALL),
+    ],
+)
+def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
+    covered = {case.values[0] for case in cases}
+    assert not covered & set(no_call)
+    assert covered | set(no_call) == _managed(resource_type(kind))

@@ -260,3 +260,96 @@ def test_outside_us_east_1_with_location_constraint_and_duplicate(aws: ClientFac
     with pytest.raises(ClientError) as again:
         rt.create(ctx, props)
     assert rt.duplicate(again.value)  # our own bucket: the engine adopts it
+
+
+# ------------------------------------------------------------------ every field drifted out of band, one at a time
+
+Change = Callable[[str], None]
+
+
+def _managed(rt: Any) -> set[str]:
+    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
+    return fields | {"tags"} if rt.taggable else fields
+
+
+def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
+    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
+    (a ``replace_on`` field is reported as forcing replacement instead)."""
+    desired = props.model_dump(mode="json")
+    tags = ctx.tags if rt.taggable else None
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+    change(id)
+    drifted = rt.read(ctx, id)
+    found = diff(rt, desired, drifted.props, tags)
+    assert [c.field for c in found] == [field]
+    assert found[0].forces_replacement is (field in rt.replace_on)
+    if field in rt.replace_on:
+        return
+    rt.update(ctx, id, props, drifted, {field})
+    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+
+
+def _s3() -> Any:
+    return boto3.client("s3")
+
+
+def _encrypt(id: str, key: str | None, bucket_key: bool = True) -> None:
+    default = {"SSEAlgorithm": "aws:kms", **({"KMSMasterKeyID": key} if key else {})}
+    rule = {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bucket_key}
+    _s3().put_bucket_encryption(Bucket=id, ServerSideEncryptionConfiguration={"Rules": [rule]})
+
+
+def _key_of(id: str) -> str:
+    rule = _s3().get_bucket_encryption(Bucket=id)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    return str(rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"])
+
+
+def _one_flag_off(id: str) -> None:
+    flags = {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": True,
+    }
+    _s3().put_public_access_block(Bucket=id, PublicAccessBlockConfiguration=flags)
+
+
+#: s3.bucket (SSE-KMS with a bucket key, versioned): (field, out-of-band change)
+BUCKET_CASES = [
+    pytest.param(
+        "kms_key_arn", lambda id: _encrypt(id, boto3.client("kms").create_key()["KeyMetadata"]["Arn"]), id="other-key"
+    ),
+    pytest.param("kms_key_arn", lambda id: _encrypt(id, None), id="aws-managed-key"),
+    pytest.param("bucket_key_enabled", lambda id: _encrypt(id, _key_of(id), bucket_key=False), id="bucket_key_enabled"),
+    pytest.param(
+        "versioning",
+        lambda id: _s3().put_bucket_versioning(Bucket=id, VersioningConfiguration={"Status": "Suspended"}),
+        id="versioning",
+    ),
+    pytest.param("block_public_access", lambda id: _s3().delete_public_access_block(Bucket=id), id="pab-deleted"),
+    pytest.param("block_public_access", _one_flag_off, id="pab-one-flag-off"),
+    pytest.param(
+        "tags",
+        lambda id: _s3().put_bucket_tagging(Bucket=id, Tagging={"TagSet": [{"Key": "team", "Value": "ml"}]}),
+        id="tags-replaced",
+    ),
+    pytest.param("tags", lambda id: _s3().delete_bucket_tagging(Bucket=id), id="tags-deleted"),
+]
+#: s3.bucket fields S3 offers no call to change
+BUCKET_NO_CALL = {"name": "no rename in S3"}
+
+
+@pytest.mark.parametrize(("field", "change"), BUCKET_CASES)
+def test_bucket_field_drift(make_ctx: Callable[..., Any], field: str, change: Change) -> None:
+    key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    rt: Any = resource_type("s3.bucket")
+    ctx = make_ctx("s3.bucket.datastore")
+    props = rt.parse_props({"name": "mf-drift", "kms_key_arn": key, "bucket_key_enabled": True, "versioning": True})
+    id = rt.create(ctx, props)
+    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+
+
+def test_every_managed_field_has_a_drift_case() -> None:
+    covered = {case.values[0] for case in BUCKET_CASES}
+    assert not covered & set(BUCKET_NO_CALL)
+    assert covered | set(BUCKET_NO_CALL) == _managed(resource_type("s3.bucket"))
