@@ -1,3 +1,3 @@
 """The stack fixtures, shared."""
 
-from tests.stack.conftest import moto_account  # noqa: F401
+from tests.stack.conftest import moto_account, stack  # noqa: F401

@@ -37,7 +37,11 @@ CONSISTENCY: dict[tuple[str, str], tuple[int, str, str]] = {
     ("ec2", "CreateSubnet"): (400, "InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
     ("ec2", "CreateSecurityGroup"): (400, "InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
     ("ec2", "CreateRouteTable"): (400, "InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
-    ("ec2", "AttachInternetGateway"): (400, "InvalidInternetGatewayID.NotFound", "The internetGateway ID does not exist"),
+    ("ec2", "AttachInternetGateway"): (
+        400,
+        "InvalidInternetGatewayID.NotFound",
+        "The internetGateway ID does not exist",
+    ),
     ("ec2", "CreateRoute"): (400, "InvalidGatewayID.NotFound", "The gateway ID 'igw-1' does not exist"),
     ("ec2", "AssociateRouteTable"): (400, "InvalidSubnetID.NotFound", "The subnet ID 'subnet-1' does not exist"),
     ("ec2", "AuthorizeSecurityGroupEgress"): (400, "InvalidGroup.NotFound", "The security group does not exist"),
@@ -56,14 +60,22 @@ CONSISTENCY: dict[tuple[str, str], tuple[int, str, str]] = {
         "ClientException",
         "Error executing request, Exception : Unable to assume the role arn:aws:iam::1:role/x",
     ),
-    ("batch", "DeleteComputeEnvironment"): (400, "ClientException", "Cannot delete, found existing JobQueue relationship"),
+    ("batch", "DeleteComputeEnvironment"): (
+        400,
+        "ClientException",
+        "Cannot delete, found existing JobQueue relationship",
+    ),
     ("lambda", "CreateFunction"): (
         400,
         "InvalidParameterValueException",
         "The role defined for the function cannot be assumed by Lambda.",
     ),
     ("elasticloadbalancing", "CreateListener"): (400, "TargetGroupNotFound", "One or more target groups not found"),
-    ("elasticloadbalancing", "DeleteTargetGroup"): (400, "ResourceInUse", "Target group is currently in use by a listener"),
+    ("elasticloadbalancing", "DeleteTargetGroup"): (
+        400,
+        "ResourceInUse",
+        "Target group is currently in use by a listener",
+    ),
 }
 
 #: the throttling error each protocol family sends (all are retried by botocore's standard mode)

@@ -46,7 +46,9 @@ def test_runs_converge_under_every_kind_of_fault(
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_lost_answers_leave_no_twin(moto_account: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+def test_lost_answers_leave_no_twin(
+    moto_account: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
     """A create whose answer is lost is retried by botocore and made twice; the twin carries the stack's tags,
     so the same `up` finds it and removes it."""
     before = inventory()
