@@ -487,8 +487,12 @@ class Runner:
                     raise
                 # A not-found may come from one step of the delete (a retried request whose first try went
                 # through): only a read that finds nothing proves the resource gone.
-                if rt.read(ctx, rs.id) is not None and attempt < 2:
-                    continue
+                if rt.read(ctx, rs.id) is not None:
+                    if attempt < 2:
+                        continue
+                    raise EngineError(
+                        f"{address}: {rs.id} still exists after deleting it: {describe_error(err)}"
+                    ) from err
             break
         self._forget(address)
         with self._lock:

@@ -314,7 +314,11 @@ class InternetGateway(_Ec2Resource):
         item = self._one(ctx, id)
         # Detaching fails with DependencyViolation while public addresses are still mapped in the VPC.
         for a in (item or {}).get("Attachments", []):
-            ctx.call(ec2.detach_internet_gateway, retry_on=DEPENDENCY, InternetGatewayId=id, VpcId=a["VpcId"])
+            try:
+                ctx.call(ec2.detach_internet_gateway, retry_on=DEPENDENCY, InternetGatewayId=id, VpcId=a["VpcId"])
+            except ClientError as err:
+                if error_code(err) != "Gateway.NotAttached":  # a retried detach whose first try went through
+                    raise
         ctx.call(ec2.delete_internet_gateway, retry_on=DEPENDENCY, InternetGatewayId=id)
 
 

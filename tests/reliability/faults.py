@@ -28,6 +28,8 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+from moto.iam import models as iam_models
+from moto.iam.exceptions import NotFoundException as IamNotFound
 
 from provisioner.session import ClientFactory
 
@@ -184,3 +186,15 @@ class FaultInjector:
             self.session.events.register("before-call", injector._note_call)
 
         monkeypatch.setattr(ClientFactory, "__init__", patched)
+        # A stand-in for a moto gap that a retried request reaches: AWS answers RemoveRoleFromInstanceProfile for
+        # a role no longer in the profile with NoSuchEntity; moto raises a bare ValueError.
+        iam_backend = iam_models.IAMBackend
+        remove = iam_backend.remove_role_from_instance_profile
+
+        def remove_role(backend: Any, profile_name: str, role_name: str) -> None:
+            profile = backend.get_instance_profile(profile_name)
+            if role_name not in {r.name for r in profile.roles}:
+                raise IamNotFound(f"The role {role_name} is not in instance profile {profile_name}.")
+            remove(backend, profile_name, role_name)
+
+        monkeypatch.setattr(iam_backend, "remove_role_from_instance_profile", remove_role)
