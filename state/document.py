@@ -48,6 +48,17 @@ class StateDocument(BaseModel):
     released: dict[str, str] = Field(default_factory=dict)
 
 
+def damage(err: Exception) -> str:
+    """One line on what is wrong with a state document: where, for a schema error; what, for a JSON one."""
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        more = f" (and {len(errors()) - 1} more)" if len(errors()) > 1 else ""
+        return f"{where}: {first.get('msg')}{more}"
+    return str(err).splitlines()[0]
+
+
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     # New fields only; their defaults say "not decided" / "nothing released".
     return {**raw, "schema_version": 2}

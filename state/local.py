@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from state.document import SCHEMA_VERSION, SchemaTooNew, StateDocument, migrate, now
+from state.document import SCHEMA_VERSION, SchemaTooNew, StateDocument, damage, migrate, now
 
 
 class StateError(Exception):
@@ -74,7 +74,7 @@ class LocalStateStore:
                 if self.backup.exists()
                 else ""
             )
-            raise StateError(f"the state file {self.path} is damaged: {str(err).splitlines()[0]}.{hint}") from err
+            raise StateError(f"the state file {self.path} is damaged: {damage(err)}.{hint}") from err
         if version < SCHEMA_VERSION:
             # The original stays beside it: a downgrade of mfprov can go back to it by hand.
             keep = self.dir / f"state.v{version}.json"

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from resources.base import error_code
-from state.document import SchemaTooNew, StateDocument, migrate, now
+from state.document import SchemaTooNew, StateDocument, damage, migrate, now
 from state.local import StateError, StateLocked, _pid_alive
 
 
@@ -76,7 +76,7 @@ class S3StateStore:
             raise StateError(f"{self.where} has {err}") from None
         except (ValueError, ValidationError, TypeError, AttributeError) as err:
             raise StateError(
-                f"the state {self.where} is damaged ({str(err).splitlines()[0]}); "
+                f"the state {self.where} is damaged ({damage(err)}); "
                 "`mfprov state history` lists earlier versions, `mfprov state restore VERSION` brings one back"
             ) from err
         if doc.stack != stack:
