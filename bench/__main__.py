@@ -1,0 +1,160 @@
+"""``python -m bench``: mfprov's figures against a local moto server (nothing leaves 127.0.0.1).
+
+1. Per preset, RUNS times on a fresh stack: `up`, a second `up`, `drift`, `down` — median wall time, AWS calls
+   by service, and the mutating calls of the second `up` (must be 0).
+2. With the latency model (every request waits a round trip; slow resources hold their worker for their
+   typical AWS time, scaled down): the makespan of `up` and `down` against the critical-path lower bound of
+   the same graph with the same per-resource times, and against doing one resource at a time.
+3. Start-up of the CLI (`mfprov --help`).
+
+Options: --presets personal,standard,full  --runs 3  --rtt-ms 40  --scale 60  --json FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Measure, critical_path, run, write_config
+from bench.latency import LatencyModel
+
+#: what a preset needs in its config to be whole in the sandbox (the UI wants a certificate ARN)
+EXTRA = {
+    "full": '\n[ui]\ncertificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-bench"\n',
+}
+COMMANDS = ("up", "up again", "drift", "down")
+PRESET_STACKS = {"personal": "metaflow", "standard": "metaflow", "full": "metaflow", "mlflow": "mlflow"}
+
+
+def lifecycle(work: Path, preset: str, i: int, model: LatencyModel | None = None) -> dict[str, Measure]:
+    stack = PRESET_STACKS[preset]
+    name = f"b{preset[:3]}{i}{'l' if model else ''}"
+    config = write_config(work / name, name, stack, "standard" if stack == "mlflow" else preset, EXTRA.get(preset, ""))
+    out = {"up": run(config, "up", model)}
+    if model is None:
+        out["up again"] = run(config, "up")
+        out["drift"] = run(config, "drift")
+    out["down"] = run(config, "down", model)
+    return out
+
+
+def table(rows: list[list[Any]], head: list[str]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def cli_startup(runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "provisioner", "--help"], capture_output=True, check=True)
+        times.append(time.monotonic() - t0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--presets", default="personal,standard,full")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rtt-ms", type=float, default=40.0)
+    ap.add_argument("--scale", type=float, default=60.0)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args()
+    presets = [p for p in args.presets.split(",") if p]
+
+    with tempfile.TemporaryDirectory(prefix="mfprov-bench-") as tmp:
+        work = Path(tmp)
+        os.environ["MFPROV_HOME"] = str(work / "home")  # a sandbox of its own
+        from provisioner import sandbox
+
+        info = sandbox.start()
+        sandbox.activate(info, "us-east-1")
+        try:
+            report = measure(work, presets, args)
+        finally:
+            sandbox.stop()
+    report["cli_startup_s"] = round(cli_startup(), 3)
+    print(f"\nCLI start-up (`python -m provisioner --help`, median of 5): {report['cli_startup_s']:.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def measure(work: Path, presets: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {"presets": {}}
+    rows, call_rows, latency_rows = [], [], []
+    for preset in presets:
+        runs = [lifecycle(work, preset, i) for i in range(args.runs)]
+        med = {c: statistics.median(r[c].wall for r in runs) for c in runs[0]}
+        first = runs[0]
+        n = first["up"].resources
+        cells = [f"{med[c]:.2f} s / {first[c].total_calls} ({first[c].mutating})" for c in COMMANDS]
+        rows.append([preset, n, *cells])
+        drift = first["drift"]
+        call_rows.append([preset, "drift", f"{drift.total_calls / n:.2f}", fmt_services(drift.by_service)])
+        call_rows.append([preset, "up", f"{first['up'].total_calls / n:.2f}", fmt_services(first["up"].by_service)])
+        model = LatencyModel(rtt=args.rtt_ms / 1000, scale=args.scale)
+        slow = lifecycle(work, preset, 99, model)
+        entry: dict[str, Any] = {
+            "resources": n,
+            "median_wall_s": {c: round(v, 3) for c, v in med.items()},
+            "calls": {c: dict(first[c].calls) for c in first},
+            "mutating_second_up": first["up again"].mutating,
+        }
+        for command in ("up", "down"):
+            m = slow[command]
+            durations = m.durations()
+            bound = critical_path(m.graph, durations) if m.graph is not None else 0.0
+            serial = sum(durations.values())
+            latency_rows.append(
+                [
+                    preset,
+                    command,
+                    f"{m.wall:.2f} s",
+                    f"{m.makespan:.2f} s",
+                    f"{bound:.2f} s",
+                    f"{(m.makespan / bound - 1) * 100:+.1f}%" if bound else "-",
+                    f"{serial:.2f} s",
+                    f"{serial / m.makespan:.1f}x" if m.makespan else "-",
+                ]
+            )
+            entry[f"latency_{command}"] = {
+                "wall_s": round(m.wall, 3),
+                "makespan_s": round(m.makespan, 3),
+                "critical_path_s": round(bound, 3),
+                "serial_s": round(serial, 3),
+            }
+        report["presets"][preset] = entry
+        print(f"measured {preset}", file=sys.stderr)
+
+    print(f"\n## Wall time (median of {args.runs}) / AWS calls (mutating), local moto server\n")
+    print(table(rows, ["preset", "resources", "up", "second up", "drift", "down"]))
+    print("\n## AWS calls per resource, by service (first run)\n")
+    print(table(call_rows, ["preset", "command", "calls per resource", "by service"]))
+    shape = f"{args.rtt_ms:.0f} ms per request, slow resources at 1/{args.scale:.0f} of their AWS time"
+    print(f"\n## Latency model: {shape}\n")
+    print(
+        table(
+            latency_rows,
+            ["preset", "command", "wall", "makespan", "critical path", "over bound", "one at a time", "speed-up"],
+        )
+    )
+    return report
+
+
+def fmt_services(c: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in c.most_common())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
