@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,13 +202,25 @@ class Runner:
                 f"the state holds {', '.join(unknown)} of type {', '.join(kinds)}, which this mfprov does not know "
                 "(was it written by a newer mfprov?). Upgrade mfprov, or `mfprov state rm` them to let go of them."
             )
+        # Reads are independent: a type with a batched read makes one task, any other one task per resource,
+        # and the tasks run on the worker pool (a refresh is otherwise one round trip after another).
+        batches: list[tuple[str, list[str]]] = []
         for kind, addresses in by_kind.items():
-            rt = resource_type(kind)
-            ctx = self.ctx(addresses[0], kind)
-            ids = [self.state.resources[a].id for a in addresses]
-            found = rt.read_many(ctx, ids)
-            for a in addresses:
-                observed[a] = found.get(self.state.resources[a].id)
+            if type(resource_type(kind)).read_many is Resource.read_many:
+                batches += [(kind, [a]) for a in addresses]
+            else:
+                batches.append((kind, addresses))
+
+        def read(batch: tuple[str, list[str]]) -> dict[str, Observed | None]:
+            kind, addresses = batch
+            found = resource_type(kind).read_many(
+                self.ctx(addresses[0], kind), [self.state.resources[a].id for a in addresses]
+            )
+            return {a: found.get(self.state.resources[a].id) for a in addresses}
+
+        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="mfprov-read") as pool:
+            for part in pool.map(read, batches):
+                observed.update(part)
         # Then look for what the state does not know, parents first so refs resolve.
         attrs: dict[str, Mapping[str, Any]] = {a: o.attrs for a, o in observed.items() if o is not None}
 
