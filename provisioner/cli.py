@@ -6,28 +6,47 @@ Exit codes: 0 success / in sync, 1 error, 2 drift found (``drift`` only).
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import secrets
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from provisioner import app as core
 from provisioner import sandbox
 from provisioner.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
-from provisioner.engine import DriftItem, EngineError, Event
-from provisioner.graph import to_dot, to_mermaid
 from provisioner.init_template import TEMPLATES
-from provisioner.outputs import mask, write_profile
-from provisioner.plan import NOOP, SYMBOLS, Plan
 from state.document import StateDocument
 from state.local import LocalStateStore, StateError
+
+
+class _Later:
+    """A module imported when first used: `mfprov --help` need not load boto3, networkx and the engine."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+if TYPE_CHECKING:
+    from provisioner import app as core
+    from provisioner import engine as _engine
+    from provisioner import graph as _graph
+    from provisioner import outputs as _outputs
+    from provisioner import plan as _plan
+    from provisioner.engine import DriftItem, Event
+    from provisioner.plan import Plan
+else:
+    core = _Later("provisioner.app")
+    _engine, _graph, _outputs, _plan = (_Later(f"provisioner.{m}") for m in ("engine", "graph", "outputs", "plan"))
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -102,7 +121,7 @@ class Progress:
             elif self.quiet:
                 return
             elif e.kind == "start":
-                err.print(f"  [dim]{SYMBOLS.get(e.action, '·'):>3} {e.address}  {e.action}…[/dim]")
+                err.print(f"  [dim]{_plan.SYMBOLS.get(e.action, '·'):>3} {e.address}  {e.action}…[/dim]")
             elif e.kind == "done":
                 colour = {"create": "green", "delete": "red", "update": "yellow", "replace": "magenta"}.get(
                     e.action, "cyan"
@@ -119,6 +138,11 @@ def open_session(command: str, listener: Any, lock: bool = True) -> Any:
     return core.session(ws, command, listener, lock=lock)
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a user can act on: said in one line, exit 1 (bugs keep their traceback)."""
+    return (ConfigError, core.AwsAccessError, StateError, _engine.EngineError, sandbox.SandboxError, ValueError)
+
+
 def guarded(fn: Any) -> Any:
     """Turn the errors a user can act on into one line and exit 1; let bugs show their traceback."""
     import functools
@@ -127,7 +151,7 @@ def guarded(fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, core.AwsAccessError, StateError, EngineError, sandbox.SandboxError, ValueError) as e:
+        except user_errors() as e:
             fail(str(e))
 
     return wrapper
@@ -140,13 +164,13 @@ def calls_line(s: core.Session) -> str:
 
 def render_plan(plan: Plan, verbose: bool = False) -> None:
     for a in plan.actions:
-        if a.action == NOOP:
+        if a.action == _plan.NOOP:
             continue
         colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}[a.action]
         extra = ""
         if a.action == "replace":
             extra = f"  (forced by {', '.join(a.replace_reasons)})"
-        err.print(f"  [{colour}]{SYMBOLS[a.action]:>3}[/{colour}] {a.address}{extra}")
+        err.print(f"  [{colour}]{_plan.SYMBOLS[a.action]:>3}[/{colour}] {a.address}{extra}")
         if a.action in ("update", "replace") or verbose:
             for c in a.changes:
                 if a.action == "create":
@@ -354,7 +378,7 @@ def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
             items = core.drift(s)
             stack = s.state.stack
             stats = f"{s.elapsed:.1f}s, {calls_line(s)}"
-    except (ConfigError, core.AwsAccessError, StateError, EngineError, sandbox.SandboxError, ValueError) as e:
+    except user_errors() as e:
         fail(str(e))
     if as_json:
         out.print_json(json.dumps(drift_json(stack, items), default=repr))
@@ -401,9 +425,9 @@ def outputs(
         with open_session("outputs", Progress(quiet=True), lock=False) as s:
             secrets = core.fetch_secret_outputs(s)
     if write:
-        path = write_profile(write, dict(sorted({**profile, **secrets}.items())))
+        path = _outputs.write_profile(write, dict(sorted({**profile, **secrets}.items())))
         err.print(f"Wrote {path}. Use it with: METAFLOW_PROFILE={write} python flow.py run")
-    shown = {**profile, **{k: v if show_secrets else mask(v) for k, v in secrets.items()}}
+    shown = {**profile, **{k: v if show_secrets else _outputs.mask(v) for k, v in secrets.items()}}
     shown = dict(sorted(shown.items()))
     if as_json:
         out.print_json(json.dumps(shown))
@@ -429,7 +453,7 @@ def graph(
         fail(f"--format must be dot or mermaid, not {fmt_!r}")
     with open_session("graph", Progress(quiet=True), lock=False) as s:
         g = s.blueprint.graph()
-    sys.stdout.write(to_dot(g) if fmt_ == "dot" else to_mermaid(g))
+    sys.stdout.write(_graph.to_dot(g) if fmt_ == "dot" else _graph.to_mermaid(g))
 
 
 @cli.command()
