@@ -1,10 +1,10 @@
 """IAM: roles (trust policy, inline and managed policies) and instance profiles.
 
-Calls: CreateRole, GetRole, UpdateRole, UpdateAssumeRolePolicy, TagRole, PutRolePolicy, GetRolePolicy,
-ListRolePolicies, DeleteRolePolicy, AttachRolePolicy, ListAttachedRolePolicies, DetachRolePolicy,
-ListInstanceProfilesForRole, DeleteRole; CreateInstanceProfile, GetInstanceProfile,
-AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile, TagInstanceProfile,
-DeleteInstanceProfile.
+Calls: CreateRole, GetRole, GetAccountAuthorizationDetails and ListRoles (the batched read), UpdateRole,
+UpdateAssumeRolePolicy, TagRole, PutRolePolicy, GetRolePolicy, ListRolePolicies, DeleteRolePolicy,
+AttachRolePolicy, ListAttachedRolePolicies, DetachRolePolicy, ListInstanceProfilesForRole, DeleteRole;
+CreateInstanceProfile, GetInstanceProfile, AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile,
+TagInstanceProfile, DeleteInstanceProfile.
 """
 
 from __future__ import annotations
@@ -81,6 +81,52 @@ class Role(Resource[RoleProps]):
             raise
         return str(role["RoleName"])
 
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """Three roles or more: two paginated account-wide reads instead of five calls or more per role.
+
+        GetAccountAuthorizationDetails gives each role's trust policy, inline policies with their documents,
+        attached policies and tags; ListRoles adds description and session duration, which it lacks. Both
+        stop as soon as every role asked for is seen.
+        """
+        if len(ids) < 3:
+            return super().read_many(ctx, ids)
+        iam = ctx.client("iam")
+        wanted = set(ids)
+        details: dict[str, dict[str, Any]] = {}
+        for page in iam.get_paginator("get_account_authorization_details").paginate(
+            Filter=["Role"], PaginationConfig={"PageSize": 1000}
+        ):
+            details.update({r["RoleName"]: r for r in page.get("RoleDetailList", []) if r["RoleName"] in wanted})
+            if len(details) == len(wanted):
+                break
+        listed: dict[str, dict[str, Any]] = {}
+        for page in iam.get_paginator("list_roles").paginate(PaginationConfig={"PageSize": 1000}):
+            listed.update({r["RoleName"]: r for r in page.get("Roles", []) if r["RoleName"] in details})
+            if len(listed) == len(details):
+                break
+        out: dict[str, Observed] = {}
+        for name, d in details.items():
+            if name not in listed:
+                continue  # deleted between the two reads
+            inline = {p["PolicyName"]: _doc(p["PolicyDocument"]) for p in d.get("RolePolicyList", [])}
+            attached = [p["PolicyArn"] for p in d.get("AttachedManagedPolicies", [])]
+            out[name] = self._observed(listed[name], inline, attached, d.get("Tags"))
+        return out
+
+    def _observed(self, role: Mapping[str, Any], inline: dict[str, Any], attached: list[str], tags: Any) -> Observed:
+        props = {
+            "name": role["RoleName"],
+            "path": role["Path"],
+            "assume_role_policy": _doc(role["AssumeRolePolicyDocument"]),
+            "description": role.get("Description", ""),
+            "max_session_duration": role.get("MaxSessionDuration", 3600),
+            "inline_policies": inline,
+            "managed_policy_arns": sorted(attached),
+            "tags": tag_dict(tags),
+        }
+        attrs = {"id": role["RoleName"], "name": role["RoleName"], "arn": role["Arn"], "unique_id": role["RoleId"]}
+        return Observed(id=role["RoleName"], props=props, attrs=attrs)
+
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         iam = ctx.client("iam")
         try:
@@ -98,18 +144,7 @@ class Role(Resource[RoleProps]):
             except ClientError as err:
                 if not self.missing(err):  # deleted between the list and the get: not there
                     raise
-        props = {
-            "name": role["RoleName"],
-            "path": role["Path"],
-            "assume_role_policy": _doc(role["AssumeRolePolicyDocument"]),
-            "description": role.get("Description", ""),
-            "max_session_duration": role.get("MaxSessionDuration", 3600),
-            "inline_policies": inline,
-            "managed_policy_arns": sorted(p["PolicyArn"] for p in attached),
-            "tags": tag_dict(role.get("Tags")),
-        }
-        attrs = {"id": id, "name": role["RoleName"], "arn": role["Arn"], "unique_id": role["RoleId"]}
-        return Observed(id=id, props=props, attrs=attrs)
+        return self._observed(role, inline, [p["PolicyArn"] for p in attached], role.get("Tags"))
 
     def create(self, ctx: NodeContext, props: RoleProps) -> str:
         iam = ctx.client("iam")

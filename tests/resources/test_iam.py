@@ -350,3 +350,23 @@ def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_ca
     covered = {case.values[0] for case in cases}
     assert not covered & set(no_call)
     assert covered | set(no_call) == _managed(resource_type(kind))
+
+
+@pytest.mark.parametrize(("field", "change"), ROLE_CASES)
+def test_the_batched_read_sees_what_the_single_read_sees(
+    make_ctx: Callable[..., Any], aws: Any, field: str, change: Change
+) -> None:
+    """read_many (two account-wide reads for many roles) reports every out-of-band change read does."""
+    rt: Any = resource_type("iam.role")
+    ids = [
+        rt.create(make_ctx(f"iam.role.r{i}"), _role_props(rt, name=f"mf-r{i}", path="/mf/", max_session_duration=7200))
+        for i in range(4)
+    ]
+    change(ids[1])
+    aws.recorder.reset()
+    batched = rt.read_many(make_ctx("iam.role.r0"), [*ids, "mf-gone"])
+    assert aws.recorder.total <= 2, dict(aws.recorder.calls)
+    assert set(batched) == set(ids), "a role that does not exist is simply absent"
+    for id in ids:
+        assert batched[id].props == rt.read(make_ctx("iam.role.r0"), id).props
+        assert batched[id].attrs == rt.read(make_ctx("iam.role.r0"), id).attrs
