@@ -423,20 +423,27 @@ class Route(Resource[RouteProps]):
         return id if self.read(ctx, id) else None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        rtb, dest = id.split("|", 1)
-        try:
-            tables = ctx.client("ec2").describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
-        except ClientError as err:
-            if self.missing(err):
-                return None
-            raise
-        for route in tables[0].get("Routes", []) if tables else []:
-            if route.get("DestinationCidrBlock") == dest:
+        return self.read_many(ctx, [id]).get(id)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """One DescribeRouteTables for the tables of all of them (by filter: a table gone is no error)."""
+        wanted = {tuple(id.split("|", 1)) for id in ids}
+        tables = ctx.client("ec2").describe_route_tables(
+            Filters=[{"Name": "route-table-id", "Values": sorted({rtb for rtb, _ in wanted})}]
+        )["RouteTables"]
+        out: dict[str, Observed] = {}
+        for table in tables:
+            rtb = table["RouteTableId"]
+            for route in table.get("Routes", []):
+                dest = route.get("DestinationCidrBlock")
+                if (rtb, dest) not in wanted:
+                    continue
                 # whatever the route points at now, so a target changed out of band shows as what it is
                 gateway = next((route[k] for k in _ROUTE_TARGETS if route.get(k)), None)
+                id = _route_id(rtb, dest)
                 props = {"route_table_id": rtb, "destination_cidr_block": dest, "gateway_id": gateway}
-                return Observed(id=id, props=props, attrs={"id": id})
-        return None
+                out[id] = Observed(id=id, props=props, attrs={"id": id})
+        return out
 
     def create(self, ctx: NodeContext, props: RouteProps) -> str:
         ctx.call(
@@ -489,9 +496,11 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
     duplicate_codes: ClassVar = frozenset({"Resource.AlreadyAssociated"})
 
     @staticmethod
-    def _associations(ctx: NodeContext, name: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+    def _associations(ctx: NodeContext, name: str, *values: str) -> list[tuple[str, dict[str, Any]]]:
         """(route table id, association) for the live subnet associations matching one filter."""
-        tables = ctx.client("ec2").describe_route_tables(Filters=[{"Name": name, "Values": [value]}])["RouteTables"]
+        tables = ctx.client("ec2").describe_route_tables(Filters=[{"Name": name, "Values": list(values)}])[
+            "RouteTables"
+        ]
         return [
             (str(t["RouteTableId"]), a)
             for t in tables
@@ -506,11 +515,16 @@ class RouteTableAssociation(Resource[RouteTableAssociationProps]):
         return None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        for rtb, a in self._associations(ctx, "association.route-table-association-id", id):
-            if a["RouteTableAssociationId"] == id:
-                props = {"route_table_id": rtb, "subnet_id": a["SubnetId"]}
-                return Observed(id=id, props=props, attrs={"id": id})
-        return None
+        return self.read_many(ctx, [id]).get(id)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """One DescribeRouteTables for all of them, filtered by association id."""
+        out: dict[str, Observed] = {}
+        for rtb, a in self._associations(ctx, "association.route-table-association-id", *ids):
+            id = str(a["RouteTableAssociationId"])
+            if id in ids:
+                out[id] = Observed(id=id, props={"route_table_id": rtb, "subnet_id": a["SubnetId"]}, attrs={"id": id})
+        return out
 
     def create(self, ctx: NodeContext, props: RouteTableAssociationProps) -> str:
         id = ctx.call(

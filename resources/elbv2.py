@@ -19,7 +19,7 @@ OIDC client secret is neither read back nor compared (AWS does not return it).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _NOT_FOUND = frozenset({"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "RuleNotFound"})
 #: subnets, groups and VPCs made seconds ago are not yet visible to ELB (eventual consistency)
+#: DescribeLoadBalancers / TargetGroups / Listeners / Rules / Tags take at most 20 ARNs
+_PER_CALL = 20
 _NOT_YET = ("SubnetNotFound", "InvalidSecurityGroup", "ValidationError:not found")
 #: a target group, listener or load balancer made just now
 _PARENT_NOT_YET = ("TargetGroupNotFound", "LoadBalancerNotFound", "ListenerNotFound")
@@ -63,8 +65,38 @@ class _Elb(Resource[Any]):
         return arn  # its id is the ARN
 
     def _tags(self, ctx: NodeContext, arn: str) -> dict[str, str]:
-        descs = ctx.client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"]
-        return tag_dict(descs[0].get("Tags")) if descs else {}
+        return self._tags_many(ctx, [arn]).get(arn, {})
+
+    def _batch(
+        self, ids: list[str], describe: Callable[[list[str]], list[dict[str, Any]]], key: str
+    ) -> dict[str, dict[str, Any]]:
+        """The described items of ``ids``, 20 to a call; one id gone fails its whole call, so that call is
+        then made again one id at a time."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), _PER_CALL):
+            chunk = ids[i : i + _PER_CALL]
+            try:
+                items = describe(chunk)
+            except ClientError as err:
+                if not self.missing(err):
+                    raise
+                items = []
+                for one in chunk:
+                    try:
+                        items += describe([one])
+                    except ClientError as err_one:
+                        if not self.missing(err_one):
+                            raise
+            out.update({str(item[key]): item for item in items})
+        return out
+
+    def _tags_many(self, ctx: NodeContext, arns: list[str]) -> dict[str, dict[str, str]]:
+        elb = ctx.client("elbv2")
+        found = self._batch(arns, lambda c: list(elb.describe_tags(ResourceArns=c)["TagDescriptions"]), "ResourceArn")
+        return {arn: tag_dict(d.get("Tags")) for arn, d in found.items()}
+
+    def read(self, ctx: NodeContext, id: str) -> Observed | None:
+        return self.read_many(ctx, [id]).get(id)
 
     def _retag(self, ctx: NodeContext, arn: str) -> None:
         """Put all of this node's tags on; other keys stay."""
@@ -171,10 +203,20 @@ class LoadBalancer(_Elb):
         lb = self._describe(ctx, Names=[props.name])
         return str(lb["LoadBalancerArn"]) if lb else None
 
-    def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        lb = self._describe(ctx, LoadBalancerArns=[id])
-        if lb is None:
-            return None
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        elb = ctx.client("elbv2")
+        found = self._batch(
+            ids, lambda c: list(elb.describe_load_balancers(LoadBalancerArns=c)["LoadBalancers"]), "LoadBalancerArn"
+        )
+        tags = self._tags_many(ctx, list(found))
+        out = {}
+        for id, lb in found.items():
+            obs = self._observe(ctx, id, lb, tags.get(id, {}))
+            if obs is not None:
+                out[id] = obs
+        return out
+
+    def _observe(self, ctx: NodeContext, id: str, lb: dict[str, Any], tags: dict[str, str]) -> Observed | None:
         try:
             got = ctx.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=id)["Attributes"]
         except ClientError as err:
@@ -190,7 +232,7 @@ class LoadBalancer(_Elb):
             "subnets": sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", [])),
             "security_group_ids": sorted(lb.get("SecurityGroups") or []),
             "attributes": {k: reported.get(k, default) for k, default in managed.items()},
-            "tags": self._tags(ctx, id),
+            "tags": tags,
         }
         attrs = {
             "id": id,
@@ -335,10 +377,20 @@ class TargetGroup(_Elb):
         tg = self._describe(ctx, Names=[props.name])
         return str(tg["TargetGroupArn"]) if tg else None
 
-    def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        tg = self._describe(ctx, TargetGroupArns=[id])
-        if tg is None:
-            return None
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        elb = ctx.client("elbv2")
+        found = self._batch(
+            ids, lambda c: list(elb.describe_target_groups(TargetGroupArns=c)["TargetGroups"]), "TargetGroupArn"
+        )
+        tags = self._tags_many(ctx, list(found))
+        out = {}
+        for id, tg in found.items():
+            obs = self._observe(ctx, id, tg, tags.get(id, {}))
+            if obs is not None:
+                out[id] = obs
+        return out
+
+    def _observe(self, ctx: NodeContext, id: str, tg: dict[str, Any], tags: dict[str, str]) -> Observed | None:
         try:
             attributes = ctx.client("elbv2").describe_target_group_attributes(TargetGroupArn=id)["Attributes"]
         except ClientError as err:
@@ -362,7 +414,7 @@ class TargetGroup(_Elb):
             "healthy_threshold": tg.get("HealthyThresholdCount"),
             "unhealthy_threshold": tg.get("UnhealthyThresholdCount"),
             "deregistration_delay": int(delay),
-            "tags": self._tags(ctx, id),
+            "tags": tags,
         }
         attrs = {"id": id, "arn": id, "name": tg["TargetGroupName"], "arn_suffix": _suffix(id)}
         return Observed(id=id, props=props, attrs=attrs)
@@ -792,11 +844,13 @@ class Listener(_Elb):
                 raise
         return None
 
-    def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        items = self._list(ctx, ListenerArns=[id])
-        if not items:
-            return None
-        lst = items[0]
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        elb = ctx.client("elbv2")
+        found = self._batch(ids, lambda c: list(elb.describe_listeners(ListenerArns=c)["Listeners"]), "ListenerArn")
+        tags = self._tags_many(ctx, list(found))
+        return {id: self._observe(id, lst, tags.get(id, {})) for id, lst in found.items()}
+
+    def _observe(self, id: str, lst: dict[str, Any], tags: dict[str, str]) -> Observed:
         protocol = lst.get("Protocol")
         secure = protocol in ("HTTPS", "TLS")
         certificates = lst.get("Certificates") or []
@@ -810,7 +864,7 @@ class Listener(_Elb):
             "ssl_policy": lst.get("SslPolicy") if secure else None,
             "target_group_arn": target_group_arn,
             "default_actions": actions,
-            "tags": self._tags(ctx, id),
+            "tags": tags,
         }
         return Observed(id=id, props=props, attrs={"id": id, "arn": id})
 
@@ -962,27 +1016,24 @@ class ListenerRule(_Elb):
                 raise
         return None
 
-    def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        try:
-            rules = ctx.client("elbv2").describe_rules(RuleArns=[id])["Rules"]
-        except ClientError as err:
-            if self.missing(err):
-                return None
-            raise
-        if not rules:
-            return None
-        rule = rules[0]
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        elb = ctx.client("elbv2")
+        found = self._batch(ids, lambda c: list(elb.describe_rules(RuleArns=c)["Rules"]), "RuleArn")
+        tags = self._tags_many(ctx, list(found))
+        return {id: self._observe(id, rule, tags.get(id, {})) for id, rule in found.items()}
+
+    def _observe(self, id: str, rule: dict[str, Any], tags: dict[str, str]) -> Observed:
         # the rule's listener: its ARN with "listener-rule/" as "listener/" and without the rule's own id
         listener_arn = id.replace(":listener-rule/", ":listener/", 1).rsplit("/", 1)[0]
-        priority = rule.get("Priority")
+        priority = str(rule.get("Priority"))
         props = {
             "listener_arn": listener_arn,
-            "priority": int(priority) if str(priority).isdigit() else priority,
+            "priority": int(priority) if priority.isdigit() else priority,  # the default rule's is "default"
             "conditions": sorted(
                 (observed_condition(c) for c in rule.get("Conditions") or []), key=lambda c: json.dumps(c)
             ),
             "actions": observed_actions(rule.get("Actions") or []),
-            "tags": self._tags(ctx, id),
+            "tags": tags,
         }
         return Observed(id=id, props=props, attrs={"id": id, "arn": id, "listener_arn": listener_arn})
 

@@ -821,3 +821,27 @@ def test_listener_rule_checks() -> None:
     ]:
         with pytest.raises(ValidationError, match=message):
             rt.parse_props(base | change)
+
+
+def test_target_groups_and_listeners_are_read_in_batches(make_ctx: MakeCtx, aws: Any) -> None:
+    """read_many describes many ARNs (and their tags) per call; one ARN gone does not hide the others."""
+    groups: Any = resource_type("elbv2.target_group")
+    vpc, subnets, _ = _network()
+    ctx = make_ctx("elbv2.target_group.a")
+    ids = [
+        groups.create(
+            make_ctx(f"elbv2.target_group.t{i}"),
+            groups.parse_props({"name": f"mf-tg{i}", "port": 8080 + i, "vpc_id": vpc}),
+        )
+        for i in range(5)
+    ]
+    singles = {id: groups.read(ctx, id) for id in ids}
+    aws.recorder.reset()
+    batched = groups.read_many(ctx, ids)
+    # one DescribeTargetGroups, one DescribeTags, and the attributes (a call per group: no batch form)
+    assert aws.recorder.calls["elbv2:DescribeTargetGroups"] == 1 and aws.recorder.calls["elbv2:DescribeTags"] == 1
+    assert {id: o.props for id, o in batched.items()} == {id: o.props for id, o in singles.items()}
+
+    boto3.client("elbv2").delete_target_group(TargetGroupArn=ids[2])
+    rest = groups.read_many(ctx, ids)
+    assert set(rest) == set(ids) - {ids[2]}
