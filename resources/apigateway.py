@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 
 from provisioner.retry import WaitFailed
-from resources.base import TAG_ADDRESS, TAG_STACK, Observed, Props, Resource, register
+from resources.base import TAG_ADDRESS, TAG_STACK, Observed, Props, Resource, is_not_found, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -199,6 +199,23 @@ class RestApi(_Api):
 # ------------------------------------------------------------- resource
 
 
+def _api_resources(ctx: NodeContext, api_ids: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per API, its resources by id, each with its methods and their integrations (``embed=methods``): one
+    paginated GetResources per API for every resource and method of it. An API gone has none."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    pages = ctx.client("apigateway").get_paginator("get_resources")
+    for api_id in sorted(api_ids):
+        items: dict[str, dict[str, Any]] = {}
+        try:
+            for page in pages.paginate(restApiId=api_id, embed=["methods"], PaginationConfig={"PageSize": 500}):
+                items.update({r["id"]: r for r in page.get("items", [])})
+        except ClientError as err:
+            if not is_not_found(err):
+                raise
+        out[api_id] = items
+    return out
+
+
 class ApiResourceProps(Props):
     rest_api_id: str
     parent_id: str
@@ -224,8 +241,22 @@ class ApiResource(_Api):
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         api_id, res_id = id.split("|", 1)
         r = self._get(ctx.client("apigateway").get_resource, restApiId=api_id, resourceId=res_id)
-        if r is None:
-            return None
+        return None if r is None else self._observe(id, r)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """One GetResources per API, for every resource of it."""
+        apis = _api_resources(ctx, {id.split("|", 1)[0] for id in ids})
+        out: dict[str, Observed] = {}
+        for id in ids:
+            api_id, res_id = id.split("|", 1)
+            r = apis.get(api_id, {}).get(res_id)
+            if r is not None:
+                out[id] = self._observe(id, r)
+        return out
+
+    @staticmethod
+    def _observe(id: str, r: Mapping[str, Any]) -> Observed:
+        api_id, res_id = id.split("|", 1)
         props = {"rest_api_id": api_id, "parent_id": r.get("parentId"), "path_part": r.get("pathPart")}
         return Observed(id=id, props=props, attrs={"id": id, "resource_id": res_id, "path": r.get("path")})
 
@@ -289,8 +320,22 @@ class Method(_Api):
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         api_id, res_id, verb = id.split("|", 2)
         m = self._get(ctx.client("apigateway").get_method, restApiId=api_id, resourceId=res_id, httpMethod=verb)
-        if m is None:
-            return None
+        return None if m is None else self._observe(id, m)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """One GetResources (methods and integrations embedded) per API, for every method of it."""
+        apis = _api_resources(ctx, {id.split("|", 1)[0] for id in ids})
+        out: dict[str, Observed] = {}
+        for id in ids:
+            api_id, res_id, verb = id.split("|", 2)
+            m = (apis.get(api_id, {}).get(res_id, {}).get("resourceMethods") or {}).get(verb)
+            if m is not None:
+                out[id] = self._observe(id, m)
+        return out
+
+    @staticmethod
+    def _observe(id: str, m: Mapping[str, Any]) -> Observed:
+        api_id, res_id, verb = id.split("|", 2)
         integ = m.get("methodIntegration") or {}
         props = {
             "rest_api_id": api_id,

@@ -519,3 +519,45 @@ def test_every_apigateway_kind_is_in_the_table() -> None:
     from resources.base import REGISTRY
 
     assert {k for k in REGISTRY if k.startswith("apigateway.")} == set(APIGW_NO_CALL)
+
+
+def test_resources_and_methods_are_read_with_one_call_per_api(make_ctx: Any, aws: Any) -> None:
+    """read_many of resources and of methods: GetResources with the methods embedded, once per API, sees
+    what GetResource / GetMethod see; a resource deleted is simply absent."""
+    api = boto3.client("apigateway")
+    api_id = api.create_rest_api(name="batched")["id"]
+    root = api.get_resources(restApiId=api_id)["items"][0]["id"]
+    resources: Any = resource_type("apigateway.resource")
+    methods: Any = resource_type("apigateway.method")
+    res_ids, method_ids = [], []
+    for i in range(3):
+        rid = resources.create(
+            make_ctx(f"apigateway.resource.r{i}"),
+            resources.parse_props({"rest_api_id": api_id, "parent_id": root, "path_part": f"p{i}"}),
+        )
+        res_ids.append(rid)
+        mid = methods.create(
+            make_ctx(f"apigateway.method.m{i}"),
+            methods.parse_props(
+                {
+                    "rest_api_id": api_id,
+                    "resource_id": rid.split("|")[1],
+                    "uri": f"http://x/{i}",
+                    "api_key_required": i == 1,
+                }
+            ),
+        )
+        method_ids.append(mid)
+    ctx = make_ctx("apigateway.method.m0")
+    aws.recorder.reset()
+    batched_methods = methods.read_many(ctx, method_ids)
+    batched_resources = resources.read_many(ctx, res_ids)
+    assert aws.recorder.calls == {"apigateway:GetResources": 2}
+    for mid in method_ids:
+        assert batched_methods[mid].props == methods.read(ctx, mid).props
+    for rid in res_ids:
+        assert batched_resources[rid].props == resources.read(ctx, rid).props
+        assert batched_resources[rid].attrs == resources.read(ctx, rid).attrs
+    api.delete_resource(restApiId=api_id, resourceId=res_ids[2].split("|")[1])
+    assert set(resources.read_many(ctx, res_ids)) == set(res_ids[:2])
+    assert set(methods.read_many(ctx, method_ids)) == set(method_ids[:2])
