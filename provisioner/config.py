@@ -16,11 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_FILE = "mfprov.toml"
 STACKS = ("metaflow", "mlflow")
-PRESETS = {"metaflow": ("personal", "standard"), "mlflow": ("standard",)}
+PRESETS = {"metaflow": ("personal", "standard", "full"), "mlflow": ("standard",)}
 #: the preset a stack gets when the config names none
 DEFAULT_PRESET = {"metaflow": "personal", "mlflow": "standard"}
 #: presets that later versions add; named so the error can say so
-PLANNED_PRESETS = ("full",)
+PLANNED_PRESETS: tuple[str, ...] = ()
+#: the Metaflow presets that run the metadata service (and its database)
+SERVICE_PRESETS = ("standard", "full")
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _AFFIX = re.compile(r"^[a-z0-9-]*$")
@@ -35,6 +37,27 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _cidr_list(cidrs: list[str], vpc: Any, what: str) -> list[Any]:
+    """Each CIDR valid and inside the VPC."""
+    nets = []
+    for cidr in cidrs:
+        try:
+            net = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{what} CIDR {cidr!r} is not valid ({err})") from None
+        if not net.subnet_of(vpc):
+            raise ValueError(f"{what} CIDR {cidr} is outside the VPC {vpc}")
+        nets.append(net)
+    return nets
+
+
+def _no_overlap(nets: list[Any]) -> None:
+    for i, a in enumerate(nets):
+        for b in nets[i + 1 :]:
+            if a.overlaps(b):
+                raise ValueError(f"subnet CIDRs {a} and {b} overlap")
+
+
 class NetworkConfig(Section):
     #: create a VPC with one public subnet per AZ (no NAT), or use an existing VPC and subnets
     create: bool = True
@@ -43,7 +66,18 @@ class NetworkConfig(Section):
     #: one CIDR per AZ; by default consecutive /20 blocks of the VPC
     subnet_cidrs: list[str] | None = None
     vpc_id: str | None = None
+    #: with create = false: the subnets everything uses, or, with private_subnet_ids, the public ones (the ALB)
     subnet_ids: list[str] = Field(default_factory=list)
+    #: compute, services and the database in private subnets behind NAT; None: the preset decides (full: true)
+    private: bool | None = None
+    #: "single": one NAT gateway for every private subnet; "per_az": one per AZ (no cross-AZ dependency, N x cost)
+    nat: Literal["single", "per_az"] = "single"
+    #: one CIDR per AZ for the private subnets; by default the /20 blocks after the public ones
+    private_subnet_cidrs: list[str] | None = None
+    #: with create = false: existing private subnets (with their own NAT) where compute and services go
+    private_subnet_ids: list[str] = Field(default_factory=list)
+    #: an S3 gateway endpoint on the private route tables (S3 traffic stays off the NAT); None: with private
+    s3_endpoint: bool | None = None
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -61,11 +95,19 @@ class NetworkConfig(Section):
         if not self.create:
             if not self.vpc_id or not self.subnet_ids:
                 raise ValueError("with create = false, set vpc_id and subnet_ids (at least one subnet)")
+            if self.private is True and not self.private_subnet_ids:
+                raise ValueError("private = true with create = false needs private_subnet_ids (subnets behind a NAT)")
+            if self.s3_endpoint:
+                raise ValueError(
+                    "s3_endpoint needs the route tables mfprov makes (create = true); add the endpoint to your own "
+                    "VPC's route tables instead"
+                )
             return self
         vpc = ipaddress.ip_network(self.vpc_cidr)
+        if self.private_subnet_ids:
+            raise ValueError("private_subnet_ids are for an existing VPC (create = false); mfprov makes its own")
         if self.subnet_cidrs is None:
-            size = max(vpc.prefixlen + 2, 20) if vpc.prefixlen <= 18 else vpc.prefixlen + 2
-            blocks = list(vpc.subnets(new_prefix=min(size, 28)))
+            blocks = self._blocks(vpc)
             if len(blocks) < self.az_count:
                 raise ValueError(f"vpc_cidr {self.vpc_cidr} is too small for {self.az_count} subnets")
             self.subnet_cidrs = [str(b) for b in blocks[: self.az_count]]
@@ -74,20 +116,57 @@ class NetworkConfig(Section):
             raise ValueError(
                 f"subnet_cidrs has {len(self.subnet_cidrs)} entries but az_count is {self.az_count}; give one per AZ"
             )
-        nets = []
-        for cidr in self.subnet_cidrs:
-            try:
-                net = ipaddress.ip_network(cidr, strict=True)
-            except ValueError as err:
-                raise ValueError(f"subnet CIDR {cidr!r} is not valid ({err})") from None
-            if not net.subnet_of(vpc):  # type: ignore[arg-type]
-                raise ValueError(f"subnet CIDR {cidr} is outside the VPC {self.vpc_cidr}")
-            nets.append(net)
-        for i, a in enumerate(nets):
-            for b in nets[i + 1 :]:
-                if a.overlaps(b):
-                    raise ValueError(f"subnet CIDRs {a} and {b} overlap")
+        _no_overlap(_cidr_list(self.subnet_cidrs, vpc, "subnet"))
         return self
+
+    def _blocks(self, vpc: Any) -> list[Any]:
+        """The default subnet blocks of the VPC: /20s (a quarter of a small VPC)."""
+        size = max(vpc.prefixlen + 2, 20) if vpc.prefixlen <= 18 else vpc.prefixlen + 2
+        return list(vpc.subnets(new_prefix=min(size, 28)))
+
+    def settle(self, private_by_default: bool) -> None:
+        """Fill in what the preset decides (private networking, the S3 endpoint) and lay out the private subnets."""
+        if not self.create:
+            self.private = bool(self.private_subnet_ids)
+            self.s3_endpoint = False
+            return
+        if self.private is None:
+            self.private = private_by_default
+        if self.s3_endpoint is None:
+            self.s3_endpoint = self.private
+        if not self.private:
+            if self.private_subnet_cidrs is not None:
+                raise ValueError("network.private_subnet_cidrs is set but network.private is false")
+            return
+        vpc = ipaddress.ip_network(self.vpc_cidr)
+        public = _cidr_list(self.subnet_cidrs or [], vpc, "subnet")
+        if self.private_subnet_cidrs is None:
+            free = [b for b in self._blocks(vpc) if not any(b.overlaps(p) for p in public)]
+            if len(free) < self.az_count:
+                raise ValueError(
+                    f"network.vpc_cidr {self.vpc_cidr} is too small for {self.az_count} public and "
+                    f"{self.az_count} private subnets; give a larger VPC or network.private_subnet_cidrs"
+                )
+            self.private_subnet_cidrs = [str(b) for b in free[: self.az_count]]
+            return
+        if len(self.private_subnet_cidrs) != self.az_count:
+            raise ValueError(
+                f"network.private_subnet_cidrs has {len(self.private_subnet_cidrs)} entries but az_count is "
+                f"{self.az_count}; give one per AZ"
+            )
+        _no_overlap(public + _cidr_list(self.private_subnet_cidrs, vpc, "network.private_subnet_cidrs"))
+
+    @property
+    def is_private(self) -> bool:
+        """Whether compute and services go into private subnets (after ``settle``)."""
+        return bool(self.private)
+
+    @property
+    def workload_subnet_count(self) -> int:
+        """How many subnets (AZs) compute, services and the database get."""
+        if self.create:
+            return self.az_count
+        return len(self.private_subnet_ids or self.subnet_ids)
 
 
 class DatastoreConfig(Section):
@@ -112,19 +191,47 @@ class GpuConfig(Section):
     max_vcpus: Annotated[int, Field(ge=1)] = 32
 
 
+#: compute types that run on Fargate (no instances, types or launch template)
+FARGATE_TYPES = ("fargate", "fargate_spot")
+
+
 class BatchConfig(Section):
-    compute_type: Literal["spot", "ec2"] = "spot"
-    #: default SPOT_CAPACITY_OPTIMIZED for spot, BEST_FIT_PROGRESSIVE for ec2
+    #: "spot"/"ec2": EC2 instances (spot or on-demand); "fargate"/"fargate_spot": serverless containers
+    compute_type: Literal["fargate", "fargate_spot", "spot", "ec2"] = "spot"
+    #: default SPOT_CAPACITY_OPTIMIZED for spot, BEST_FIT_PROGRESSIVE for ec2; none for Fargate
     allocation_strategy: Literal["BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED"] | None = None
     instance_types: list[str] = Field(default_factory=lambda: ["optimal"], min_length=1)
     min_vcpus: Annotated[int, Field(ge=0)] = 0
     desired_vcpus: Annotated[int, Field(ge=0)] = 0
     max_vcpus: Annotated[int, Field(ge=1)] = 64
     bid_percentage: Annotated[int, Field(ge=1, le=100)] | None = None
+    #: spot / fargate_spot: a second, on-demand compute environment after the spot one in the queue's order;
+    #: None: the preset decides (full: true)
+    on_demand_fallback: bool | None = None
     root_volume_size: Annotated[int, Field(ge=30, le=16384)] = 100
     egress_cidr_blocks: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    #: existing security groups the compute environments get as well (e.g. to reach a database of yours)
+    additional_security_group_ids: list[str] = Field(default_factory=list)
+    #: managed policies attached to the job role as well (CloudFormation's AdditionalWorkerPolicyArn)
+    job_policy_arns: list[str] = Field(default_factory=list)
     gpu: GpuConfig = Field(default_factory=GpuConfig)
     imds: ImdsConfig = Field(default_factory=ImdsConfig)
+
+    @field_validator("additional_security_group_ids")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        for g in v:
+            if not re.fullmatch(r"sg-[0-9a-f]{8,17}", g):
+                raise ValueError(f"{g!r} is not a security group id like sg-0123456789abcdef0")
+        return v
+
+    @field_validator("job_policy_arns")
+    @classmethod
+    def _policies(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+", arn):
+                raise ValueError(f"{arn!r} is not a managed policy ARN like arn:aws:iam::123456789012:policy/NAME")
+        return v
 
     @model_validator(mode="after")
     def _vcpus(self) -> BatchConfig:
@@ -135,17 +242,62 @@ class BatchConfig(Section):
                 f"desired_vcpus ({self.desired_vcpus}) must be between min_vcpus ({self.min_vcpus}) "
                 f"and max_vcpus ({self.max_vcpus})"
             )
-        if self.compute_type == "ec2" and self.bid_percentage is not None:
+        if self.compute_type != "spot" and self.bid_percentage is not None:
             raise ValueError("bid_percentage applies to compute_type = 'spot' only")
         if self.compute_type == "ec2" and self.allocation_strategy == "SPOT_CAPACITY_OPTIMIZED":
             raise ValueError("allocation_strategy SPOT_CAPACITY_OPTIMIZED needs compute_type = 'spot'")
+        if self.compute_type in ("ec2", "fargate") and self.on_demand_fallback:
+            raise ValueError(
+                f"on_demand_fallback is for spot capacity; compute_type {self.compute_type!r} is on-demand"
+            )
+        if self.fargate:
+            given = [
+                key
+                for key, bad in (
+                    ("allocation_strategy", self.allocation_strategy is not None),
+                    ("instance_types", self.instance_types != ["optimal"]),
+                    ("min_vcpus", self.min_vcpus > 0),
+                    ("desired_vcpus", self.desired_vcpus > 0),
+                )
+                if bad
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: Fargate picks and sizes the capacity itself; leave them unset with "
+                    f"compute_type {self.compute_type!r}"
+                )
         return self
+
+    @property
+    def fargate(self) -> bool:
+        return self.compute_type in FARGATE_TYPES
+
+    @property
+    def spot(self) -> bool:
+        return self.compute_type in ("spot", "fargate_spot")
 
     @property
     def strategy(self) -> str:
         if self.allocation_strategy:
             return self.allocation_strategy
         return "SPOT_CAPACITY_OPTIMIZED" if self.compute_type == "spot" else "BEST_FIT_PROGRESSIVE"
+
+    @property
+    def ec2_based(self) -> bool:
+        """Whether any compute environment launches EC2 instances (then a launch template and an instance role)."""
+        return not self.fargate or self.gpu.enabled
+
+    @property
+    def gpu_compute_type(self) -> str:
+        """The GPU environment's Batch type: Fargate has no GPUs, so with Fargate it is EC2 (spot if spot)."""
+        if not self.fargate:
+            return "SPOT" if self.compute_type == "spot" else "EC2"
+        return "SPOT" if self.compute_type == "fargate_spot" else "EC2"
+
+    @property
+    def gpu_own_queue(self) -> bool:
+        """A queue cannot mix Fargate and EC2 environments: with Fargate, the GPU one gets its own queue."""
+        return self.gpu.enabled and self.fargate
 
 
 class DatabaseConfig(Section):
@@ -203,6 +355,153 @@ class MetadataConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
 
 
+_CERT = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+$")
+_PRINCIPAL = re.compile(r"^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(root|user/.+|role/.+))$")
+#: words Cognito refuses in a domain prefix
+_COGNITO_RESERVED = ("aws", "amazon", "cognito")
+
+
+def _cidrs(v: list[str], what: str) -> list[str]:
+    for c in v:
+        try:
+            ipaddress.ip_network(c, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{what}: {c!r} is not a CIDR block like 203.0.113.0/24 ({err})") from None
+    return v
+
+
+class EcrConfig(Section):
+    """A private ECR repository for a custom Batch image (METAFLOW_BATCH_CONTAINER_REGISTRY / _IMAGE)."""
+
+    #: None: the preset decides (full: true)
+    enabled: bool | None = None
+    #: MUTABLE: Metaflow's profile names the repository without a tag, so ``latest`` is what jobs pull and is
+    #: pushed again with each build; IMMUTABLE: every build gets a new tag (then set @batch(image=...:tag))
+    image_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = "MUTABLE"
+    scan_on_push: bool = True
+    #: a lifecycle policy keeps the newest N images and expires the rest; 0: no policy
+    keep_images: Annotated[int, Field(ge=0, le=10000)] = 50
+    #: let ``down --delete-protected`` delete a repository that still holds images
+    force_delete: bool = False
+
+
+class NotebookConfig(Section):
+    """A SageMaker notebook instance with the Metaflow settings (the CloudFormation template's notebook)."""
+
+    #: None: the preset decides (full: true)
+    enabled: bool | None = None
+    instance_type: str = "ml.t3.medium"
+    #: GiB of the notebook's volume (it only grows in place)
+    volume_size_gb: Annotated[int, Field(ge=5, le=16384)] = 20
+    root_access: bool = True
+    platform_identifier: str = "notebook-al2023-v1"
+
+    @field_validator("instance_type")
+    @classmethod
+    def _ml(cls, v: str) -> str:
+        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", v):
+            raise ValueError(f"{v!r} is not a SageMaker notebook instance type like ml.t3.medium")
+        return v
+
+
+class UserRoleConfig(Section):
+    """The restricted role for Metaflow's users (the CloudFormation template's MetaflowUserRole): this stack's
+    bucket, queue, state machines and notebook, nothing else."""
+
+    #: None: the preset decides (full: true)
+    enabled: bool | None = None
+    #: who may assume it: account ids or IAM ARNs (root, user/..., role/...); empty: this account (its own IAM
+    #: policies then say which users and roles may call sts:AssumeRole on it)
+    trusted_principals: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_principals")
+    @classmethod
+    def _principals(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not _PRINCIPAL.match(p):
+                raise ValueError(f"{p!r} is not an account id or an IAM ARN (…:root, …:user/NAME, …:role/NAME)")
+        return v
+
+
+class UiConfig(Section):
+    """The Metaflow UI (presets standard and full): an HTTPS ALB in front of the UI backend and the static UI on
+    Fargate, with Cognito sign-in. On only when certificate_arn is set."""
+
+    #: an ACM (or IAM server) certificate ARN for the HTTPS listener; empty: no UI
+    certificate_arn: str = ""
+    #: an internal ALB (reachable only from the VPC and what is connected to it)
+    internal: bool = False
+    #: CIDRs allowed to reach the ALB (443, and 80 which redirects to 443); required with the UI
+    allow_cidrs: list[str] = Field(default_factory=list)
+    #: sign-in through a Cognito user pool (admin-created users) before anything reaches the UI
+    cognito: bool = True
+    #: the Cognito hosted-UI domain prefix (unique in the region); default ``<prefix>-ui-<suffix>``
+    cognito_domain: str | None = None
+    #: the DNS name you point at the ALB (a callback URL of the sign-in); empty: the ALB's own name only
+    public_domain: str = ""
+    #: the HTTPS listener's security policy; None: mfprov's default (TLS 1.2 and 1.3)
+    ssl_policy: str | None = None
+    #: None: the metadata service's image (the UI backend is the same image with another command)
+    backend_image: str | None = None
+    static_image: str = "public.ecr.aws/outerbounds/metaflow_ui:v1.2.4"
+    backend_cpu: Literal["256", "512", "1024", "2048", "4096"] = "2048"
+    backend_memory: str = "16384"
+    static_cpu: Literal["256", "512", "1024", "2048", "4096"] = "512"
+    static_memory: str = "1024"
+    desired_count: Annotated[int, Field(ge=0, le=10)] = 1
+    extra_backend_env: dict[str, str] = Field(default_factory=dict)
+    extra_static_env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, v: str) -> str:
+        if v and not _CERT.match(v):
+            raise ValueError(
+                f"{v!r} is not a certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID, or an IAM "
+                "server certificate)"
+            )
+        return v
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        return _cidrs(v, "allow_cidrs")
+
+    @field_validator("cognito_domain")
+    @classmethod
+    def _domain(cls, v: str | None) -> str | None:
+        if v is not None:
+            _cognito_prefix(v)
+        return v
+
+    @field_validator("public_domain")
+    @classmethod
+    def _public(cls, v: str) -> str:
+        if v and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", v):
+            raise ValueError(f"{v!r} is not a lower-case DNS name like metaflow.example.com")
+        return v
+
+    @field_validator("extra_backend_env")
+    @classmethod
+    def _no_password(cls, v: dict[str, str]) -> dict[str, str]:
+        if "MF_METADATA_DB_PSWD" in v:
+            raise ValueError("MF_METADATA_DB_PSWD reaches the UI backend from Secrets Manager; do not set it here")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.certificate_arn)
+
+
+def _cognito_prefix(v: str) -> str:
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", v):
+        raise ValueError(f"Cognito domain prefix {v!r}: 1-63 lower-case letters, digits and '-'")
+    reserved = [w for w in _COGNITO_RESERVED if w in v]
+    if reserved:
+        raise ValueError(f"Cognito domain prefix {v!r} may not contain {', '.join(map(repr, reserved))}")
+    return v
+
+
 from provisioner.config_mlflow import MlflowConfig  # noqa: E402  (its section; it builds on Section)
 
 
@@ -246,6 +545,10 @@ class Config(Section):
     batch: BatchConfig = Field(default_factory=BatchConfig)
     step_functions: StepFunctionsConfig = Field(default_factory=StepFunctionsConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    ecr: EcrConfig = Field(default_factory=EcrConfig)
+    notebook: NotebookConfig = Field(default_factory=NotebookConfig)
+    user_role: UserRoleConfig = Field(default_factory=UserRoleConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
     #: stack "mlflow" only
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     state: StateConfig = Field(default_factory=StateConfig)
@@ -300,23 +603,64 @@ class Config(Section):
             raise ValueError(
                 f"unknown preset {self.preset!r} for stack {self.stack!r}{later}; known presets: {', '.join(known)}"
             )
-        if self.preset == "standard":
-            subnets = self.network.az_count if self.network.create else len(self.network.subnet_ids)
-            if subnets < 2:
+        self._settle_preset_defaults()
+        if self.has_metadata_service:
+            if self.network.workload_subnet_count < 2:
                 raise ValueError(
-                    "preset 'standard' needs subnets in at least 2 availability zones (RDS and the NLB require it); "
-                    "set network.az_count = 2 or give two subnet_ids"
+                    f"preset {self.preset!r} needs subnets in at least 2 availability zones (RDS and the NLB require "
+                    "it); set network.az_count = 2 or give two subnet_ids (two private_subnet_ids with an existing "
+                    "VPC's private subnets)"
                 )
+        self._check_ui()
         for what, name, limit in self.derived_names():
             if len(name) > limit:
                 raise ValueError(
                     f"the {what} name {name!r} would be {len(name)} characters; AWS allows {limit}. "
                     "Shorten prefix or suffix."
                 )
+        if self.stack == "metaflow" and self.ui.enabled and self.ui.cognito and self.ui.cognito_domain is None:
+            try:
+                _cognito_prefix(self.cognito_domain)
+            except ValueError as err:
+                raise ValueError(f"{err}; set ui.cognito_domain to another prefix") from None
         bucket = self.bucket_name if self.stack == "metaflow" else self.mlflow.bucket_name_for(self)
         if bucket is not None and (not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket) or ".." in bucket):
             raise ValueError(f"bucket name {bucket!r} breaks S3 naming: 3-63 lowercase letters, digits, '.', '-'")
         return self
+
+    def _settle_preset_defaults(self) -> None:
+        """What a preset changes are defaults only: a key the config sets wins. ``full`` turns on private
+        networking, the on-demand fallback of spot, ECR, the notebook and the user role."""
+        full = self.stack == "metaflow" and self.preset == "full"
+        self.network.settle(private_by_default=full)
+        if self.batch.on_demand_fallback is None:
+            self.batch.on_demand_fallback = full and self.batch.spot
+        for section in (self.ecr, self.notebook, self.user_role):
+            if section.enabled is None:
+                section.enabled = full
+
+    def _check_ui(self) -> None:
+        if not self.ui.enabled:
+            return
+        if self.stack != "metaflow" or not self.has_metadata_service:
+            raise ValueError(
+                "the UI (ui.certificate_arn) reads the metadata service's database: use preset 'standard' or 'full'"
+            )
+        if not self.ui.allow_cidrs:
+            raise ValueError(
+                "ui.allow_cidrs is empty: say who may reach the UI (e.g. your office's CIDR, or 0.0.0.0/0 with "
+                "ui.cognito = true), or the load balancer admits nobody"
+            )
+
+    # ------------------------------------------------------------- features
+
+    @property
+    def has_metadata_service(self) -> bool:
+        return self.stack == "metaflow" and self.preset in SERVICE_PRESETS
+
+    @property
+    def cognito_domain(self) -> str:
+        return self.ui.cognito_domain or self.named("ui")
 
     # ------------------------------------------------------------- naming
 
@@ -339,21 +683,49 @@ class Config(Section):
         """(what, name, AWS's length limit) of every name the stack derives from prefix and suffix."""
         if self.stack == "mlflow":
             return self.mlflow.derived_names(self)
-        return [
-            ("IAM role", self.named("batch-execution-role"), 64),
-            ("IAM role", self.named("step_functions_role"), 64),
-            ("IAM role", self.named("batch_s3_task_role"), 64),
-            ("launch template", self.named("batch-launch-tmpl-cpu-100gb"), 128),
-            ("security group", self.named("batch-compute-environment-security-group"), 255),
-            ("Batch compute environment", self.named("cpu"), 128),
+        n = self.named
+        names = [
+            ("IAM role", n("batch-execution-role"), 64),
+            ("IAM role", n("step_functions_role"), 64),
+            ("IAM role", n("batch_s3_task_role"), 64),
+            ("launch template", n("batch-launch-tmpl-cpu-100gb"), 128),
+            ("security group", n("batch-compute-environment-security-group"), 255),
+            ("Batch compute environment", n("cpu"), 128),
             ("Batch job queue", self.queue_name, 128),
-            ("DynamoDB table", self.named("step_functions_state"), 255),
+            ("DynamoDB table", n("step_functions_state"), 255),
             ("S3 bucket", self.bucket_name, 63),
-            ("load balancer", self.named("nlb"), 32),
-            ("target group", self.named("mdtg"), 32),
-            ("RDS instance", self.named("metaflow"), 63),
-            ("Lambda function", self.named("db_migrate"), 64),
+            ("load balancer", n("nlb"), 32),
+            ("target group", n("mdtg"), 32),
+            ("RDS instance", n("metaflow"), 63),
+            ("Lambda function", n("db_migrate"), 64),
         ]
+        # only what the config turns on: a longer prefix stays valid for a stack without these
+        if self.batch.on_demand_fallback:
+            names.append(("Batch compute environment", n("cpu-on-demand"), 128))
+        if self.batch.fargate:
+            names.append(("IAM role", n("batch-fargate-execution-role"), 64))
+        if self.batch.gpu_own_queue:
+            names.append(("Batch job queue", f"{self.queue_name}-gpu", 128))
+        if self.ecr.enabled:
+            names.append(("ECR repository", n("batch"), 256))
+        if self.notebook.enabled:
+            names += [
+                ("SageMaker notebook instance", n("notebook"), 63),
+                ("SageMaker lifecycle configuration", n("notebook-lifecycle"), 63),
+                ("IAM role", n("sm-execution-role"), 64),
+            ]
+        if self.user_role.enabled:
+            names.append(("IAM role", n("metaflow_user"), 64))
+        if self.ui.enabled:
+            names += [
+                ("load balancer", n("alb"), 32),
+                ("target group", n("ui-backend"), 32),
+                ("target group", n("ui-static"), 32),
+                ("IAM role", n("ui-ecs-task"), 64),
+            ]
+            if self.ui.cognito:
+                names.append(("Cognito domain prefix", self.cognito_domain, 63))
+        return names
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

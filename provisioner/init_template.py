@@ -11,7 +11,10 @@ TEMPLATE = """\
 name = "{name}"            # the stack's name; tags every resource (mfprov:stack) - do not change after `up`
 stack = "{stack}"           # what to build: "metaflow"
 preset = "{preset}"         # "personal": spot Batch, public subnets, no NAT, nothing billed while idle;
-                            # "standard": personal + the metadata service ([metadata] below)
+                            # "standard": personal + the metadata service ([metadata] below);
+                            # "full": standard + private subnets behind NAT, an on-demand fallback for spot,
+                            #   ECR, a SageMaker notebook, the restricted user role, and the UI ([ui] below)
+                            # A preset only changes defaults: the keys marked "by preset" below override it.
 # region = "us-east-1"      # unset: AWS_REGION or your profile's region
 prefix = "metaflow"         # names are <prefix>-<what>-<suffix>, as terraform-aws-metaflow names them
 suffix = "{suffix}"         # random, so two stacks in one account never collide
@@ -21,14 +24,20 @@ parallelism = 8             # resources worked on at once
 # team = "ml-platform"
 
 [network]
-create = true               # a VPC with one public subnet per AZ and an internet gateway (no NAT)
-vpc_cidr = "10.20.0.0/16"
+create = true               # a VPC with one public subnet per AZ and an internet gateway
+vpc_cidr = "10.20.0.0/16"   # with create = false: your VPC's CIDR (the metadata service admits it)
 az_count = 2
 # subnet_cidrs = ["10.20.0.0/20", "10.20.16.0/20"]   # one per AZ; default consecutive /20s
+# private = true            # by preset (full: true): compute, services and the database in private subnets
+                            # behind NAT (a NAT gateway is billed by the hour)
+nat = "single"              # private only: "single" NAT gateway, or "per_az" (one per AZ, no cross-AZ dependency)
+# private_subnet_cidrs = ["10.20.32.0/20", "10.20.48.0/20"]   # one per AZ; default the /20s after the public ones
+# s3_endpoint = true        # by preset (with private): an S3 gateway endpoint, S3 traffic stays off the NAT
 # To use an existing VPC instead:
 # create = false
 # vpc_id = "vpc-0123456789abcdef0"
-# subnet_ids = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+# subnet_ids = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]           # public (or the only ones)
+# private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]  # behind your NAT
 
 [datastore]
 # bucket_name = "my-metaflow-bucket"   # default <prefix>-s3-<suffix>
@@ -37,7 +46,8 @@ versioning = false
 force_destroy = false       # true: `down` empties the bucket (every version); false: it refuses a bucket with data
 
 [batch]
-compute_type = "spot"       # "spot" (SPOT_CAPACITY_OPTIMIZED) or "ec2" (on-demand)
+compute_type = "spot"       # "spot" (SPOT_CAPACITY_OPTIMIZED), "ec2" (on-demand), "fargate" or "fargate_spot"
+# on_demand_fallback = true # by preset (full: true): spot only; an on-demand environment after the spot one
 # allocation_strategy = "SPOT_CAPACITY_OPTIMIZED"   # or BEST_FIT_PROGRESSIVE / BEST_FIT
 instance_types = ["optimal"]
 min_vcpus = 0               # 0: no instance runs (or is billed) while no job does
@@ -46,6 +56,8 @@ max_vcpus = 64
 # bid_percentage = 100      # spot only: the most to pay, as % of on-demand
 root_volume_size = 100      # GiB, encrypted
 egress_cidr_blocks = ["0.0.0.0/0"]
+additional_security_group_ids = []   # your own security groups the compute environments get as well
+job_policy_arns = []        # managed policies your jobs' role gets as well (e.g. to read another bucket)
 
 [batch.imds]
 http_endpoint = "enabled"
@@ -60,7 +72,7 @@ max_vcpus = 32
 [step_functions]
 enabled = true              # the DynamoDB table and roles `python flow.py step-functions create` needs
 
-[metadata]                  # preset "standard" only: the metadata service on ECS Fargate behind an internal NLB
+[metadata]                  # presets "standard" and "full": the metadata service on ECS Fargate behind an internal NLB
 image = "netflixoss/metaflow_metadata_service:v2.4.12"   # v2.4.4+ speaks SSL to PostgreSQL 15+
 cpu = "512"
 memory = "1024"
@@ -85,6 +97,44 @@ skip_final_snapshot = false # false: deleting the database takes a final snapsho
 aurora_instance_class = "db.serverless"
 serverless_min_capacity = 0.5
 serverless_max_capacity = 4.0
+
+[ecr]                       # a repository for a custom Batch image (METAFLOW_BATCH_CONTAINER_IMAGE)
+# enabled = true            # by preset (full: true)
+image_tag_mutability = "MUTABLE"   # the profile names no tag, so jobs pull "latest"; IMMUTABLE: tag every build
+scan_on_push = true
+keep_images = 50            # the newest N images are kept, older ones expire; 0: keep all
+force_delete = false        # true: `down --delete-protected` deletes it with its images
+
+[notebook]                  # a SageMaker notebook instance with the Metaflow settings
+# enabled = true            # by preset (full: true)
+instance_type = "ml.t3.medium"
+volume_size_gb = 20         # grows in place; never shrinks
+root_access = true
+platform_identifier = "notebook-al2023-v1"
+
+[user_role]                 # a role for people and tools: this stack's bucket, queue, state machines, notebook
+# enabled = true            # by preset (full: true)
+trusted_principals = []     # account ids or IAM ARNs that may assume it; empty: this account (its IAM decides)
+
+[ui]                        # presets standard and full: the Metaflow UI behind an HTTPS load balancer
+certificate_arn = ""        # an ACM certificate ARN for your UI's domain; empty: no UI
+allow_cidrs = []            # who may reach it (443, and 80 which redirects); required with a certificate
+internal = false            # true: an internal load balancer, reachable from the VPC only
+cognito = true              # sign-in through a Cognito user pool (you create the users) before the UI
+# cognito_domain = "my-metaflow-ui"   # the sign-in page's prefix; default <prefix>-ui-<suffix>
+public_domain = ""          # the DNS name you point at the load balancer (e.g. metaflow.example.com)
+# ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# backend_image = "..."     # default: the metadata service's image
+static_image = "public.ecr.aws/outerbounds/metaflow_ui:v1.2.4"
+backend_cpu = "2048"
+backend_memory = "16384"
+static_cpu = "512"
+static_memory = "1024"
+desired_count = 1
+
+[ui.extra_backend_env]      # extra environment of the UI backend
+
+[ui.extra_static_env]       # extra environment of the static UI
 
 [timeouts]                  # seconds a resource kind may take to become ready
 # "batch.compute_environment" = 900

@@ -1,5 +1,5 @@
-"""The Metaflow metadata service (preset ``standard``): PostgreSQL on RDS with its own key, the password in
-Secrets Manager, the service on ECS Fargate behind an internal NLB, API Gateway with an API key in front,
+"""The Metaflow metadata service (presets ``standard`` and ``full``): PostgreSQL on RDS with its own key, the
+password in Secrets Manager, the service on ECS Fargate behind an internal NLB, API Gateway with an API key in front,
 and the DB-migration Lambda — terraform-aws-metaflow's datastore and metadata-service modules, with their
 defects fixed: a supported engine and class, backups on, deletion protection and a final snapshot, the
 password handed to the task by reference (never a plain environment variable), an enabled API key, and
@@ -91,13 +91,20 @@ def add(
         ],
         egress=[{"protocol": "-1", "cidr": "0.0.0.0/0"}],
     )
+    db_clients: list[Any] = [md_sg]
+    if cfg.ui.enabled:
+        from provisioner.stacks.ui import UI_SECURITY_GROUP
+
+        db_clients.append(Ref(address=UI_SECURITY_GROUP))  # the UI backend reads the same database
     rds_sg = bp.add(
         "ec2.security_group.rds",
         "ec2.security_group",
         name=n("rds-security-group"),
         description="Metaflow metadata database: PostgreSQL from the metadata service only",
         vpc_id=vpc,
-        ingress=[{"protocol": "tcp", "from_port": 5432, "to_port": 5432, "source_security_group_id": md_sg}],
+        ingress=[
+            {"protocol": "tcp", "from_port": 5432, "to_port": 5432, "source_security_group_id": c} for c in db_clients
+        ],
         egress=[{"protocol": "-1", "cidr": "0.0.0.0/0"}],
     )
     bp.add(
@@ -205,21 +212,9 @@ def add(
         "iam.role",
         name=n("ecs-execution-role"),
         description="ECS pulls images, writes logs and reads the DB secret for the metadata service",
-        assume_role_policy=pol.trust("ecs-tasks.amazonaws.com"),
+        assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
         inline_policies={
-            "ecs_access": pol.doc(
-                pol.allow(
-                    [
-                        "ecr:GetAuthorizationToken",
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchGetImage",
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                    ],
-                    "*",
-                )
-            ),
+            **pol.ecs_execution_policies(),
             # Only this secret, only to hand it to the container (the `secrets` of the task definition).
             "db_secret": pol.doc(
                 pol.allow("secretsmanager:GetSecretValue", secret_arn), pol.allow("kms:Decrypt", rds_key_arn)
@@ -231,16 +226,8 @@ def add(
         "iam.role",
         name=n("metadata-ecs-task"),
         description="The metadata service's task role: read the datastore (terraform-aws-metaflow §3.4)",
-        assume_role_policy=pol.trust("ecs-tasks.amazonaws.com"),
-        inline_policies={
-            "s3_kms": pol.doc(pol.allow(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], s3_key_arn)),
-            "custom_s3": pol.doc(
-                pol.allow(
-                    ["s3:GetObject", "s3:ListBucket"], [f"{bucket_arn}/*", bucket_arn], "ObjectAccessMetadataService"
-                )
-            ),
-            "deny_presigned": pol.doc(pol.DENY_PRESIGNED),
-        },
+        assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
+        inline_policies=pol.datastore_read_policies(bucket_arn, s3_key_arn),
     )
     container = n("service")
     db_host = Ref(address=db_address, attr="address")
@@ -297,7 +284,7 @@ def add(
         "iam.role",
         name=n("lambda_ecs_execute"),
         description="The DB-migration Lambda (terraform-aws-metaflow §3.5)",
-        assume_role_policy=pol.trust("lambda.amazonaws.com"),
+        assume_role_policy=pol.trust(pol.principal(facts, "lambda")),
         inline_policies={
             "cloudwatch": pol.doc(
                 pol.allow("logs:CreateLogGroup", f"arn:{part}:logs:{region}:{account}:*", "CreateLogGroup"),

@@ -1,8 +1,14 @@
-"""The network every stack stands in: a VPC with one public subnet per AZ behind an internet gateway (no NAT:
-nothing billed while idle), or the user's own VPC and subnets.
+"""The network every stack stands in.
 
-Stacks get a :class:`Network` and never build subnets themselves, so every stack gains what this module
-learns (private subnets behind NAT, endpoints) at once.
+- The default: a VPC with one public subnet per AZ behind an internet gateway, no NAT (nothing billed while idle).
+- ``network.private``: private subnets as well, one per AZ, whose route tables send the internet through a NAT
+  gateway (one shared, or one per AZ), with an S3 gateway endpoint on them; compute, services and the database
+  go there, the public subnets keep only the NAT gateways and an internet-facing load balancer.
+- ``network.create = false``: the user's own VPC and subnets (public ``subnet_ids`` and, optionally, private
+  ``private_subnet_ids`` behind their own NAT).
+
+Stacks get a :class:`Network` and never build subnets themselves, so every stack gains what this module learns
+at once.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ class Network:
     public_ready: tuple[str, ...] = ()
     #: whether tasks in ``public_subnets`` need a public IP to pull images (true when mfprov made them)
     public_ip: bool = True
-    #: extra: what other layouts add (private subnets behind NAT, their readiness)
+    #: subnets that reach the internet through NAT (empty without private networking)
     private_subnets: list[Any] = field(default_factory=list)
+    #: addresses whatever launches into ``private_subnets`` must come after (their NAT routes)
     private_ready: tuple[str, ...] = ()
 
     @property
@@ -43,12 +50,24 @@ class Network:
         return False if self.private_subnets else self.public_ip
 
 
+def s3_service_name(facts: Facts) -> str:
+    """The S3 gateway endpoint's service: ``com.amazonaws.<region>.s3``; the China partition prefixes ``cn.``."""
+    prefix = "cn.com.amazonaws" if facts.partition == "aws-cn" else "com.amazonaws"
+    return f"{prefix}.{facts.region}.s3"
+
+
 def add(bp: Blueprint, net: NetworkConfig, facts: Facts) -> Network:
     if not net.create:
-        return Network(vpc=net.vpc_id, public_subnets=list(net.subnet_ids), public_ip=False)
+        return Network(
+            vpc=net.vpc_id,
+            public_subnets=list(net.subnet_ids),
+            public_ip=False,
+            private_subnets=list(net.private_subnet_ids),
+        )
     zones = facts.availability_zones
     if len(zones) < net.az_count:
         raise ValueError(f"network.az_count is {net.az_count} but {facts.region} offers {len(zones)} zones")
+    private = net.is_private
     vpc = bp.add("ec2.vpc.main", "ec2.vpc", cidr_block=net.vpc_cidr)
     igw = bp.add("ec2.internet_gateway.main", "ec2.internet_gateway", vpc_id=vpc)
     rtb = bp.add("ec2.route_table.public", "ec2.route_table", vpc_id=vpc)
@@ -67,7 +86,9 @@ def add(bp: Blueprint, net: NetworkConfig, facts: Facts) -> Network:
             vpc_id=vpc,
             cidr_block=cidr,
             availability_zone=zones[i],
-            map_public_ip_on_launch=True,  # Batch hosts pull images without a NAT
+            # Batch hosts there pull images without a NAT; with private subnets nothing launches here but the
+            # NAT gateways and the load balancer, which need no address handed out
+            map_public_ip_on_launch=not private,
         )
         bp.add(
             f"ec2.route_table_association.public_{i + 1}",
@@ -80,4 +101,74 @@ def add(bp: Blueprint, net: NetworkConfig, facts: Facts) -> Network:
     ready = ("ec2.route.public_internet",) + tuple(
         f"ec2.route_table_association.public_{i + 1}" for i in range(len(subnets))
     )
-    return Network(vpc=vpc, public_subnets=subnets, public_ready=ready, public_ip=True)
+    if not private:
+        if net.s3_endpoint:
+            bp.add(
+                "ec2.vpc_endpoint.s3",
+                "ec2.vpc_endpoint",
+                vpc_id=vpc,
+                service_name=s3_service_name(facts),
+                route_table_ids=[rtb],
+            )
+        return Network(vpc=vpc, public_subnets=subnets, public_ready=ready, public_ip=True)
+    return _private(bp, net, facts, vpc, Network(vpc=vpc, public_subnets=subnets, public_ready=ready, public_ip=True))
+
+
+def _private(bp: Blueprint, net: NetworkConfig, facts: Facts, vpc: Any, public: Network) -> Network:
+    """Private subnets behind NAT gateways in the public subnets (one, or one per AZ), each AZ's route table
+    sending 0.0.0.0/0 to its NAT gateway, and the S3 gateway endpoint on those route tables."""
+    zones = facts.availability_zones
+    nat_count = net.az_count if net.nat == "per_az" else 1
+    tables: list[Any] = []
+    ready: list[str] = []
+    for j in range(1, nat_count + 1):
+        eip = bp.add(f"ec2.eip.nat_{j}", "ec2.eip")
+        nat = bp.add(
+            f"ec2.nat_gateway.nat_{j}",
+            "ec2.nat_gateway",
+            subnet_id=public.public_subnets[j - 1],
+            allocation_id=eip,
+            # a NAT gateway forwards through the internet gateway: useless before that route exists
+            after=public.public_ready,
+        )
+        rtb = bp.add(f"ec2.route_table.private_{j}", "ec2.route_table", vpc_id=vpc)
+        bp.add(
+            f"ec2.route.private_nat_{j}",
+            "ec2.route",
+            route_table_id=rtb,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=nat,
+        )
+        tables.append(rtb)
+        ready.append(f"ec2.route.private_nat_{j}")
+    subnets: list[Any] = []
+    for i, cidr in enumerate(net.private_subnet_cidrs or []):
+        sn = bp.add(
+            f"ec2.subnet.private_{i + 1}",
+            "ec2.subnet",
+            vpc_id=vpc,
+            cidr_block=cidr,
+            availability_zone=zones[i],
+            map_public_ip_on_launch=False,
+        )
+        bp.add(
+            f"ec2.route_table_association.private_{i + 1}",
+            "ec2.route_table_association",
+            route_table_id=tables[i if nat_count > 1 else 0],
+            subnet_id=sn,
+        )
+        subnets.append(sn)
+        ready.append(f"ec2.route_table_association.private_{i + 1}")
+    if net.s3_endpoint:
+        # all route tables in the create call: the endpoint adds its prefix-list route to each
+        bp.add(
+            "ec2.vpc_endpoint.s3",
+            "ec2.vpc_endpoint",
+            vpc_id=vpc,
+            service_name=s3_service_name(facts),
+            route_table_ids=tables,
+        )
+        ready.append("ec2.vpc_endpoint.s3")
+    public.private_subnets = subnets
+    public.private_ready = tuple(ready)
+    return public

@@ -2,6 +2,10 @@
 
 Metaflow is configured only by the profile `mfprov outputs --write-profile` writes, plus
 AWS_ENDPOINT_URL (the sandbox) and local metadata (the personal preset has no metadata service).
+
+The full preset runs with its UI on (a certificate requested from the sandbox's ACM first, as a user would) and
+its SageMaker notebook off: moto's server cannot hold one (ListTags on a lifecycle configuration fails with a
+500, and UpdateNotebookInstance is not implemented); the in-process tests cover it with stand-ins.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -57,7 +63,7 @@ READ_BACK = textwrap.dedent(
 
 
 @pytest.fixture
-def sandbox_env(tmp_path: Path) -> dict[str, str]:
+def sandbox_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A private sandbox (own MFPROV_HOME and port) and a private METAFLOW_HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "METAFLOW_"))}
     env.update(
@@ -82,7 +88,35 @@ def mfprov(env: dict[str, str], cwd: Path, *args: str, expect: int = 0) -> subpr
     return proc
 
 
-@pytest.mark.parametrize("preset", ["personal", "standard"])
+def sandbox_url(env: dict[str, str]) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", "sandbox", "status"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def sandbox_client(url: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="sandbox",
+                        aws_secret_access_key="sandbox")  # fmt: skip
+
+
+def full_in_the_sandbox(env: dict[str, str], work: Path) -> None:
+    """The UI on (with a certificate from the sandbox's ACM and an allow-list), the notebook off (see above)."""
+    subprocess.run([sys.executable, "-m", "provisioner", "sandbox", "start"], env=env, check=True, capture_output=True)
+    acm = sandbox_client(sandbox_url(env), "acm")
+    cert = acm.request_certificate(DomainName="metaflow.example.com")["CertificateArn"]
+    path = work / "mfprov.toml"
+    text = path.read_text()
+    for old, new in (
+        ('certificate_arn = ""', f'certificate_arn = "{cert}"'),
+        ("\nallow_cidrs = []", '\nallow_cidrs = ["203.0.113.0/24"]'),
+        ("[notebook]                  # a SageMaker", "[notebook]\nenabled = false             # a SageMaker"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize("preset", ["personal", "standard", "full"])
 def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
     preset: str, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -90,6 +124,8 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
     work.mkdir()
     env = sandbox_env
     mfprov(env, work, "init", "--name", "e2e", "--preset", preset)
+    if preset == "full":
+        full_in_the_sandbox(env, work)
     mfprov(env, work, "up", "--yes")
     assert "Up to date" in mfprov(env, work, "up", "--yes").stderr
     mfprov(env, work, "drift")
@@ -98,11 +134,14 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
     assert profile["METAFLOW_DEFAULT_DATASTORE"] == "s3"
     # standard: the profile points at the metadata service; no container runs in the sandbox, so the flow
     # below records its metadata locally (METAFLOW_DEFAULT_METADATA=local overrides the profile).
-    assert profile["METAFLOW_DEFAULT_METADATA"] == {"personal": "local", "standard": "service"}[preset]
+    assert (
+        profile["METAFLOW_DEFAULT_METADATA"] == {"personal": "local", "standard": "service", "full": "service"}[preset]
+    )
+    if preset == "full":  # the custom image's repository, as terraform-aws-metaflow's profile names it
+        assert profile["METAFLOW_BATCH_CONTAINER_IMAGE"].startswith("metaflow-batch-")
+        assert profile["METAFLOW_BATCH_CONTAINER_REGISTRY"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
-    url = subprocess.run(
-        [sys.executable, "-m", "provisioner", "sandbox", "status"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    url = sandbox_url(env)
     assert url.startswith("http://127.0.0.1:")
     flow_env = {
         **env,
@@ -161,5 +200,5 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
     for obj in rest:  # the code package step-functions uploaded
         s3.delete_object(Bucket=bucket, Key=obj["Key"])
     mfprov(env, work, "down", "--yes", "--delete-protected")
-    count = {"personal": 22, "standard": 51}[preset]
+    count = {"personal": 22, "standard": 51, "full": 80}[preset]
     assert f"Plan: {count} to create" in mfprov(env, work, "plan").stderr

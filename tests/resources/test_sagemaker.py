@@ -3,8 +3,8 @@ equal to the desired, found by name, every managed field drifted out of band and
 ones force replacement), deleted twice, and ids from ARNs. A notebook update is checked to stop the notebook,
 update it, and start it again; a Failed notebook ends the create's wait with SageMaker's reason.
 
-moto 5.2.5 lacks parts of both APIs. The ``moto_gaps`` fixture below stands in for them, test-side only, behaving
-as AWS documents:
+moto 5.2.5 lacks parts of both APIs. The ``moto_gaps`` fixture below stands in for them (``sagemaker_stand_ins`` of
+``tests/conftest.py``, shared with the full stack's tests), test-side only, behaving as AWS documents:
 - UpdateNotebookInstance is not implemented: applied to moto's notebook model, refused unless the notebook is
   Stopped or Failed (as on AWS), and refusing to shrink the volume;
 - UpdateNotebookInstanceLifecycleConfig is not implemented: applied to moto's lifecycle-config model;
@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.core.responses import EmptyResult
-from moto.sagemaker.exceptions import ValidationError as MotoValidationError
-from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
-from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemaker.models import FakeSagemakerNotebookInstance
 from pydantic import ValidationError
 
 from provisioner.compare import diff
 from provisioner.retry import WaitFailed
 from provisioner.session import ClientFactory
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
+from tests.conftest import sagemaker_stand_ins
 
 MakeCtx = Callable[..., Any]
 
@@ -51,85 +49,9 @@ ON_CREATE = "#!/bin/bash\nsudo -u ec2-user -i pip install --quiet 'metaflow>=2.1
 
 
 @pytest.fixture
-def moto_gaps(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def moto_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand-ins for what moto lacks (see the module docstring); they behave as AWS documents."""
-
-    def update_notebook_instance(self: SageMakerResponse) -> EmptyResult:
-        nb = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
-        if nb.status not in ("Stopped", "Failed"):
-            raise MotoValidationError(
-                message=f"Status ({nb.status}) not in ([Stopped, Failed]). Unable to transition to (Updating) "
-                f"for Notebook Instance ({nb.arn})"
-            )
-        size = self._get_param("VolumeSizeInGB")
-        if size is not None and size < nb.volume_size_in_gb:
-            raise MotoValidationError(message="The volume size cannot be decreased")
-        for param, attr in (
-            ("InstanceType", "instance_type"),
-            ("RoleArn", "role_arn"),
-            ("VolumeSizeInGB", "volume_size_in_gb"),
-            ("RootAccess", "root_access"),
-            ("PlatformIdentifier", "platform_identifier"),
-            ("LifecycleConfigName", "lifecycle_config_name"),
-        ):
-            if self._get_param(param) is not None:
-                setattr(nb, attr, self._get_param(param))
-        if self._get_param("DisassociateLifecycleConfig"):
-            nb.lifecycle_config_name = None
-        return EmptyResult()
-
-    def update_notebook_instance_lifecycle_config(self: SageMakerResponse) -> EmptyResult:
-        name = self._get_param("NotebookInstanceLifecycleConfigName")
-        lc = self.sagemaker_backend.notebook_instance_lifecycle_configurations.get(name)
-        if lc is None:
-            raise MotoValidationError(
-                message=f"Unable to update Notebook Instance Lifecycle Config '{name}'. "
-                "(Details: Notebook Instance Lifecycle Config does not exist.)"
-            )
-        for param, attr in (("OnStart", "on_start"), ("OnCreate", "on_create")):
-            if self._get_param(param) is not None:
-                setattr(lc, attr, self._get_param(param))
-        return EmptyResult()
-
-    original_create = SageMakerResponse.create_notebook_instance
-    original_to_dict = FakeSagemakerNotebookInstance.to_dict
-    original_create_lc = SageMakerResponse.create_notebook_instance_lifecycle_config
-    original_resource = SageMakerModelBackend._get_resource_from_arn
-
-    def create_notebook_instance(self: SageMakerResponse) -> Any:
-        answer = original_create(self)
-        nb = self.sagemaker_backend.notebook_instances[self._get_param("NotebookInstanceName")]
-        nb.platform_identifier = self._get_param("PlatformIdentifier")
-        return answer
-
-    def to_dict(self: FakeSagemakerNotebookInstance) -> dict[str, Any]:
-        return {**original_to_dict(self), "PlatformIdentifier": getattr(self, "platform_identifier", None)}
-
-    def create_lifecycle_config(self: SageMakerResponse) -> Any:
-        answer = original_create_lc(self)
-        lcs = self.sagemaker_backend.notebook_instance_lifecycle_configurations
-        lcs[self._get_param("NotebookInstanceLifecycleConfigName")].tags = list(self._get_param("Tags") or [])
-        return answer
-
-    def resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
-        kind, _, name = arn.split(":")[-1].partition("/")
-        if kind != "notebook-instance-lifecycle-config":
-            return original_resource(self, arn)
-        lc = self.notebook_instance_lifecycle_configurations.get(name)
-        if lc is None:
-            raise MotoValidationError(message=f"Could not find {kind} with name {name}")
-        return lc
-
-    for name, fn in (
-        ("update_notebook_instance", update_notebook_instance),
-        ("update_notebook_instance_lifecycle_config", update_notebook_instance_lifecycle_config),
-    ):
-        monkeypatch.setattr(SageMakerResponse, name, fn, raising=False)
-    monkeypatch.setattr(SageMakerResponse, "create_notebook_instance", create_notebook_instance)
-    monkeypatch.setattr(SageMakerResponse, "create_notebook_instance_lifecycle_config", create_lifecycle_config)
-    monkeypatch.setattr(FakeSagemakerNotebookInstance, "to_dict", to_dict)
-    monkeypatch.setattr(SageMakerModelBackend, "_get_resource_from_arn", resource_from_arn)
-    yield
+    sagemaker_stand_ins(monkeypatch)
 
 
 # --------------------------------------------------------------------------- helpers
