@@ -123,14 +123,17 @@ class NotebookLifecycleConfigProps(Props):
 
 @register
 class NotebookLifecycleConfig(_SageMaker):
-    """CreateNotebookInstanceLifecycleConfig (tagged), DescribeNotebookInstanceLifecycleConfig,
-    UpdateNotebookInstanceLifecycleConfig, ListTags, AddTags, DeleteNotebookInstanceLifecycleConfig. Scripts are
-    sent base64-encoded and compared as decoded text. A changed script takes effect at the notebook's next
-    start."""
+    """CreateNotebookInstanceLifecycleConfig, DescribeNotebookInstanceLifecycleConfig,
+    UpdateNotebookInstanceLifecycleConfig, DeleteNotebookInstanceLifecycleConfig. Scripts are sent
+    base64-encoded and compared as decoded text. A changed script takes effect at the notebook's next start.
+
+    Untagged: its name is unique in the account and region, which is all ``find`` needs, and the sandbox's moto
+    server cannot list a lifecycle configuration's tags (it answers 500)."""
 
     kind = "sagemaker.notebook_lifecycle_config"
     Props = NotebookLifecycleConfigProps
     replace_on: ClassVar = frozenset({"name"})
+    taggable = False
     missing_text = "lifecycle config does not exist"
 
     def _describe(self, ctx: NodeContext, name: str) -> dict[str, Any] | None:
@@ -157,7 +160,6 @@ class NotebookLifecycleConfig(_SageMaker):
             "name": lc["NotebookInstanceLifecycleConfigName"],
             "on_start": _script(lc.get("OnStart")),
             "on_create": _script(lc.get("OnCreate")),
-            "tags": self._tags(ctx, arn),
         }
         return Observed(id=id, props=props, attrs={"id": id, "name": id, "arn": arn})
 
@@ -166,7 +168,6 @@ class NotebookLifecycleConfig(_SageMaker):
         ctx.client("sagemaker").create_notebook_instance_lifecycle_config(
             NotebookInstanceLifecycleConfigName=props.name,
             OnStart=_hook(props.on_start),
-            Tags=tag_list(ctx.tags),
             **kw,
         )
         ctx.created(props.name)
@@ -180,8 +181,6 @@ class NotebookLifecycleConfig(_SageMaker):
             ctx.client("sagemaker").update_notebook_instance_lifecycle_config(
                 NotebookInstanceLifecycleConfigName=id, OnStart=_hook(props.on_start), OnCreate=_hook(props.on_create)
             )
-        if "tags" in changes:
-            self._retag(ctx, observed.attrs["arn"])
 
     def delete(
         self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: NotebookLifecycleConfigProps | None
