@@ -1,21 +1,583 @@
-"""The ``[mlflow]`` section of ``mfprov.toml`` (stack ``mlflow``)."""
+"""The ``[mlflow]`` section of ``mfprov.toml`` (stack ``mlflow``): the tracking server, its database, the artifact
+bucket, the load balancer in front, sign-in, DNS and scaling.
+
+Everything is checked here, before any AWS call: each sub-section on its own (ranges, Fargate sizes, versions),
+and, in :meth:`MlflowConfig.derived_names` (which the config's validation calls for stack ``mlflow``), what
+depends on the rest of the config: the network (two zones, the allow-list), the names derived from prefix and
+suffix against AWS's limits, and the options that need each other (sign-in needs HTTPS).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.config import Config
 
+#: the image the server runs by default: the MLflow project's own, in its ``-full`` variant (psycopg2, boto3);
+#: ``{version}`` is replaced by ``server.version``
+OFFICIAL_IMAGE = "ghcr.io/mlflow/mlflow:v{version}-full"
+#: the first MLflow release published with a ``-full`` image
+FIRST_FULL_IMAGE = (3, 9, 0)
+#: CloudWatch Logs accepts only these retention periods
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # fmt: skip
+#: Fargate's task sizes: cpu units -> the memory (MiB) it allows
+FARGATE_MEMORY = {
+    "256": [512, 1024, 2048],
+    "512": list(range(1024, 4097, 1024)),
+    "1024": list(range(2048, 8193, 1024)),
+    "2048": list(range(4096, 16385, 1024)),
+    "4096": list(range(8192, 30721, 1024)),
+    "8192": list(range(16384, 61441, 4096)),
+    "16384": list(range(32768, 122881, 8192)),
+}
+#: an ALB listener rule may hold three values per condition and five in all (AWS's rule condition limits)
+MAX_CONDITION_VALUES = 3
+_ARN = re.compile(r"^arn:aws[a-z-]*:")
+_CERT = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+")
+#: a DNS name as an ALB host-header condition takes it: labels of letters, digits, '-' (and wildcards * ?), a
+#: dot at least, letters only after the last one, 128 characters at most
+_LABEL = r"[a-z0-9*?](?:[a-z0-9*?-]{0,61}[a-z0-9*?])?"
+_HOST = re.compile(rf"^(?=.{{1,128}}$){_LABEL}(?:\.{_LABEL})*\.[a-z]+$")
+_COGNITO_RESERVED = ("aws", "amazon", "cognito")
 
-class MlflowConfig(BaseModel):
+
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _cidrs(values: list[str], what: str) -> list[str]:
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{what}: {v!r} is not a CIDR block like 10.0.0.0/16 ({err})") from None
+    return values
+
+
+class ServerConfig(_Section):
+    """The tracking server's container on Fargate."""
+
+    image: str = OFFICIAL_IMAGE
+    version: str = "3.10.0"
+    #: the container port the ALB forwards to
+    port: Annotated[int, Field(ge=1024, le=65535)] = 5000
+    cpu: Literal["256", "512", "1024", "2048", "4096", "8192", "16384"] = "1024"
+    memory: str = "2048"
+    cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    #: uvicorn worker processes per task; each holds its own database connections
+    workers: Annotated[int, Field(ge=1, le=16)] = 2
+    #: tasks at first; with autoscaling.cpu_target set, the scaling policy moves the count afterwards
+    desired_count: Annotated[int, Field(ge=0, le=100)] = 1
+    health_check_path: str = "/health"
+    #: seconds the ALB's health check is ignored after a task starts (the first start migrates the schema)
+    health_check_grace_period: Annotated[int, Field(ge=0, le=2147483647)] = 120
+    log_retention_days: int = 30
+    #: further Host names the server answers to, besides the ALB's and the Route 53 record's
+    allowed_hosts: list[str] = Field(default_factory=list)
+    #: extra environment variables of the container (not secrets: they are stored in the task definition)
+    extra_env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+\.\d+", v):
+            raise ValueError(f"{v!r} is not an MLflow release like 3.10.0")
+        return v
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, v: int) -> int:
+        if v not in LOG_RETENTION_DAYS:
+            raise ValueError(f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days")
+        return v
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"{v!r}: a health check path starts with '/'")
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        for host in v:
+            if not _HOST.match(host):
+                raise ValueError(f"{host!r} is not a lower-case DNS name like mlflow.example.com (wildcards * ?)")
+        return v
+
+    @field_validator("extra_env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        taken = sorted(k for k in v if k.startswith("MLFLOW_DB_") or k == "MLFLOW_BACKEND_STORE_URI")
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: mfprov sets the database connection itself (the password by reference)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _size(self) -> ServerConfig:
+        allowed = FARGATE_MEMORY[self.cpu]
+        if not self.memory.isdigit() or int(self.memory) not in allowed:
+            raise ValueError(
+                f"memory {self.memory!r} does not go with cpu {self.cpu} on Fargate; allowed: "
+                f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}"
+            )
+        if self.image == OFFICIAL_IMAGE and tuple(int(x) for x in self.version.split(".")) < FIRST_FULL_IMAGE:
+            raise ValueError(
+                f"the official image has a -full variant (with psycopg2 and boto3) from MLflow 3.9.0 on; for "
+                f"{self.version} give an image that has both"
+            )
+        return self
+
+    @property
+    def image_uri(self) -> str:
+        return self.image.replace("{version}", self.version)
+
+
+class ArtifactsConfig(_Section):
+    """Where the artifacts go: a bucket mfprov makes, or one that exists."""
+
+    #: default ``<prefix>-artifacts-<suffix>``
+    bucket_name: str | None = None
+    #: use this existing bucket instead of making one (mfprov grants the task role access, nothing more)
+    existing_bucket: str | None = None
+    #: the KMS key the existing bucket encrypts with (SSE-KMS), for the task role's grant; unset: SSE-S3
+    existing_bucket_kms_key_arn: str | None = None
+    #: the key prefix of everything MLflow writes
+    prefix: str = "mlflow"
+    versioning: bool = True
+    #: ``down`` empties the bucket (every version) first; off, ``down`` refuses a bucket that holds data
+    force_destroy: bool = False
+    #: the server reads and writes the artifacts for the clients (``--serve-artifacts``): clients need no AWS
+    #: credentials, and only the task role may touch the bucket. Off, clients write to S3 themselves.
+    proxy: bool = True
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v.startswith("/") or v.endswith("/") or "//" in v:
+            raise ValueError(f"{v!r}: a key prefix like 'mlflow' or 'team/mlflow', no leading or trailing '/'")
+        return v
+
+    @field_validator("existing_bucket_kms_key_arn")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and not _KEY_ARN.match(v):
+            raise ValueError(f"{v!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_bucket(self) -> ArtifactsConfig:
+        if self.existing_bucket is not None:
+            given = [k for k in ("bucket_name",) if getattr(self, k) is not None]
+            if given or self.force_destroy:
+                raise ValueError(
+                    "existing_bucket is used as it is: bucket_name and force_destroy apply to a bucket mfprov makes"
+                )
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", self.existing_bucket):
+                raise ValueError(f"existing_bucket {self.existing_bucket!r} is not an S3 bucket name")
+        elif self.existing_bucket_kms_key_arn is not None:
+            raise ValueError(
+                "existing_bucket_kms_key_arn goes with existing_bucket (a bucket mfprov makes uses its key)"
+            )
+        return self
+
+
+class DatabaseConfig(_Section):
+    """The backend store: RDS PostgreSQL, or Aurora PostgreSQL (Serverless v2 by default)."""
+
+    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
+    #: the major version; AWS applies minor upgrades itself
+    engine_version: str = "16"
+    instance_class: str = "db.t4g.micro"
+    allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 20
+    max_allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 100
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    multi_az: bool = False
+    deletion_protection: bool = True
+    #: false: deleting the database (``down --delete-protected``) first takes a final snapshot
+    skip_final_snapshot: bool = False
+    #: Aurora: the instance class ("db.serverless": Serverless v2) and its capacity in ACUs (min 0: it pauses)
+    aurora_instance_class: str = "db.serverless"
+    serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0
+    serverless_max_capacity: Annotated[float, Field(ge=1, le=256)] = 2
+    #: SQLAlchemy's pool in the server: "null" opens a connection per request and keeps none (a database that
+    #: pauses is never kept awake, and never hands out a dead connection after it resumes); "queue" keeps up to
+    #: pool_size + max_overflow per worker, recycled after pool_recycle seconds; "auto": "null" for Aurora
+    #: Serverless v2 that may pause (min capacity 0), else "queue"
+    pool: Literal["auto", "null", "queue"] = "auto"
+    pool_size: Annotated[int, Field(ge=1, le=100)] = 5
+    max_overflow: Annotated[int, Field(ge=0, le=100)] = 10
+    pool_recycle: Annotated[int, Field(ge=30, le=86400)] = 300
+
+    @field_validator("engine_version")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        major = v.split(".")[0]
+        if not major.isdigit() or int(major) < 13:
+            raise ValueError(f"PostgreSQL {v} is past its end of support on RDS; use 13 or later (default 16)")
+        return v
+
+    @field_validator("instance_class", "aurora_instance_class")
+    @classmethod
+    def _class(cls, v: str) -> str:
+        if not v.startswith("db.") or v.startswith(("db.t2.", "db.m4.", "db.r4.")):
+            raise ValueError(f"{v!r} is not a current RDS instance class (e.g. db.t4g.micro, db.serverless)")
+        return v
+
+    @model_validator(mode="after")
+    def _capacity(self) -> DatabaseConfig:
+        if self.max_allocated_storage < self.allocated_storage:
+            raise ValueError(
+                f"max_allocated_storage ({self.max_allocated_storage}) is below allocated_storage "
+                f"({self.allocated_storage})"
+            )
+        for what, v in (("serverless_min_capacity", self.serverless_min_capacity),
+                        ("serverless_max_capacity", self.serverless_max_capacity)):  # fmt: skip
+            if (v * 2) % 1:
+                raise ValueError(f"{what} {v}: Aurora capacity comes in steps of 0.5 ACU")
+        if self.serverless_min_capacity > self.serverless_max_capacity:
+            raise ValueError(
+                f"serverless_min_capacity ({self.serverless_min_capacity}) is above serverless_max_capacity "
+                f"({self.serverless_max_capacity})"
+            )
+        if self.engine == "postgres" and self.instance_class == "db.serverless":
+            raise ValueError("db.serverless is an Aurora class: set engine = 'aurora-postgresql'")
+        return self
+
+    @property
+    def serverless(self) -> bool:
+        return self.engine == "aurora-postgresql" and self.aurora_instance_class == "db.serverless"
+
+    @property
+    def may_pause(self) -> bool:
+        """Whether the database may pause when idle (Aurora Serverless v2 at 0 ACUs)."""
+        return self.serverless and self.serverless_min_capacity == 0
+
+    @property
+    def pool_class(self) -> str:
+        """SQLAlchemy's pool class name, as MLflow's MLFLOW_SQLALCHEMYSTORE_POOLCLASS takes it."""
+        null = self.pool == "null" or (self.pool == "auto" and self.may_pause)
+        return "NullPool" if null else "QueuePool"
+
+
+class LoadBalancerConfig(_Section):
+    """The application load balancer in front of the server."""
+
+    #: internal: reachable only from the VPC (and what is connected to it); false: from the internet
+    internal: bool = True
+    #: who may connect (80, and 443 with HTTPS); empty: the VPC's CIDR (internal only)
+    allow_cidrs: list[str] = Field(default_factory=list)
+    #: an ACM (or IAM server) certificate ARN: HTTPS on 443, and port 80 redirects to it
+    certificate_arn: str = ""
+    #: the HTTPS listener's security policy; None: mfprov's default (TLS 1.2 and 1.3)
+    ssl_policy: str | None = None
+    #: seconds a connection may be idle (large artifact uploads through the server may need more)
+    idle_timeout: Annotated[int, Field(ge=1, le=4000)] = 60
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        return _cidrs(v, "allow_cidrs")
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, v: str) -> str:
+        if v and not _CERT.match(v):
+            raise ValueError(
+                f"{v!r} is not a certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID, or an IAM server "
+                "certificate)"
+            )
+        return v
+
+    @property
+    def https(self) -> bool:
+        return bool(self.certificate_arn)
+
+
+class AuthConfig(_Section):
+    """Sign-in on the load balancer (HTTPS only): a Cognito user pool mfprov makes, or your OIDC provider."""
+
+    type: Literal["none", "cognito", "oidc"] = "none"
+    #: cognito: the hosted-UI domain prefix (unique in the region); default ``<prefix>-auth-<suffix>``
+    cognito_domain: str | None = None
+    #: oidc: your provider's endpoints and the client registered for the ALB
+    issuer: str = ""
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    user_info_endpoint: str = ""
+    client_id: str = ""
+    #: oidc: the Secrets Manager secret holding the client secret (read when the listener is written, never kept)
+    client_secret_arn: str = ""
+    #: oidc: the JSON key of the secret that holds the client secret; unset: the whole secret string
+    client_secret_key: str | None = None
+    scope: str = "openid"
+    #: seconds a sign-in lasts (AWS allows up to 7 days)
+    session_timeout: Annotated[int, Field(ge=1, le=604800)] = 604800
+    #: clients in these CIDRs reach the REST API (/api/*) without signing in: training jobs and notebooks in the
+    #: VPC, which cannot do a browser sign-in. At most 3 (an ALB rule condition holds 3 values).
+    api_bypass_cidrs: list[str] = Field(default_factory=list, max_length=MAX_CONDITION_VALUES)
+
+    @field_validator("api_bypass_cidrs")
+    @classmethod
+    def _bypass(cls, v: list[str]) -> list[str]:
+        return _cidrs(v, "api_bypass_cidrs")
+
+    @field_validator("cognito_domain")
+    @classmethod
+    def _domain(cls, v: str | None) -> str | None:
+        if v is not None:
+            cognito_prefix(v)
+        return v
+
+    @field_validator("client_secret_arn")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if v and not _SECRET_ARN.match(v):
+            raise ValueError(f"{v!r} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:...:secret:NAME)")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthConfig:
+        oidc = ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "client_id",
+                "client_secret_arn")  # fmt: skip
+        if self.type == "oidc":
+            missing = [k for k in oidc if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"type = 'oidc' needs {', '.join(missing)}")
+            for k in oidc[:4]:
+                if not getattr(self, k).startswith("https://"):
+                    raise ValueError(f"{k} must be an https:// URL")
+        else:
+            given = [k for k in oidc if getattr(self, k)]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to type = 'oidc' only")
+        if self.type != "cognito" and self.cognito_domain is not None:
+            raise ValueError("cognito_domain applies to type = 'cognito' only")
+        if self.type == "none" and self.api_bypass_cidrs:
+            raise ValueError("api_bypass_cidrs lets clients past a sign-in; there is none (type = 'none')")
+        return self
+
+
+class DnsConfig(_Section):
+    """An optional Route 53 alias record for the load balancer."""
+
+    #: the hosted zone (public, or private to the VPC) the record goes into
+    zone_id: str = ""
+    #: the record's full name, e.g. mlflow.example.com; the tracking URI uses it
+    record_name: str = ""
+
+    @field_validator("record_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if v and not _HOST.match(v):
+            raise ValueError(f"{v!r} is not a DNS name like mlflow.example.com")
+        return v
+
+    @model_validator(mode="after")
+    def _both(self) -> DnsConfig:
+        if bool(self.zone_id) != bool(self.record_name):
+            raise ValueError("give both zone_id and record_name, or neither")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.record_name)
+
+
+class AutoscalingConfig(_Section):
+    """The service's scalable target (Application Auto Scaling) and an optional CPU target-tracking policy."""
+
+    #: 0 lets the service scale to zero tasks (nothing runs, nothing is billed for compute)
+    min_tasks: Annotated[int, Field(ge=0, le=100)] = 1
+    max_tasks: Annotated[int, Field(ge=0, le=100)] = 2
+    #: keep the tasks' average CPU near this percentage; None: no policy (the count stays desired_count)
+    cpu_target: Annotated[float, Field(gt=0, le=100)] | None = None
+    scale_in_cooldown: Annotated[int, Field(ge=0)] = 300
+    scale_out_cooldown: Annotated[int, Field(ge=0)] = 60
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingConfig:
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks ({self.min_tasks}) is above max_tasks ({self.max_tasks})")
+        return self
+
+
+class MlflowConfig(_Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    dns: DnsConfig = Field(default_factory=DnsConfig)
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+
+    @model_validator(mode="after")
+    def _across(self) -> MlflowConfig:
+        s, a = self.server, self.autoscaling
+        if not a.min_tasks <= s.desired_count <= a.max_tasks:
+            raise ValueError(
+                f"server.desired_count ({s.desired_count}) must be between autoscaling.min_tasks ({a.min_tasks}) "
+                f"and autoscaling.max_tasks ({a.max_tasks})"
+            )
+        if self.auth.type != "none" and not self.load_balancer.https:
+            raise ValueError(
+                f"auth.type = {self.auth.type!r} signs users in on the HTTPS listener: set "
+                "load_balancer.certificate_arn (the ALB authenticates on HTTPS listeners only)"
+            )
+        return self
+
+    # ------------------------------------------------------------- naming
+
+    def names(self, cfg: Config) -> MlflowNames:
+        n = cfg.named
+        return MlflowNames(
+            bucket=self.artifacts.existing_bucket or self.artifacts.bucket_name or n("artifacts"),
+            kms_alias=f"alias/{n('key')}",
+            secret=n("db"),
+            alb_sg=n("alb"),
+            service_sg=n("server"),
+            db_sg=n("db"),
+            db_subnet_group=n("db"),
+            db_identifier=n("db"),
+            alb=n("alb"),
+            target_group=n("tg"),
+            cluster=n("cluster"),
+            service=n("server"),
+            family=n("server"),
+            log_group=f"/aws/ecs/{n('server')}",
+            execution_role=n("ecs-execution"),
+            task_role=n("ecs-task"),
+            scaling_policy=n("cpu"),
+            user_pool=n("users"),
+            cognito_domain=self.auth.cognito_domain or n("auth"),
+        )
 
     def bucket_name_for(self, cfg: Config) -> str | None:
         """The artifact bucket's name when mfprov creates it (None: an existing bucket is used)."""
-        return None
+        if self.artifacts.existing_bucket is not None:
+            return None
+        return self.names(cfg).bucket
 
     def derived_names(self, cfg: Config) -> list[tuple[str, str, int]]:
-        return []
+        """(what, name, AWS's length limit) of every name the stack derives from prefix and suffix; first the
+        checks that need the rest of the config (the network, the names' other rules)."""
+        self._check_with(cfg)
+        names = self.names(cfg)
+        out = [
+            ("load balancer", names.alb, 32),
+            ("target group", names.target_group, 32),
+            ("RDS DB identifier", names.db_identifier, 63),
+            ("RDS final snapshot", f"{names.db_identifier}-final", 255),
+            ("DB subnet group", names.db_subnet_group, 255),
+            ("security group", names.alb_sg, 255),
+            ("security group", names.service_sg, 255),
+            ("security group", names.db_sg, 255),
+            ("Secrets Manager secret", names.secret, 512),
+            ("KMS alias", names.kms_alias, 256),
+            ("ECS cluster", names.cluster, 255),
+            ("ECS service", names.service, 255),
+            ("ECS task definition family", names.family, 255),
+            ("log group", names.log_group, 512),
+            ("IAM role", names.execution_role, 64),
+            ("IAM role", names.task_role, 64),
+        ]
+        if self.database.engine == "aurora-postgresql":
+            out.append(("RDS DB identifier", f"{names.db_identifier}-1", 63))
+        if self.autoscaling.cpu_target is not None:
+            out.append(("scaling policy", names.scaling_policy, 256))
+        if self.auth.type == "cognito":
+            out += [("Cognito user pool", names.user_pool, 128), ("Cognito domain prefix", names.cognito_domain, 63)]
+        return out
+
+    def _check_with(self, cfg: Config) -> None:
+        net = cfg.network
+        if net.workload_subnet_count < 2:
+            raise ValueError(
+                "stack 'mlflow' needs subnets in at least 2 availability zones (the load balancer and the database "
+                "require it): set network.az_count = 2, or give two network.subnet_ids (two "
+                "network.private_subnet_ids with an existing VPC's private subnets)"
+            )
+        lb = self.load_balancer
+        if not lb.internal and not lb.allow_cidrs:
+            raise ValueError(
+                "mlflow.load_balancer.allow_cidrs is empty but the load balancer is internet-facing (internal = "
+                "false): say who may reach it (e.g. your office's CIDR, or 0.0.0.0/0 with HTTPS and auth)"
+            )
+        if self.auth.type != "none" and lb.internal and net.create and not net.is_private:
+            # an internal ALB's nodes have private addresses only: the internet gateway does not carry them
+            raise ValueError(
+                f"mlflow.auth.type = {self.auth.type!r} on an internal load balancer: it must reach the identity "
+                "provider's token endpoint, which needs a NAT gateway: set network.private = true, or "
+                "mlflow.load_balancer.internal = false"
+            )
+        names = self.names(cfg)
+        if names.alb.startswith("internal-"):
+            raise ValueError(f"the load balancer name {names.alb!r} may not start with 'internal-'; change prefix")
+        for what, name in (("load balancer", names.alb), ("target group", names.target_group)):
+            if name.startswith("-") or name.endswith("-") or not re.fullmatch(r"[a-zA-Z0-9-]+", name):
+                raise ValueError(f"the {what} name {name!r} may hold letters, digits and inner '-' only")
+        ident = names.db_identifier
+        if not ident[0].isalpha() or "--" in ident or ident.endswith("-"):
+            raise ValueError(
+                f"the RDS identifier {ident!r} must start with a letter and have no '--' and no trailing '-': "
+                "change prefix or suffix"
+            )
+        if self.auth.type == "cognito" and self.auth.cognito_domain is None:
+            try:
+                cognito_prefix(names.cognito_domain)
+            except ValueError as err:
+                raise ValueError(f"{err}; set mlflow.auth.cognito_domain to another prefix") from None
+        hosts = 1 + int(self.dns.enabled) + len(self.server.allowed_hosts)
+        if hosts > MAX_CONDITION_VALUES:
+            raise ValueError(
+                f"mlflow.server.allowed_hosts: the load balancer's rule admits at most {MAX_CONDITION_VALUES} host "
+                f"names in all (its own DNS name, the Route 53 record and these); give at most "
+                f"{MAX_CONDITION_VALUES - 1 - int(self.dns.enabled)} (wildcards like *.example.com count as one)"
+            )
+
+
+@dataclass(frozen=True)
+class MlflowNames:
+    """Every AWS name of an mlflow stack, derived from prefix and suffix (``<prefix>-<what>-<suffix>``)."""
+
+    bucket: str
+    kms_alias: str
+    secret: str
+    alb_sg: str
+    service_sg: str
+    db_sg: str
+    db_subnet_group: str
+    db_identifier: str
+    alb: str
+    target_group: str
+    cluster: str
+    service: str
+    family: str
+    log_group: str
+    execution_role: str
+    task_role: str
+    scaling_policy: str
+    user_pool: str
+    cognito_domain: str
+
+
+def cognito_prefix(v: str) -> str:
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", v):
+        raise ValueError(f"Cognito domain prefix {v!r}: 1-63 lower-case letters, digits and '-'")
+    reserved = [w for w in _COGNITO_RESERVED if w in v]
+    if reserved:
+        raise ValueError(f"Cognito domain prefix {v!r} may not contain {', '.join(map(repr, reserved))}")
+    return v

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from resources.base import Observed, Props, Resource, arn_resource, error_code, error_message, register
 
@@ -326,11 +326,23 @@ class ServiceProps(Props):
     #: seconds; None (or 0, ECS's default, which reads the same) for none
     health_check_grace_period: int | None = None
     enable_execute_command: bool = False
+    #: Application Auto Scaling owns the desired count (a scaling policy moves it between the scalable target's
+    #: min and max): ``desired_count`` is then only the count the service is created with, and is neither
+    #: compared for drift nor put back by an update
+    autoscaled: bool = False
 
     @field_validator("health_check_grace_period")
     @classmethod
     def _zero_is_none(cls, v: int | None) -> int | None:
         return v or None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # What is compared is what the dump holds: an autoscaled service's count is not ours to compare.
+        out: dict[str, Any] = handler(self)
+        if self.autoscaled:
+            out.pop("desired_count", None)
+        return out
 
 
 #: a listener made seconds ago is not yet seen on its target group; the ECS service-linked role made by the
@@ -349,13 +361,16 @@ class Service(Resource[ServiceProps]):
 
     ``create`` waits for the service to be ACTIVE, not for its tasks to run: a task that cannot start (an
     image that does not pull) is told by the service's events, and waiting on it would hold the run for
-    ever; whoever needs the tasks running waits for that (``services_stable``)."""
+    ever; whoever needs the tasks running waits for that (``services_stable``).
+
+    With ``autoscaled`` a scaling policy owns the desired count: it is sent on create only, never compared."""
 
     kind = "ecs.service"
     service = "ecs"
     Props = ServiceProps
     replace_on: ClassVar = frozenset({"name", "cluster", "load_balancers"})
     unordered: ClassVar = frozenset({"subnets", "security_group_ids", "load_balancers"})
+    behaviour_fields: ClassVar = frozenset({"autoscaled"})
     #: ServiceNotActiveException: an update or delete of a service already going away
     not_found_codes: ClassVar = frozenset(
         {"ServiceNotFoundException", "ClusterNotFoundException", "ServiceNotActiveException"}

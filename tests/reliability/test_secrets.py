@@ -24,8 +24,35 @@ def metaflow_standard(directory: Path) -> Path:
     return write_config(directory, preset="standard")
 
 
+def metaflow_full(directory: Path) -> Path:
+    """Preset full with its UI (a certificate from moto's ACM, an allow-list): the Cognito client's secret too.
+    The notebook holds no secret and needs SageMaker stand-ins (tests/conftest.py): off here."""
+    cert = boto3.client("acm").request_certificate(DomainName="metaflow.example.com")["CertificateArn"]
+    path = write_config(directory, preset="full")
+    text = path.read_text()
+    for old, new in (
+        ('certificate_arn = ""', f'certificate_arn = "{cert}"'),
+        ("\nallow_cidrs = []", '\nallow_cidrs = ["203.0.113.0/24"]'),
+        ("[notebook]                  # a SageMaker", "[notebook]\nenabled = false             # a SageMaker"),
+    ):
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+    return path
+
+
+def mlflow_stack(directory: Path) -> Path:
+    """The mlflow stack's starter file: the database password (in a container's URI) is its secret."""
+    from tests.stack.test_mlflow_stack import mlflow_config
+
+    return mlflow_config(directory)
+
+
 #: stack name -> how to write its config; every stack that holds a secret is listed here
-STACKS: dict[str, Callable[[Path], Path]] = {"metaflow-standard": metaflow_standard}
+STACKS: dict[str, Callable[[Path], Path]] = {
+    "metaflow-standard": metaflow_standard,
+    "metaflow-full": metaflow_full,
+    "mlflow": mlflow_stack,
+}
 
 
 def secrets_in_aws() -> list[str]:

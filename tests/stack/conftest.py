@@ -127,8 +127,10 @@ def leftovers(stack: str) -> list[str]:
     found: list[str] = []
     kms = boto3.client("kms")
     ecs = boto3.client("ecs")
-    for page in boto3.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": "mfprov:stack", "Values": [stack]}]
+    for page in (
+        boto3.client("resourcegroupstaggingapi")
+        .get_paginator("get_resources")
+        .paginate(TagFilters=[{"Key": "mfprov:stack", "Values": [stack]}])
     ):
         for item in page["ResourceTagMappingList"]:
             arn = item["ResourceARN"]
