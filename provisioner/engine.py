@@ -460,6 +460,15 @@ class Runner:
         obs = rt.read(ctx, id_)
         if obs is None:
             raise EngineError(f"{address}: created {id_}, but it cannot be read back")
+        # A create that did not take all it was given (an API that accepts a setting only afterwards, a stand-in
+        # AWS that drops one) is put right now, so one `up` converges; when all was taken this costs nothing.
+        left = diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)
+        if left and not any(c.forces_replacement for c in left):
+            self.listener(
+                Event("progress", address, message=f"setting {', '.join(c.field for c in left)} after create")
+            )
+            rt.update(ctx, obs.id, props, obs, {c.field for c in left})
+            obs = rt.read(ctx, id_) or obs
         with self._lock:
             self.tally[CREATE if verb != REPLACE else REPLACE] += 1
         return obs, verb if verb == REPLACE else CREATE
@@ -620,6 +629,8 @@ def drift_report(
             status = "missing" if rs is not None else "not created"
             items.append(DriftItem(act.address, act.kind, status, rs.id if rs else None, repair="create"))
         elif act.action in (UPDATE, REPLACE):
+            if all(c.field.startswith("(refers to ") for c in act.changes):
+                continue  # nothing drifted here: it is looked at again after what it names is replaced
             known = [c for c in act.changes if not has_unknown(c.expected)]
             if act.address in protected:
                 repair = "none: the fix replaces it, and it is protected (`mfprov state unprotect` lifts that)"

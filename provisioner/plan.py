@@ -15,7 +15,7 @@ import networkx as nx
 from pydantic import ValidationError
 
 from provisioner.compare import FieldChange, diff
-from provisioner.graph import Blueprint, has_unknown, resolve
+from provisioner.graph import Blueprint, has_unknown, iter_refs, resolve
 from resources.base import Observed, Resource, resource_type
 from state.document import StateDocument
 
@@ -78,22 +78,40 @@ def desired_dump(rt: Resource[Any], raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _cascade(g: nx.DiGraph, actions: list[Action]) -> None:
-    """Whatever refers to a replaced resource is replaced with it.
+def holds(blueprint: Blueprint, dependent: str, dependency: str) -> bool:
+    """Whether ``dependent`` holds on to ``dependency``: refers to it in a field other than a policy document
+    (a job queue listing a compute environment, a subnet in a VPC). A policy naming an ARN, or mere ordering
+    (``after``), holds nothing: AWS deletes the dependency regardless, and the dependent is updated after."""
+    node = blueprint.nodes[dependent]
+    soft = resource_type(node.kind).policy_fields
+    return any(
+        any(r.address == dependency for r in iter_refs(value))
+        for field, value in node.props.items()
+        if field not in soft
+    )
 
-    The old resource can only be deleted once nothing uses it any more (a job queue holding a compute
-    environment, a subnet in a VPC), and the new one gets a new id; so dependents go first and come back
-    after it.
+
+def _cascade(blueprint: Blueprint, g: nx.DiGraph, actions: list[Action]) -> None:
+    """Whatever holds on to a replaced resource is replaced with it.
+
+    The old resource can only be deleted once nothing holds it any more, and the new one gets a new id; so
+    those dependents go first and come back after it. The others (a role whose policy names it) are updated
+    once it exists again: the plan already shows that change as "(known after apply)".
     """
     by_address = {a.address: a for a in actions}
-    for act in list(actions):
-        if act.action != REPLACE:
-            continue
-        for dep in nx.descendants(g, act.address):
+    todo = [a.address for a in actions if a.action == REPLACE]
+    while todo:
+        replaced = todo.pop()
+        for dep in g.successors(replaced):
             other = by_address[dep]
-            if other.action in (UPDATE, NOOP):
+            if other.action in (UPDATE, NOOP) and holds(blueprint, dep, replaced):
                 other.action = REPLACE
-                other.changes = [*other.changes, FieldChange(f"(depends on {act.address})", "new", "old", True)]
+                other.changes = [*other.changes, FieldChange(f"(depends on {replaced})", "new", "old", True)]
+                todo.append(dep)
+            elif other.action == NOOP:
+                # Looked at again once the new one exists: its id may differ (apply makes no call if not).
+                other.action = UPDATE
+                other.changes = [FieldChange(f"(refers to {replaced})", "(known after apply)", "(as now)")]
 
 
 def node_tags(stack: str, address: str, user_tags: Mapping[str, str]) -> dict[str, str]:
@@ -140,7 +158,7 @@ def make_plan(
         else:
             actions.append(Action(address, node.kind, NOOP, [], obs.id))
             known_attrs[address] = obs.attrs
-    _cascade(g, actions)
+    _cascade(blueprint, g, actions)
     # What the state holds but the config no longer asks for is deleted, dependents first.
     orphans = [a for a in state.resources if a not in blueprint.nodes]
     og: nx.DiGraph = nx.DiGraph()
