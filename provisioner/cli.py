@@ -287,7 +287,7 @@ def up(
         if not result.run.ok:
             fail(f"{len(result.run.failed)} resource(s) failed; {summary}. Fix the cause and run `mfprov up` again.")
         err.print(f"[bold green]Apply complete[/bold green]: {summary}")
-        err.print("Run `mfprov outputs --write-profile NAME` to point Metaflow at this stack.")
+        err.print(NEXT_STEP[s.ws.config.stack])
 
 
 @cli.command()
@@ -338,6 +338,12 @@ def down(
             fail(f"{len(result.run.failed)} resource(s) could not be deleted; {summary}. Run `mfprov down` again.")
         err.print(f"[bold green]Destroy complete[/bold green]: {summary}.{kept}")
 
+
+#: what to do after a successful `up`, per stack
+NEXT_STEP = {
+    "metaflow": "Run `mfprov outputs --write-profile NAME` to point Metaflow at this stack.",
+    "mlflow": "Run `mfprov outputs` for the tracking URI: export MLFLOW_TRACKING_URI=<tracking_uri>.",
+}
 
 DRIFT_SCHEMA = "mfprov.drift/2"
 
@@ -404,18 +410,21 @@ def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
 @cli.command()
 @guarded
 def outputs(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Metaflow profile JSON on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outputs as JSON on stdout.")] = False,
     write: Annotated[
         str | None, typer.Option("--write-profile", metavar="NAME", help="Write ~/.metaflowconfig/config_NAME.json.")
     ] = None,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print secrets (the API key) in clear.")] = False,
 ) -> None:
-    """The Metaflow profile of the stack (the keys terraform-aws-metaflow emits that this stack has).
+    """The stack's outputs: for Metaflow its profile (the keys terraform-aws-metaflow emits that the stack has),
+    for MLflow the tracking URI, artifact root, bucket and load balancer.
 
     Secrets (the API key) are fetched from AWS when asked for and masked on the console unless --show-secrets;
     the profile file written with --write-profile holds the real value (mode 600).
     """
     ws = core.Workspace.open(OPTS.config)
+    if write and ws.config.stack != "metaflow":
+        fail(f"--write-profile writes a Metaflow profile; stack {ws.config.name!r} is {ws.config.stack}")
     state = ws.store().load(ws.config.name)
     if not state.outputs:
         fail(f"stack {ws.config.name!r} has no outputs yet; run `mfprov up` first")

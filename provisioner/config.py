@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 CONFIG_FILE = "mfprov.toml"
 STACKS = ("metaflow", "mlflow")
 PRESETS = {"metaflow": ("personal", "standard", "full"), "mlflow": ("standard",)}
+#: the name prefix a stack gets when the config names none (terraform-aws-metaflow's, and the MLflow one)
+DEFAULT_PREFIX = {"metaflow": "metaflow", "mlflow": "mlflow"}
 #: the preset a stack gets when the config names none
 DEFAULT_PRESET = {"metaflow": "personal", "mlflow": "standard"}
 #: presets that later versions add; named so the error can say so
@@ -533,7 +535,8 @@ class Config(Section):
     preset: str = ""
     #: None: the usual AWS chain (AWS_REGION, the profile's region)
     region: str | None = None
-    prefix: str = "metaflow"
+    #: default: the stack's own (DEFAULT_PREFIX)
+    prefix: str | None = None
     suffix: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     #: how many resources are worked on at once
@@ -579,7 +582,9 @@ class Config(Section):
 
     @field_validator("prefix", "suffix")
     @classmethod
-    def _affix(cls, v: str) -> str:
+    def _affix(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         if not _AFFIX.match(v):
             raise ValueError(f"{v!r} may hold only lowercase letters, digits and '-' (it is part of S3 and RDS names)")
         return v.strip("-")
@@ -597,6 +602,8 @@ class Config(Section):
     @model_validator(mode="after")
     def _preset_and_names(self) -> Config:
         self.preset = self.preset or DEFAULT_PRESET[self.stack]
+        if self.prefix is None:
+            self.prefix = DEFAULT_PREFIX[self.stack]
         known = PRESETS[self.stack]
         if self.preset not in known:
             later = " (it arrives in a later mfprov version)" if self.preset in PLANNED_PRESETS else ""

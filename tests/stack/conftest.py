@@ -122,8 +122,8 @@ def inventory() -> dict[str, set[str]]:
 def leftovers(stack: str) -> list[str]:
     """Every resource still carrying ``mfprov:stack=<stack>`` that AWS would bill or keep: the Resource Groups
     Tagging API for the services moto lists there, and per-service listings for those it does not (IAM,
-    Batch, API Gateway, ECR, Cognito). KMS keys pending deletion, deleted ECS services and deregistered task
-    definitions count as gone, as on AWS."""
+    Batch, API Gateway, ECR, Cognito). KMS keys pending deletion, deleted ECS services and NAT gateways and
+    deregistered task definitions count as gone, as on AWS."""
     found: list[str] = []
     kms = boto3.client("kms")
     ecs = boto3.client("ecs")
@@ -144,6 +144,11 @@ def leftovers(stack: str) -> list[str]:
                 _, cluster, name = arn.split(":", 5)[5].split("/", 2)
                 services = ecs.describe_services(cluster=cluster, services=[name]).get("services", [])
                 if all(s.get("status") == "INACTIVE" for s in services):
+                    continue
+            if ":natgateway/" in arn:  # AWS lists a deleted NAT gateway for about an hour, billing nothing
+                nat_id = arn.rsplit("/", 1)[1]
+                nats = boto3.client("ec2").describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
+                if all(g["State"] in ("deleted", "deleting") for g in nats):
                     continue
             if ":ecs:" in arn and ":cluster/" in arn:
                 clusters = ecs.describe_clusters(clusters=[arn]).get("clusters", [])
