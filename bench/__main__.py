@@ -7,7 +7,7 @@
    the same graph with the same per-resource times, and against doing one resource at a time.
 3. Start-up of the CLI (`mfprov --help`).
 
-Options: --presets personal,standard,full  --runs 3  --rtt-ms 40  --scale 60  --json FILE
+Options: --presets personal,standard,full,mlflow  --runs 3  --rtt-ms 40  --scale 60  --json FILE
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from typing import Any
 from bench.harness import Measure, critical_path, run, write_config
 from bench.latency import LatencyModel
 
-#: what a preset needs in its config to be whole in the sandbox (the UI wants a certificate ARN)
-EXTRA = {
-    "full": '\n[ui]\ncertificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-bench"\n',
+#: what a preset needs in its config to be whole in the sandbox: the UI wants a certificate ARN and an allow-list
+EDITS = {
+    "full": [
+        ('certificate_arn = ""', 'certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-bench"'),
+        ("allow_cidrs = []", 'allow_cidrs = ["10.0.0.0/8"]'),
+    ],
 }
 COMMANDS = ("up", "up again", "drift", "down")
 PRESET_STACKS = {"personal": "metaflow", "standard": "metaflow", "full": "metaflow", "mlflow": "mlflow"}
@@ -38,7 +41,11 @@ PRESET_STACKS = {"personal": "metaflow", "standard": "metaflow", "full": "metafl
 def lifecycle(work: Path, preset: str, i: int, model: LatencyModel | None = None) -> dict[str, Measure]:
     stack = PRESET_STACKS[preset]
     name = f"b{preset[:3]}{i}{'l' if model else ''}"
-    config = write_config(work / name, name, stack, "standard" if stack == "mlflow" else preset, EXTRA.get(preset, ""))
+    config = write_config(work / name, name, stack, "standard" if stack == "mlflow" else preset)
+    text = config.read_text()
+    for old, new in EDITS.get(preset, []):
+        text = text.replace(old, new, 1)
+    config.write_text(text)
     out = {"up": run(config, "up", model)}
     if model is None:
         out["up again"] = run(config, "up")
@@ -64,7 +71,7 @@ def cli_startup(runs: int = 5) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--presets", default="personal,standard,full")
+    ap.add_argument("--presets", default="personal,standard,full,mlflow")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rtt-ms", type=float, default=40.0)
     ap.add_argument("--scale", type=float, default=60.0)
