@@ -105,7 +105,7 @@ def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
     env.pop("AWS_ENDPOINT_URL", None)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(chosen)],
+            [sys.executable, "-m", "provisioner.sandbox_server", "-H", HOST, "-p", str(chosen)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -75,96 +74,11 @@ def make_ctx(aws: ClientFactory) -> Callable[..., NodeContext]:
 
 
 def sagemaker_stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand-ins for what moto 5.2.5 lacks of SageMaker, test-side only, behaving as AWS documents:
+    """moto's SageMaker gaps filled as AWS behaves, for one test: the sandbox's own shims
+    (``provisioner/sandbox_shims.py`` lists them)."""
+    from provisioner import sandbox_shims
 
-    - UpdateNotebookInstance is not implemented: applied to moto's notebook model, refused unless the notebook is
-      Stopped or Failed (as on AWS), and refusing to shrink the volume;
-    - UpdateNotebookInstanceLifecycleConfig is not implemented: applied to moto's lifecycle-config model;
-    - CreateNotebookInstance drops PlatformIdentifier: kept and shown again by DescribeNotebookInstance;
-    - CreateNotebookInstanceLifecycleConfig drops its Tags, and ListTags/AddTags crash on a lifecycle-config ARN:
-      its tags kept, and its ARN resolved.
-    """
-    from moto.core.responses import EmptyResult
-    from moto.sagemaker.exceptions import ValidationError as MotoValidationError
-    from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
-    from moto.sagemaker.responses import SageMakerResponse
-
-    def update_notebook_instance(self: SageMakerResponse) -> EmptyResult:
-        nb = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
-        if nb.status not in ("Stopped", "Failed"):
-            raise MotoValidationError(
-                message=f"Status ({nb.status}) not in ([Stopped, Failed]). Unable to transition to (Updating) "
-                f"for Notebook Instance ({nb.arn})"
-            )
-        size = self._get_param("VolumeSizeInGB")
-        if size is not None and size < nb.volume_size_in_gb:
-            raise MotoValidationError(message="The volume size cannot be decreased")
-        for param, attr in (
-            ("InstanceType", "instance_type"),
-            ("RoleArn", "role_arn"),
-            ("VolumeSizeInGB", "volume_size_in_gb"),
-            ("RootAccess", "root_access"),
-            ("PlatformIdentifier", "platform_identifier"),
-            ("LifecycleConfigName", "lifecycle_config_name"),
-        ):
-            if self._get_param(param) is not None:
-                setattr(nb, attr, self._get_param(param))
-        if self._get_param("DisassociateLifecycleConfig"):
-            nb.lifecycle_config_name = None
-        return EmptyResult()
-
-    def update_notebook_instance_lifecycle_config(self: SageMakerResponse) -> EmptyResult:
-        name = self._get_param("NotebookInstanceLifecycleConfigName")
-        lc = self.sagemaker_backend.notebook_instance_lifecycle_configurations.get(name)
-        if lc is None:
-            raise MotoValidationError(
-                message=f"Unable to update Notebook Instance Lifecycle Config '{name}'. "
-                "(Details: Notebook Instance Lifecycle Config does not exist.)"
-            )
-        for param, attr in (("OnStart", "on_start"), ("OnCreate", "on_create")):
-            if self._get_param(param) is not None:
-                setattr(lc, attr, self._get_param(param))
-        return EmptyResult()
-
-    original_create = SageMakerResponse.create_notebook_instance
-    original_to_dict = FakeSagemakerNotebookInstance.to_dict
-    original_create_lc = SageMakerResponse.create_notebook_instance_lifecycle_config
-    original_resource = SageMakerModelBackend._get_resource_from_arn
-
-    def create_notebook_instance(self: SageMakerResponse) -> Any:
-        answer = original_create(self)
-        nb = self.sagemaker_backend.notebook_instances[self._get_param("NotebookInstanceName")]
-        nb.platform_identifier = self._get_param("PlatformIdentifier")  # type: ignore[attr-defined]
-        return answer
-
-    def to_dict(self: FakeSagemakerNotebookInstance) -> dict[str, Any]:
-        return {**original_to_dict(self), "PlatformIdentifier": getattr(self, "platform_identifier", None)}
-
-    def create_lifecycle_config(self: SageMakerResponse) -> Any:
-        answer = original_create_lc(self)
-        lcs = self.sagemaker_backend.notebook_instance_lifecycle_configurations
-        lc = lcs[self._get_param("NotebookInstanceLifecycleConfigName")]
-        lc.tags = list(self._get_param("Tags") or [])  # type: ignore[attr-defined]
-        return answer
-
-    def resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
-        kind, _, name = arn.split(":")[-1].partition("/")
-        if kind != "notebook-instance-lifecycle-config":
-            return original_resource(self, arn)
-        lc = self.notebook_instance_lifecycle_configurations.get(name)
-        if lc is None:
-            raise MotoValidationError(message=f"Could not find {kind} with name {name}")
-        return lc
-
-    for name, fn in (
-        ("update_notebook_instance", update_notebook_instance),
-        ("update_notebook_instance_lifecycle_config", update_notebook_instance_lifecycle_config),
-    ):
-        monkeypatch.setattr(SageMakerResponse, name, fn, raising=False)
-    monkeypatch.setattr(SageMakerResponse, "create_notebook_instance", create_notebook_instance)
-    monkeypatch.setattr(SageMakerResponse, "create_notebook_instance_lifecycle_config", create_lifecycle_config)
-    monkeypatch.setattr(FakeSagemakerNotebookInstance, "to_dict", to_dict)
-    monkeypatch.setattr(SageMakerModelBackend, "_get_resource_from_arn", resource_from_arn)
+    sandbox_shims.sagemaker(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 
 
 @pytest.fixture

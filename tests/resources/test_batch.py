@@ -446,18 +446,10 @@ def _drift_is_exact_and_repaired(
 @pytest.fixture
 def moto_applies_compute_resources(monkeypatch: pytest.MonkeyPatch) -> None:
     """STAND-IN FOR A MOTO GAP: moto's UpdateComputeEnvironment accepts ``computeResources`` and drops them; AWS
-    applies each member given (the console's edit, and mfprov's repair, both send them)."""
-    from moto.batch.models import BatchBackend
+    applies each member given (the sandbox's shim, ``provisioner/sandbox_shims.py``)."""
+    from provisioner import sandbox_shims
 
-    original = BatchBackend.update_compute_environment
-
-    def update(self: Any, compute_environment_name: str, state: Any, compute_resources: Any, service_role: Any) -> Any:
-        out = original(self, compute_environment_name, state, compute_resources, service_role)
-        if compute_resources:
-            self.get_compute_environment(compute_environment_name).compute_resources.update(compute_resources)
-        return out
-
-    monkeypatch.setattr(BatchBackend, "update_compute_environment", update)
+    sandbox_shims.batch(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 
 
 @pytest.fixture

@@ -1,0 +1,19 @@
+"""The sandbox's moto server: moto's own server, with the shims that make it behave as AWS does where moto falls
+short (``provisioner.sandbox_shims``). Run by ``mfprov sandbox start``; the arguments are moto's."""
+
+from __future__ import annotations
+
+import sys
+
+from provisioner import sandbox_shims
+
+
+def main() -> None:
+    from moto.server import main as moto_main
+
+    sandbox_shims.install()
+    moto_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
