@@ -41,14 +41,12 @@ STACK_BUILDERS = {"metaflow": metaflow.build, "mlflow": mlflow.build}
 SECRET_OUTPUTS = {"metaflow": metaflow.has_secret_outputs, "mlflow": mlflow.has_secret_outputs}
 
 
-def discover_facts(clients: ClientFactory) -> Facts:
-    """Who and where we are. The first AWS call of every run, so credential problems surface here."""
+@contextmanager
+def aws_access(clients: ClientFactory) -> Iterator[None]:
+    """Credential, region and endpoint problems as one clear message (AwsAccessError)."""
     where = clients.endpoint_url or f"AWS ({clients.region})"
     try:
-        ident = clients.client("sts").get_caller_identity()
-        zones = clients.client("ec2").describe_availability_zones(
-            Filters=[{"Name": "state", "Values": ["available"]}, {"Name": "zone-type", "Values": ["availability-zone"]}]
-        )["AvailabilityZones"]
+        yield
     except NoCredentialsError:
         raise AwsAccessError(
             "no AWS credentials found. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), "
@@ -71,12 +69,28 @@ def discover_facts(clients: ClientFactory) -> Facts:
         ) from None
     except BotoCoreError as err:
         raise AwsAccessError(f"cannot talk to {where}: {err}") from None
-    arn = ident["Arn"]
+
+
+def discover_facts(
+    clients: ClientFactory, zones: tuple[str, ...] = (), ident: Mapping[str, Any] | None = None
+) -> Facts:
+    """Who and where we are: the first AWS call of every run, so credential problems surface here. The zones
+    are asked for only when not known already (the state keeps those a stack was built with)."""
+    with aws_access(clients):
+        ident = ident or clients.client("sts").get_caller_identity()
+        if not zones:
+            listed = clients.client("ec2").describe_availability_zones(
+                Filters=[
+                    {"Name": "state", "Values": ["available"]},
+                    {"Name": "zone-type", "Values": ["availability-zone"]},
+                ]
+            )["AvailabilityZones"]
+            zones = tuple(sorted(z["ZoneName"] for z in listed))
     return Facts(
         account_id=ident["Account"],
         region=clients.region,
-        partition=arn.split(":")[1],
-        availability_zones=tuple(sorted(z["ZoneName"] for z in zones)),
+        partition=ident["Arn"].split(":")[1],
+        availability_zones=zones,
     )
 
 
@@ -130,19 +144,23 @@ def session(ws: Workspace, command: str, listener: Listener, lock: bool = True) 
     cfg = ws.config
     started = time.monotonic()
     clients = ClientFactory(region=cfg.region, max_workers=cfg.parallelism)
-    facts = discover_facts(clients)
-    blueprint = STACK_BUILDERS[cfg.stack](cfg, facts)
-    blueprint.graph()  # a cycle or a dangling ref is a bug; fail before touching anything
+    with aws_access(clients):
+        ident = clients.client("sts").get_caller_identity()  # before the state (S3) or a lock
+    account = ident["Account"]
     store = ws.store()
     if lock:
         store.acquire(command)
     try:
         state = store.load(cfg.name)
-        if state.account_id and state.account_id != facts.account_id:
+        if state.account_id and state.account_id != account:
             raise AwsAccessError(
                 f"the state of stack {cfg.name!r} belongs to account {state.account_id} in {state.region}, "
-                f"but the credentials are for account {facts.account_id}. Use the right AWS_PROFILE."
+                f"but the credentials are for account {account}. Use the right AWS_PROFILE."
             )
+        same_region = state.region in (None, clients.region)
+        facts = discover_facts(clients, tuple(state.availability_zones) if same_region else (), ident)
+        blueprint = STACK_BUILDERS[cfg.stack](cfg, facts)
+        blueprint.graph()  # a cycle or a dangling ref is a bug; fail before touching anything
         runner = Runner(
             blueprint=blueprint,
             store=store,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from provisioner.session import ClientFactory
 from resources.base import TAG_ADDRESS, TAG_STACK
 
 T = TypeVar("T")
+_SHARED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class NodeContext:
     on_created: Callable[[str], None] = field(default=lambda _id: None)
     on_progress: Callable[[str], None] = field(default=lambda _msg: None)
     retry_budget: float = DEFAULT_BUDGET
+    #: read-only lookups shared by the reads of one refresh (None outside one: then nothing is kept)
+    shared: dict[Any, Any] | None = None
 
     @property
     def stack(self) -> str:
@@ -70,6 +74,17 @@ class NodeContext:
     def call(self, fn: Callable[..., T], *, retry_on: Iterable[str] = (), **kwargs: Any) -> T:
         """Call a boto3 method, retrying the eventual-consistency errors this call declares."""
         return call_with_retry(fn, tuple(retry_on), budget=self.retry_budget, **kwargs)
+
+    def memo(self, key: Any, lookup: Callable[[], T]) -> T:
+        """``lookup()``, kept for the other reads of the same refresh (two types reading one listing, say)."""
+        if self.shared is None:
+            return lookup()
+        with _SHARED_LOCK:
+            lock = self.shared.setdefault(("lock", key), threading.Lock())
+        with lock:  # the second reader of a key waits for the first one's answer
+            if key not in self.shared:
+                self.shared[key] = lookup()
+            return self.shared[key]  # type: ignore[no-any-return]
 
     def wait(self, what: str, check: Callable[[], bool | str | None], timeout: float | None = None) -> float:
         """Poll ``check`` until True, within this resource type's deadline; returns elapsed seconds."""

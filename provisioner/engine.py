@@ -23,7 +23,16 @@ from provisioner.graph import Blueprint, has_unknown, resolve
 from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Action, Plan, make_plan, node_tags
 from provisioner.scheduler import Outcome, RunResult, run_graph
 from provisioner.session import ClientFactory
-from resources.base import REGISTRY, TAG_ADDRESS, TAG_STACK, Observed, Resource, error_code, resource_type
+from resources.base import (
+    REGISTRY,
+    TAG_ADDRESS,
+    TAG_STACK,
+    Observed,
+    Resource,
+    arn_type_of,
+    error_code,
+    resource_type,
+)
 from state.document import ResourceState, StateDocument, now
 
 
@@ -105,6 +114,8 @@ class Runner:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: addresses refresh looked for by name or tags
     _searched: set[str] = field(default_factory=set, repr=False)
+    #: lookups the reads of the current refresh share (None outside a refresh)
+    _shared: dict[Any, Any] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------- helpers
 
@@ -118,6 +129,7 @@ class Runner:
             timeout=self.timeouts.get(kind, rt.timeout),
             on_created=lambda id_: self._record_created(address, kind, id_),
             on_progress=lambda msg: self.listener(Event("progress", address, message=msg)),
+            shared=self._shared,
         )
 
     def _save(self) -> None:
@@ -218,9 +230,13 @@ class Runner:
             )
             return {a: found.get(self.state.resources[a].id) for a in addresses}
 
-        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="mfprov-read") as pool:
-            for part in pool.map(read, batches):
-                observed.update(part)
+        self._shared = {}
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="mfprov-read") as pool:
+                for part in pool.map(read, batches):
+                    observed.update(part)
+        finally:
+            self._shared = None
         # Then look for what the state does not know, parents first so refs resolve.
         attrs: dict[str, Mapping[str, Any]] = {a: o.attrs for a, o in observed.items() if o is not None}
 
@@ -281,7 +297,7 @@ class Runner:
         tagging = self.clients.client("resourcegroupstaggingapi")
         found: list[Unmanaged] = []
         pages = tagging.get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": TAG_STACK, "Values": [self.state.stack]}]
+            TagFilters=[{"Key": TAG_STACK, "Values": [self.state.stack]}], ResourcesPerPage=100
         )
         for page in pages:
             for item in page.get("ResourceTagMappingList", []):
@@ -293,6 +309,8 @@ class Runner:
                     found.append(Unmanaged(address or "?", kind or "?", arn, arn, kept_because="unknown type"))
                     continue
                 rt = resource_type(kind)
+                if rt.arn_type and arn_type_of(arn) != rt.arn_type:
+                    continue  # another thing carrying the address's tags (a snapshot of it, a task of it)
                 id_ = rt.id_from_arn(arn)
                 if not id_ or (kind, id_) in known or id_ in self.state.released:
                     continue
@@ -654,4 +672,5 @@ def drift_report(
 def stamp(state: StateDocument, facts: Facts) -> None:
     state.account_id = facts.account_id
     state.region = facts.region
+    state.availability_zones = list(facts.availability_zones)
     state.updated_at = now()

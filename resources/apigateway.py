@@ -202,9 +202,9 @@ class RestApi(_Api):
 def _api_resources(ctx: NodeContext, api_ids: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """Per API, its resources by id, each with its methods and their integrations (``embed=methods``): one
     paginated GetResources per API for every resource and method of it. An API gone has none."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
     pages = ctx.client("apigateway").get_paginator("get_resources")
-    for api_id in sorted(api_ids):
+
+    def listing(api_id: str) -> dict[str, dict[str, Any]]:
         items: dict[str, dict[str, Any]] = {}
         try:
             for page in pages.paginate(restApiId=api_id, embed=["methods"], PaginationConfig={"PageSize": 500}):
@@ -212,8 +212,10 @@ def _api_resources(ctx: NodeContext, api_ids: set[str]) -> dict[str, dict[str, d
         except ClientError as err:
             if not is_not_found(err):
                 raise
-        out[api_id] = items
-    return out
+        return items
+
+    # resources and methods are read from the same listing: within one refresh it is made once
+    return {a: ctx.memo(("apigateway.resources", a), lambda a=a: listing(a)) for a in sorted(api_ids)}  # type: ignore[misc]
 
 
 class ApiResourceProps(Props):

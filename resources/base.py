@@ -100,6 +100,11 @@ def arn_resource(arn: str) -> str:
     return parts[5] if len(parts) == 6 else arn
 
 
+def arn_type_of(arn: str) -> str:
+    """``vpc`` of ``...:vpc/vpc-1``, ``db`` of ``...:db:name``, ``service`` of ``...:service/c/n``."""
+    return arn_resource(arn).lstrip("/").split("/", 1)[0].split(":", 1)[0]
+
+
 def default_id_from_arn(arn: str) -> str:
     """``vpc/vpc-1`` -> ``vpc-1``, ``db:name`` -> ``name``, ``bucket`` -> ``bucket``, ``/restapis/x`` -> ``x``."""
     resource = arn_resource(arn).lstrip("/")
@@ -168,6 +173,9 @@ class Resource(Generic[P]):
     #: whether its delete can be undone for a while (a KMS key is only scheduled for deletion): then a twin of
     #: it that carries the stack's tags may be deleted by the sweep although the type is stateful
     recoverable_delete: ClassVar[bool] = False
+    #: the resource type its ARNs name (``db`` in ``arn:aws:rds:...:db:<name>``), where other things carry the
+    #: same address tag (a database's snapshots, a service's tasks): the sweep then passes those by
+    arn_type: ClassVar[str | None] = None
     #: default deadline, in seconds, for the waits of one create/update/delete
     timeout: ClassVar[float] = 600.0
 

@@ -232,12 +232,16 @@ class TaskDefinition(Resource[TaskDefinitionProps]):
         return props.family if self._arns(ctx, props.family, "ACTIVE") else None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        # Describing by family alone would also return an INACTIVE latest revision (moto does): list first.
-        arns = self._arns(ctx, id, "ACTIVE")
-        if not arns:
-            return None
+        # By family alone AWS describes the latest ACTIVE revision: one call. Only when the answer is not ACTIVE
+        # (moto gives the latest of any status) are the ACTIVE ones listed.
+        ecs = ctx.client("ecs")
         try:
-            got = ctx.client("ecs").describe_task_definition(taskDefinition=arns[0], include=["TAGS"])
+            got = ecs.describe_task_definition(taskDefinition=id, include=["TAGS"])
+            if got["taskDefinition"].get("status") != "ACTIVE":
+                arns = self._arns(ctx, id, "ACTIVE")
+                if not arns:
+                    return None
+                got = ecs.describe_task_definition(taskDefinition=arns[0], include=["TAGS"])
         except ClientError as err:
             if self.missing(err):
                 return None
@@ -366,6 +370,7 @@ class Service(Resource[ServiceProps]):
     With ``autoscaled`` a scaling policy owns the desired count: it is sent on create only, never compared."""
 
     kind = "ecs.service"
+    arn_type = "service"  # its tasks carry its tags too (propagated)
     service = "ecs"
     Props = ServiceProps
     replace_on: ClassVar = frozenset({"name", "cluster", "load_balancers"})
@@ -407,8 +412,32 @@ class Service(Resource[ServiceProps]):
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         cluster, name = self._split(id)
         svc = self._describe(ctx, cluster, name)
-        if svc is None:
-            return None
+        return None if svc is None else self._observe(id, svc)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """DescribeServices per cluster, ten services to a call."""
+        by_cluster: dict[str, list[str]] = {}
+        for id in ids:
+            cluster, name = self._split(id)
+            by_cluster.setdefault(cluster, []).append(name)
+        out: dict[str, Observed] = {}
+        ecs = ctx.client("ecs")
+        for cluster, names in by_cluster.items():
+            for i in range(0, len(names), 10):
+                try:
+                    got = ecs.describe_services(cluster=cluster, services=names[i : i + 10], include=["TAGS"])
+                except ClientError as err:
+                    if self.missing(err):  # the cluster is gone, and its services with it
+                        break
+                    raise
+                for svc in got.get("services", []):
+                    if svc.get("status") == "ACTIVE":
+                        id = f"{cluster}|{svc['serviceName']}"
+                        out[id] = self._observe(id, svc)
+        return out
+
+    def _observe(self, id: str, svc: dict[str, Any]) -> Observed:
+        cluster, name = self._split(id)
         net = (svc.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
         props = {
             "name": svc["serviceName"],

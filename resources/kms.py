@@ -94,6 +94,15 @@ class KeyProps(Props):
         return None if v is not None and default_policy_account(v) else v
 
 
+def describe_key(ctx: NodeContext, key: str) -> dict[str, Any]:
+    """DescribeKey's KeyMetadata; within one refresh a key is described once, whoever asks (the key itself, or
+    a database asking whether its key is AWS managed)."""
+    kms = ctx.client("kms")
+    return dict(
+        ctx.memo(("kms:DescribeKey", key.rsplit("/", 1)[-1]), lambda: kms.describe_key(KeyId=key))["KeyMetadata"]
+    )
+
+
 @register
 class Key(Resource[KeyProps]):
     """A symmetric ENCRYPT_DECRYPT key."""
@@ -133,7 +142,7 @@ class Key(Resource[KeyProps]):
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         kms = ctx.client("kms")
         try:
-            meta = kms.describe_key(KeyId=id)["KeyMetadata"]
+            meta = describe_key(ctx, id)
             if meta["KeyState"] not in _LIVE:
                 return None  # pending deletion counts as gone: it can no longer be used
             rotation = bool(kms.get_key_rotation_status(KeyId=id)["KeyRotationEnabled"])

@@ -18,6 +18,7 @@ from pydantic import field_validator
 
 from provisioner.retry import WaitFailed
 from resources.base import Observed, Props, Resource, is_not_found, register, tag_dict, tag_list
+from resources.kms import describe_key
 from resources.secretsmanager import read_password
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -216,7 +217,7 @@ def final_snapshot_name(ctx: NodeContext, id: str, skip: bool, name: str | None,
 def _aws_managed_key(ctx: NodeContext, key_id: str) -> bool:
     """Whether ``key_id`` is an AWS managed key (aws/rds), which is what ``kms_key_id=None`` means."""
     try:
-        return bool(ctx.client("kms").describe_key(KeyId=key_id)["KeyMetadata"].get("KeyManager") == "AWS")
+        return describe_key(ctx, key_id).get("KeyManager") == "AWS"
     except ClientError:
         return False  # not visible to us: report the ARN as it is
 
@@ -242,6 +243,7 @@ class DbInstance(Resource[DbInstanceProps]):
     into CreateDBInstance and is never returned, stored or logged."""
 
     kind = "rds.db_instance"
+    arn_type = "db"  # its snapshots / tasks carry its tags too
     service = "rds"
     Props = DbInstanceProps
     replace_on: ClassVar = frozenset({"identifier", "engine", "kms_key_id", "db_name", "username", "subnet_group_name"})
@@ -430,6 +432,7 @@ class DbClusterProps(Props):
 @register
 class DbCluster(Resource[DbClusterProps]):
     kind = "rds.db_cluster"
+    arn_type = "cluster"  # its snapshots / tasks carry its tags too
     service = "rds"
     Props = DbClusterProps
     replace_on: ClassVar = frozenset({"identifier", "engine", "kms_key_id", "db_name", "username", "subnet_group_name"})
@@ -575,6 +578,7 @@ class DbClusterInstanceProps(Props):
 @register
 class DbClusterInstance(Resource[DbClusterInstanceProps]):
     kind = "rds.db_cluster_instance"
+    arn_type = "db"  # its snapshots / tasks carry its tags too
     service = "rds"
     Props = DbClusterInstanceProps
     replace_on: ClassVar = frozenset({"identifier", "cluster_identifier", "engine"})

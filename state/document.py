@@ -4,6 +4,7 @@ Schema history:
   1  resources (kind, id, status, attrs, props, depends_on), outputs
   2  + ``protected`` per resource (None in a migrated file: the engine applies its kind's default and writes it)
      + ``released``: ids `state rm` let go of, which the sweep by tags then leaves alone
+     + ``availability_zones``: the zones the stack was built with
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class StateDocument(BaseModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     #: id -> the address it had: resources `state rm` let go of (they keep the stack's tags)
     released: dict[str, str] = Field(default_factory=dict)
+    #: the region's zones when the stack was built: later runs place subnets by these, not by today's list
+    availability_zones: list[str] = Field(default_factory=list)
 
 
 def damage(err: Exception) -> str:

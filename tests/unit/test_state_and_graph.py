@@ -118,3 +118,24 @@ def test_a_wait_ends_at_once_on_a_terminal_state() -> None:
     with pytest.raises(WaitFailed, match="INVALID"):
         wait_for("ce", check, timeout=30)
     assert time.monotonic() - started < 5
+
+
+def test_reads_of_one_refresh_share_a_lookup_and_nothing_outlives_it() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from provisioner.context import Facts, NodeContext
+
+    calls: list[int] = []
+
+    def lookup() -> int:
+        calls.append(1)
+        return len(calls)
+
+    facts = Facts(account_id="1", region="r")
+    shared: dict[object, object] = {}
+    ctx = NodeContext("a.b.c", clients=None, facts=facts, tags={}, timeout=1, shared=shared)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: ctx.memo("k", lookup), range(16)))
+    assert answers == [1] * 16 and len(calls) == 1, "looked up once, by whichever reader came first"
+    outside = NodeContext("a.b.c", clients=None, facts=facts, tags={}, timeout=1)  # type: ignore[arg-type]
+    assert [outside.memo("k", lookup) for _ in range(2)] == [2, 3], "outside a refresh nothing is kept"
