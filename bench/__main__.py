@@ -7,7 +7,7 @@
    the same graph with the same per-resource times, and against doing one resource at a time.
 3. Start-up of the CLI (`mfprov --help`).
 
-Options: --presets personal,standard,full,mlflow  --runs 3  --rtt-ms 40  --scale 60  --json FILE
+Options: --presets personal,standard,full,mlflow  --runs 3  --rtt-ms 40  --scale 60  --parallelism 8  --json FILE
 """
 
 from __future__ import annotations
@@ -31,19 +31,21 @@ from bench.latency import LatencyModel
 EDITS = {
     "full": [
         ('certificate_arn = ""', 'certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-bench"'),
-        ("allow_cidrs = []", 'allow_cidrs = ["10.0.0.0/8"]'),
+        ("\nallow_cidrs = []", '\nallow_cidrs = ["10.0.0.0/8"]'),
     ],
 }
 COMMANDS = ("up", "up again", "drift", "down")
 PRESET_STACKS = {"personal": "metaflow", "standard": "metaflow", "full": "metaflow", "mlflow": "mlflow"}
 
 
-def lifecycle(work: Path, preset: str, i: int, model: LatencyModel | None = None) -> dict[str, Measure]:
+def lifecycle(
+    work: Path, preset: str, i: int, model: LatencyModel | None = None, parallelism: int = 8
+) -> dict[str, Measure]:
     stack = PRESET_STACKS[preset]
     name = f"b{preset[:3]}{i}{'l' if model else ''}"
     config = write_config(work / name, name, stack, "standard" if stack == "mlflow" else preset)
     text = config.read_text()
-    for old, new in EDITS.get(preset, []):
+    for old, new in [*EDITS.get(preset, []), ("parallelism = 8", f"parallelism = {parallelism}")]:
         text = text.replace(old, new, 1)
     config.write_text(text)
     out = {"up": run(config, "up", model)}
@@ -75,6 +77,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rtt-ms", type=float, default=40.0)
     ap.add_argument("--scale", type=float, default=60.0)
+    ap.add_argument("--parallelism", type=int, default=8, help="resources worked on at once (the config's default)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     presets = [p for p in args.presets.split(",") if p]
@@ -101,7 +104,7 @@ def measure(work: Path, presets: list[str], args: argparse.Namespace) -> dict[st
     report: dict[str, Any] = {"presets": {}}
     rows, call_rows, latency_rows = [], [], []
     for preset in presets:
-        runs = [lifecycle(work, preset, i) for i in range(args.runs)]
+        runs = [lifecycle(work, preset, i, parallelism=args.parallelism) for i in range(args.runs)]
         med = {c: statistics.median(r[c].wall for r in runs) for c in runs[0]}
         first = runs[0]
         n = first["up"].resources
@@ -111,7 +114,7 @@ def measure(work: Path, presets: list[str], args: argparse.Namespace) -> dict[st
         call_rows.append([preset, "drift", f"{drift.total_calls / n:.2f}", fmt_services(drift.by_service)])
         call_rows.append([preset, "up", f"{first['up'].total_calls / n:.2f}", fmt_services(first["up"].by_service)])
         model = LatencyModel(rtt=args.rtt_ms / 1000, scale=args.scale)
-        slow = lifecycle(work, preset, 99, model)
+        slow = lifecycle(work, preset, 99, model, args.parallelism)
         entry: dict[str, Any] = {
             "resources": n,
             "median_wall_s": {c: round(v, 3) for c, v in med.items()},
