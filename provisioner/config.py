@@ -12,7 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from provisioner.config_common import PostgresConfig, Section, certificate_arn, cidrs, cognito_prefix
+from provisioner.config_mlflow import MlflowConfig
 
 CONFIG_FILE = "mfprov.toml"
 STACKS = ("metaflow", "mlflow")
@@ -33,10 +36,6 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 class ConfigError(Exception):
     """A configuration problem, already worded for the user."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _cidr_list(cidrs: list[str], vpc: Any, what: str) -> list[Any]:
@@ -302,40 +301,8 @@ class BatchConfig(Section):
         return self.gpu.enabled and self.fargate
 
 
-class DatabaseConfig(Section):
-    """The metadata service's PostgreSQL (preset ``standard``)."""
-
-    #: "aurora-postgresql": an Aurora cluster (Serverless v2 by default) instead of one RDS instance
-    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
-    #: the major version; AWS applies minor upgrades itself
-    engine_version: str = "16"
-    instance_class: str = "db.t4g.small"
-    allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 20
-    max_allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 100
-    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
-    multi_az: bool = False
-    deletion_protection: bool = True
-    #: false: deleting the database (``down``) first takes a final snapshot named ``<identifier>-final``
-    skip_final_snapshot: bool = False
-    #: Aurora only: the cluster's instance class ("db.serverless" for Serverless v2) and its capacity in ACUs
-    aurora_instance_class: str = "db.serverless"
-    serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0.5
-    serverless_max_capacity: Annotated[float, Field(ge=1, le=256)] = 4.0
-
-    @field_validator("engine_version")
-    @classmethod
-    def _supported(cls, v: str) -> str:
-        major = v.split(".")[0]
-        if not major.isdigit() or int(major) < 13:
-            raise ValueError(f"PostgreSQL {v} is past its end of support on RDS; use 13 or later (default 16)")
-        return v
-
-    @field_validator("instance_class")
-    @classmethod
-    def _class(cls, v: str) -> str:
-        if not v.startswith("db.") or v.startswith(("db.t2.", "db.m4.", "db.r4.")):
-            raise ValueError(f"{v!r} is not a current RDS instance class (e.g. db.t4g.small, db.m7g.large)")
-        return v
+class DatabaseConfig(PostgresConfig):
+    """The metadata service's PostgreSQL (preset ``standard``): the shared settings, with their defaults."""
 
 
 class MetadataConfig(Section):
@@ -357,19 +324,8 @@ class MetadataConfig(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
 
 
-_CERT = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+$")
 _PRINCIPAL = re.compile(r"^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(root|user/.+|role/.+))$")
 #: words Cognito refuses in a domain prefix
-_COGNITO_RESERVED = ("aws", "amazon", "cognito")
-
-
-def _cidrs(v: list[str], what: str) -> list[str]:
-    for c in v:
-        try:
-            ipaddress.ip_network(c, strict=True)
-        except ValueError as err:
-            raise ValueError(f"{what}: {c!r} is not a CIDR block like 203.0.113.0/24 ({err})") from None
-    return v
 
 
 class EcrConfig(Section):
@@ -457,23 +413,18 @@ class UiConfig(Section):
     @field_validator("certificate_arn")
     @classmethod
     def _cert(cls, v: str) -> str:
-        if v and not _CERT.match(v):
-            raise ValueError(
-                f"{v!r} is not a certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID, or an IAM "
-                "server certificate)"
-            )
-        return v
+        return certificate_arn(v)
 
     @field_validator("allow_cidrs")
     @classmethod
     def _allow(cls, v: list[str]) -> list[str]:
-        return _cidrs(v, "allow_cidrs")
+        return cidrs(v, "allow_cidrs")
 
     @field_validator("cognito_domain")
     @classmethod
     def _domain(cls, v: str | None) -> str | None:
         if v is not None:
-            _cognito_prefix(v)
+            cognito_prefix(v)
         return v
 
     @field_validator("public_domain")
@@ -493,18 +444,6 @@ class UiConfig(Section):
     @property
     def enabled(self) -> bool:
         return bool(self.certificate_arn)
-
-
-def _cognito_prefix(v: str) -> str:
-    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", v):
-        raise ValueError(f"Cognito domain prefix {v!r}: 1-63 lower-case letters, digits and '-'")
-    reserved = [w for w in _COGNITO_RESERVED if w in v]
-    if reserved:
-        raise ValueError(f"Cognito domain prefix {v!r} may not contain {', '.join(map(repr, reserved))}")
-    return v
-
-
-from provisioner.config_mlflow import MlflowConfig  # noqa: E402  (its section; it builds on Section)
 
 
 class StateConfig(Section):
@@ -627,7 +566,7 @@ class Config(Section):
                 )
         if self.stack == "metaflow" and self.ui.enabled and self.ui.cognito and self.ui.cognito_domain is None:
             try:
-                _cognito_prefix(self.cognito_domain)
+                cognito_prefix(self.cognito_domain)
             except ValueError as err:
                 raise ValueError(f"{err}; set ui.cognito_domain to another prefix") from None
         bucket = self.bucket_name if self.stack == "metaflow" else self.mlflow.bucket_name_for(self)

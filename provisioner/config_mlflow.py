@@ -9,12 +9,13 @@ suffix against AWS's limits, and the options that need each other (sign-in needs
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from provisioner.config_common import PostgresConfig, Section, certificate_arn, cidrs, cognito_prefix
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.config import Config
@@ -40,30 +41,15 @@ FARGATE_MEMORY = {
 #: an ALB listener rule may hold three values per condition and five in all (AWS's rule condition limits)
 MAX_CONDITION_VALUES = 3
 _ARN = re.compile(r"^arn:aws[a-z-]*:")
-_CERT = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+")
 #: a DNS name as an ALB host-header condition takes it: labels of letters, digits, '-' (and wildcards * ?), a
 #: dot at least, letters only after the last one, 128 characters at most
 _LABEL = r"[a-z0-9*?](?:[a-z0-9*?-]{0,61}[a-z0-9*?])?"
 _HOST = re.compile(rf"^(?=.{{1,128}}$){_LABEL}(?:\.{_LABEL})*\.[a-z]+$")
-_COGNITO_RESERVED = ("aws", "amazon", "cognito")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _cidrs(values: list[str], what: str) -> list[str]:
-    for v in values:
-        try:
-            ipaddress.ip_network(v, strict=True)
-        except ValueError as err:
-            raise ValueError(f"{what}: {v!r} is not a CIDR block like 10.0.0.0/16 ({err})") from None
-    return values
-
-
-class ServerConfig(_Section):
+class ServerConfig(Section):
     """The tracking server's container on Fargate."""
 
     image: str = OFFICIAL_IMAGE
@@ -145,7 +131,7 @@ class ServerConfig(_Section):
         return self.image.replace("{version}", self.version)
 
 
-class ArtifactsConfig(_Section):
+class ArtifactsConfig(Section):
     """Where the artifacts go: a bucket mfprov makes, or one that exists."""
 
     #: default ``<prefix>-artifacts-<suffix>``
@@ -194,22 +180,11 @@ class ArtifactsConfig(_Section):
         return self
 
 
-class DatabaseConfig(_Section):
-    """The backend store: RDS PostgreSQL, or Aurora PostgreSQL (Serverless v2 by default)."""
+class DatabaseConfig(PostgresConfig):
+    """The backend store: the shared PostgreSQL settings, smaller by default, that pause when idle on Aurora, and
+    the server's connection pool."""
 
-    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
-    #: the major version; AWS applies minor upgrades itself
-    engine_version: str = "16"
     instance_class: str = "db.t4g.micro"
-    allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 20
-    max_allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 100
-    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
-    multi_az: bool = False
-    deletion_protection: bool = True
-    #: false: deleting the database (``down --delete-protected``) first takes a final snapshot
-    skip_final_snapshot: bool = False
-    #: Aurora: the instance class ("db.serverless": Serverless v2) and its capacity in ACUs (min 0: it pauses)
-    aurora_instance_class: str = "db.serverless"
     serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0
     serverless_max_capacity: Annotated[float, Field(ge=1, le=256)] = 2
     #: SQLAlchemy's pool in the server: "null" opens a connection per request and keeps none (a database that
@@ -221,50 +196,6 @@ class DatabaseConfig(_Section):
     max_overflow: Annotated[int, Field(ge=0, le=100)] = 10
     pool_recycle: Annotated[int, Field(ge=30, le=86400)] = 300
 
-    @field_validator("engine_version")
-    @classmethod
-    def _supported(cls, v: str) -> str:
-        major = v.split(".")[0]
-        if not major.isdigit() or int(major) < 13:
-            raise ValueError(f"PostgreSQL {v} is past its end of support on RDS; use 13 or later (default 16)")
-        return v
-
-    @field_validator("instance_class", "aurora_instance_class")
-    @classmethod
-    def _class(cls, v: str) -> str:
-        if not v.startswith("db.") or v.startswith(("db.t2.", "db.m4.", "db.r4.")):
-            raise ValueError(f"{v!r} is not a current RDS instance class (e.g. db.t4g.micro, db.serverless)")
-        return v
-
-    @model_validator(mode="after")
-    def _capacity(self) -> DatabaseConfig:
-        if self.max_allocated_storage < self.allocated_storage:
-            raise ValueError(
-                f"max_allocated_storage ({self.max_allocated_storage}) is below allocated_storage "
-                f"({self.allocated_storage})"
-            )
-        for what, v in (("serverless_min_capacity", self.serverless_min_capacity),
-                        ("serverless_max_capacity", self.serverless_max_capacity)):  # fmt: skip
-            if (v * 2) % 1:
-                raise ValueError(f"{what} {v}: Aurora capacity comes in steps of 0.5 ACU")
-        if self.serverless_min_capacity > self.serverless_max_capacity:
-            raise ValueError(
-                f"serverless_min_capacity ({self.serverless_min_capacity}) is above serverless_max_capacity "
-                f"({self.serverless_max_capacity})"
-            )
-        if self.engine == "postgres" and self.instance_class == "db.serverless":
-            raise ValueError("db.serverless is an Aurora class: set engine = 'aurora-postgresql'")
-        return self
-
-    @property
-    def serverless(self) -> bool:
-        return self.engine == "aurora-postgresql" and self.aurora_instance_class == "db.serverless"
-
-    @property
-    def may_pause(self) -> bool:
-        """Whether the database may pause when idle (Aurora Serverless v2 at 0 ACUs)."""
-        return self.serverless and self.serverless_min_capacity == 0
-
     @property
     def pool_class(self) -> str:
         """SQLAlchemy's pool class name, as MLflow's MLFLOW_SQLALCHEMYSTORE_POOLCLASS takes it."""
@@ -272,7 +203,7 @@ class DatabaseConfig(_Section):
         return "NullPool" if null else "QueuePool"
 
 
-class LoadBalancerConfig(_Section):
+class LoadBalancerConfig(Section):
     """The application load balancer in front of the server."""
 
     #: internal: reachable only from the VPC (and what is connected to it); false: from the internet
@@ -289,24 +220,19 @@ class LoadBalancerConfig(_Section):
     @field_validator("allow_cidrs")
     @classmethod
     def _allow(cls, v: list[str]) -> list[str]:
-        return _cidrs(v, "allow_cidrs")
+        return cidrs(v, "allow_cidrs")
 
     @field_validator("certificate_arn")
     @classmethod
     def _cert(cls, v: str) -> str:
-        if v and not _CERT.match(v):
-            raise ValueError(
-                f"{v!r} is not a certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID, or an IAM server "
-                "certificate)"
-            )
-        return v
+        return certificate_arn(v)
 
     @property
     def https(self) -> bool:
         return bool(self.certificate_arn)
 
 
-class AuthConfig(_Section):
+class AuthConfig(Section):
     """Sign-in on the load balancer (HTTPS only): a Cognito user pool mfprov makes, or your OIDC provider."""
 
     type: Literal["none", "cognito", "oidc"] = "none"
@@ -332,7 +258,7 @@ class AuthConfig(_Section):
     @field_validator("api_bypass_cidrs")
     @classmethod
     def _bypass(cls, v: list[str]) -> list[str]:
-        return _cidrs(v, "api_bypass_cidrs")
+        return cidrs(v, "api_bypass_cidrs")
 
     @field_validator("cognito_domain")
     @classmethod
@@ -370,7 +296,7 @@ class AuthConfig(_Section):
         return self
 
 
-class DnsConfig(_Section):
+class DnsConfig(Section):
     """An optional Route 53 alias record for the load balancer."""
 
     #: the hosted zone (public, or private to the VPC) the record goes into
@@ -397,7 +323,7 @@ class DnsConfig(_Section):
         return bool(self.record_name)
 
 
-class AutoscalingConfig(_Section):
+class AutoscalingConfig(Section):
     """The service's scalable target (Application Auto Scaling) and an optional CPU target-tracking policy."""
 
     #: 0 lets the service scale to zero tasks (nothing runs, nothing is billed for compute)
@@ -415,7 +341,7 @@ class AutoscalingConfig(_Section):
         return self
 
 
-class MlflowConfig(_Section):
+class MlflowConfig(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -572,12 +498,3 @@ class MlflowNames:
     scaling_policy: str
     user_pool: str
     cognito_domain: str
-
-
-def cognito_prefix(v: str) -> str:
-    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", v):
-        raise ValueError(f"Cognito domain prefix {v!r}: 1-63 lower-case letters, digits and '-'")
-    reserved = [w for w in _COGNITO_RESERVED if w in v]
-    if reserved:
-        raise ValueError(f"Cognito domain prefix {v!r} may not contain {', '.join(map(repr, reserved))}")
-    return v

@@ -14,13 +14,14 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from provisioner.config_common import CERT_ARN
+
 Patch = Callable[[Any, str, Any], None]
 
-_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+")
+_CERTIFICATE = CERT_ARN
 
 
 def sagemaker(patch: Patch = setattr) -> None:

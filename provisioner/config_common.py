@@ -1,0 +1,109 @@
+"""What every stack's config shares: the section base, the PostgreSQL settings, and the checks of CIDRs,
+certificate ARNs and Cognito domain prefixes."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: an ACM certificate, or an IAM server certificate
+CERT_ARN = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+$")
+_COGNITO_RESERVED = ("aws", "amazon", "cognito")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def cidrs(values: list[str], what: str) -> list[str]:
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{what}: {v!r} is not a CIDR block like 203.0.113.0/24 ({err})") from None
+    return values
+
+
+def certificate_arn(v: str) -> str:
+    if v and not CERT_ARN.match(v):
+        raise ValueError(
+            f"{v!r} is not a certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID, or an IAM server certificate)"
+        )
+    return v
+
+
+def cognito_prefix(v: str) -> str:
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", v):
+        raise ValueError(f"Cognito domain prefix {v!r}: 1-63 lower-case letters, digits and '-'")
+    reserved = [w for w in _COGNITO_RESERVED if w in v]
+    if reserved:
+        raise ValueError(f"Cognito domain prefix {v!r} may not contain {', '.join(map(repr, reserved))}")
+    return v
+
+
+class PostgresConfig(Section):
+    """PostgreSQL on RDS, or Aurora PostgreSQL (Serverless v2 by default). Stacks give their own defaults."""
+
+    #: "aurora-postgresql": an Aurora cluster instead of one RDS instance
+    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
+    #: the major version; AWS applies minor upgrades itself
+    engine_version: str = "16"
+    instance_class: str = "db.t4g.small"
+    allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 20
+    max_allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 100
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    multi_az: bool = False
+    deletion_protection: bool = True
+    #: false: deleting the database (``down --delete-protected``) first takes a final snapshot
+    skip_final_snapshot: bool = False
+    #: Aurora only: the instance class ("db.serverless": Serverless v2) and its capacity in ACUs (min 0: it pauses)
+    aurora_instance_class: str = "db.serverless"
+    serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0.5
+    serverless_max_capacity: Annotated[float, Field(ge=1, le=256)] = 4.0
+
+    @field_validator("engine_version")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        major = v.split(".")[0]
+        if not major.isdigit() or int(major) < 13:
+            raise ValueError(f"PostgreSQL {v} is past its end of support on RDS; use 13 or later (default 16)")
+        return v
+
+    @field_validator("instance_class", "aurora_instance_class")
+    @classmethod
+    def _class(cls, v: str) -> str:
+        if not v.startswith("db.") or v.startswith(("db.t2.", "db.m4.", "db.r4.")):
+            raise ValueError(f"{v!r} is not a current RDS instance class (e.g. db.t4g.small, db.serverless)")
+        return v
+
+    @model_validator(mode="after")
+    def _capacity(self) -> PostgresConfig:
+        if self.max_allocated_storage < self.allocated_storage:
+            raise ValueError(
+                f"max_allocated_storage ({self.max_allocated_storage}) is below allocated_storage "
+                f"({self.allocated_storage})"
+            )
+        for what, v in (("serverless_min_capacity", self.serverless_min_capacity),
+                        ("serverless_max_capacity", self.serverless_max_capacity)):  # fmt: skip
+            if (v * 2) % 1:
+                raise ValueError(f"{what} {v}: Aurora capacity comes in steps of 0.5 ACU")
+        if self.serverless_min_capacity > self.serverless_max_capacity:
+            raise ValueError(
+                f"serverless_min_capacity ({self.serverless_min_capacity}) is above serverless_max_capacity "
+                f"({self.serverless_max_capacity})"
+            )
+        if self.engine == "postgres" and self.instance_class == "db.serverless":
+            raise ValueError("db.serverless is an Aurora class: set engine = 'aurora-postgresql'")
+        return self
+
+    @property
+    def serverless(self) -> bool:
+        return self.engine == "aurora-postgresql" and self.aurora_instance_class == "db.serverless"
+
+    @property
+    def may_pause(self) -> bool:
+        """Whether the database may pause when idle (Aurora Serverless v2 at 0 ACUs)."""
+        return self.serverless and self.serverless_min_capacity == 0
