@@ -95,8 +95,27 @@ class _Elb(Resource[Any]):
         found = self._batch(arns, lambda c: list(elb.describe_tags(ResourceArns=c)["TagDescriptions"]), "ResourceArn")
         return {arn: tag_dict(d.get("Tags")) for arn, d in found.items()}
 
+    #: (Describe method, its ARN-list parameter, the answer's list, an item's ARN): how read_many lists them
+    _describe_by_arns: ClassVar[tuple[str, str, str, str]]
+
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         return self.read_many(ctx, [id]).get(id)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        """The items 20 to a call, their tags 20 to a call, then what each needs of its own (attributes)."""
+        method, param, answer, key = self._describe_by_arns
+        describe = getattr(ctx.client("elbv2"), method)
+        found = self._batch(ids, lambda c: list(describe(**{param: c})[answer]), key)
+        tags = self._tags_many(ctx, list(found))
+        out = {}
+        for id, item in found.items():
+            obs = self._observe(ctx, id, item, tags.get(id, {}))
+            if obs is not None:
+                out[id] = obs
+        return out
+
+    def _observe(self, ctx: NodeContext, id: str, item: dict[str, Any], tags: dict[str, str]) -> Observed | None:
+        raise NotImplementedError
 
     def _retag(self, ctx: NodeContext, arn: str) -> None:
         """Put all of this node's tags on; other keys stay."""
@@ -184,6 +203,7 @@ class LoadBalancer(_Elb):
     SetSecurityGroups, DeleteLoadBalancer (deletion protection, if on, is turned off first: `down` means it)."""
 
     kind = "elbv2.load_balancer"
+    _describe_by_arns = ("describe_load_balancers", "LoadBalancerArns", "LoadBalancers", "LoadBalancerArn")
     Props = LoadBalancerProps
     replace_on: ClassVar = frozenset({"name", "type", "scheme"})
     unordered: ClassVar = frozenset({"subnets", "security_group_ids"})
@@ -202,19 +222,6 @@ class LoadBalancer(_Elb):
     def find(self, ctx: NodeContext, props: LoadBalancerProps) -> str | None:
         lb = self._describe(ctx, Names=[props.name])
         return str(lb["LoadBalancerArn"]) if lb else None
-
-    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
-        elb = ctx.client("elbv2")
-        found = self._batch(
-            ids, lambda c: list(elb.describe_load_balancers(LoadBalancerArns=c)["LoadBalancers"]), "LoadBalancerArn"
-        )
-        tags = self._tags_many(ctx, list(found))
-        out = {}
-        for id, lb in found.items():
-            obs = self._observe(ctx, id, lb, tags.get(id, {}))
-            if obs is not None:
-                out[id] = obs
-        return out
 
     def _observe(self, ctx: NodeContext, id: str, lb: dict[str, Any], tags: dict[str, str]) -> Observed | None:
         try:
@@ -360,6 +367,7 @@ class TargetGroup(_Elb):
     Describe/ModifyTargetGroupAttributes (deregistration delay), DeleteTargetGroup."""
 
     kind = "elbv2.target_group"
+    _describe_by_arns = ("describe_target_groups", "TargetGroupArns", "TargetGroups", "TargetGroupArn")
     Props = TargetGroupProps
     replace_on: ClassVar = frozenset({"name", "protocol", "port", "vpc_id", "target_type"})
     duplicate_codes: ClassVar = frozenset({"DuplicateTargetGroupName"})
@@ -376,19 +384,6 @@ class TargetGroup(_Elb):
     def find(self, ctx: NodeContext, props: TargetGroupProps) -> str | None:
         tg = self._describe(ctx, Names=[props.name])
         return str(tg["TargetGroupArn"]) if tg else None
-
-    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
-        elb = ctx.client("elbv2")
-        found = self._batch(
-            ids, lambda c: list(elb.describe_target_groups(TargetGroupArns=c)["TargetGroups"]), "TargetGroupArn"
-        )
-        tags = self._tags_many(ctx, list(found))
-        out = {}
-        for id, tg in found.items():
-            obs = self._observe(ctx, id, tg, tags.get(id, {}))
-            if obs is not None:
-                out[id] = obs
-        return out
 
     def _observe(self, ctx: NodeContext, id: str, tg: dict[str, Any], tags: dict[str, str]) -> Observed | None:
         try:
@@ -819,6 +814,7 @@ class Listener(_Elb):
     DeleteListener; Secrets Manager GetSecretValue for an OIDC client secret."""
 
     kind = "elbv2.listener"
+    _describe_by_arns = ("describe_listeners", "ListenerArns", "Listeners", "ListenerArn")
     Props = ListenerProps
     replace_on: ClassVar = frozenset({"load_balancer_arn", "port"})
     duplicate_codes: ClassVar = frozenset({"DuplicateListener"})
@@ -844,13 +840,7 @@ class Listener(_Elb):
                 raise
         return None
 
-    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
-        elb = ctx.client("elbv2")
-        found = self._batch(ids, lambda c: list(elb.describe_listeners(ListenerArns=c)["Listeners"]), "ListenerArn")
-        tags = self._tags_many(ctx, list(found))
-        return {id: self._observe(id, lst, tags.get(id, {})) for id, lst in found.items()}
-
-    def _observe(self, id: str, lst: dict[str, Any], tags: dict[str, str]) -> Observed:
+    def _observe(self, ctx: NodeContext, id: str, lst: dict[str, Any], tags: dict[str, str]) -> Observed:
         protocol = lst.get("Protocol")
         secure = protocol in ("HTTPS", "TLS")
         certificates = lst.get("Certificates") or []
@@ -999,6 +989,7 @@ class ListenerRule(_Elb):
     (its priority, in place), DeleteRule; Secrets Manager GetSecretValue for an OIDC client secret."""
 
     kind = "elbv2.listener_rule"
+    _describe_by_arns = ("describe_rules", "RuleArns", "Rules", "RuleArn")
     Props = ListenerRuleProps
     replace_on: ClassVar = frozenset({"listener_arn"})
     unordered: ClassVar = frozenset({"conditions"})
@@ -1016,13 +1007,7 @@ class ListenerRule(_Elb):
                 raise
         return None
 
-    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
-        elb = ctx.client("elbv2")
-        found = self._batch(ids, lambda c: list(elb.describe_rules(RuleArns=c)["Rules"]), "RuleArn")
-        tags = self._tags_many(ctx, list(found))
-        return {id: self._observe(id, rule, tags.get(id, {})) for id, rule in found.items()}
-
-    def _observe(self, id: str, rule: dict[str, Any], tags: dict[str, str]) -> Observed:
+    def _observe(self, ctx: NodeContext, id: str, rule: dict[str, Any], tags: dict[str, str]) -> Observed:
         # the rule's listener: its ARN with "listener-rule/" as "listener/" and without the rule's own id
         listener_arn = id.replace(":listener-rule/", ":listener/", 1).rsplit("/", 1)[0]
         priority = str(rule.get("Priority"))
