@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from provisioner.config_common import PostgresConfig, Section, certificate_arn, cidrs, cognito_prefix
+from provisioner.config_common import (
+    CertificateArn,
+    Cidrs,
+    CognitoPrefix,
+    PostgresConfig,
+    Section,
+    cognito_prefix,
+)
 from provisioner.config_mlflow import MlflowConfig
 
 CONFIG_FILE = "mfprov.toml"
@@ -386,15 +393,15 @@ class UiConfig(Section):
     Fargate, with Cognito sign-in. On only when certificate_arn is set."""
 
     #: an ACM (or IAM server) certificate ARN for the HTTPS listener; empty: no UI
-    certificate_arn: str = ""
+    certificate_arn: CertificateArn = ""
     #: an internal ALB (reachable only from the VPC and what is connected to it)
     internal: bool = False
     #: CIDRs allowed to reach the ALB (443, and 80 which redirects to 443); required with the UI
-    allow_cidrs: list[str] = Field(default_factory=list)
+    allow_cidrs: Cidrs = Field(default_factory=list)
     #: sign-in through a Cognito user pool (admin-created users) before anything reaches the UI
     cognito: bool = True
     #: the Cognito hosted-UI domain prefix (unique in the region); default ``<prefix>-ui-<suffix>``
-    cognito_domain: str | None = None
+    cognito_domain: CognitoPrefix = None
     #: the DNS name you point at the ALB (a callback URL of the sign-in); empty: the ALB's own name only
     public_domain: str = ""
     #: the HTTPS listener's security policy; None: mfprov's default (TLS 1.2 and 1.3)
@@ -409,23 +416,6 @@ class UiConfig(Section):
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
     extra_backend_env: dict[str, str] = Field(default_factory=dict)
     extra_static_env: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("certificate_arn")
-    @classmethod
-    def _cert(cls, v: str) -> str:
-        return certificate_arn(v)
-
-    @field_validator("allow_cidrs")
-    @classmethod
-    def _allow(cls, v: list[str]) -> list[str]:
-        return cidrs(v, "allow_cidrs")
-
-    @field_validator("cognito_domain")
-    @classmethod
-    def _domain(cls, v: str | None) -> str | None:
-        if v is not None:
-            cognito_prefix(v)
-        return v
 
     @field_validator("public_domain")
     @classmethod

@@ -7,7 +7,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: an ACM certificate, or an IAM server certificate
 CERT_ARN = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+$")
@@ -18,12 +18,13 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def cidrs(values: list[str], what: str) -> list[str]:
+def cidrs(values: list[str], what: str = "") -> list[str]:
     for v in values:
         try:
             ipaddress.ip_network(v, strict=True)
         except ValueError as err:
-            raise ValueError(f"{what}: {v!r} is not a CIDR block like 203.0.113.0/24 ({err})") from None
+            where = f"{what}: " if what else ""
+            raise ValueError(f"{where}{v!r} is not a CIDR block like 203.0.113.0/24 ({err})") from None
     return values
 
 
@@ -42,6 +43,16 @@ def cognito_prefix(v: str) -> str:
     if reserved:
         raise ValueError(f"Cognito domain prefix {v!r} may not contain {', '.join(map(repr, reserved))}")
     return v
+
+
+def _optional_prefix(v: str | None) -> str | None:
+    return None if v is None else cognito_prefix(v)
+
+
+#: field types that check themselves: a list of CIDR blocks, a certificate ARN (or ""), a Cognito domain prefix
+Cidrs = Annotated[list[str], AfterValidator(cidrs)]
+CertificateArn = Annotated[str, AfterValidator(certificate_arn)]
+CognitoPrefix = Annotated[str | None, AfterValidator(_optional_prefix)]
 
 
 class PostgresConfig(Section):

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provisioner.config_common import PostgresConfig, Section, certificate_arn, cidrs, cognito_prefix
+from provisioner.config_common import (
+    CertificateArn,
+    Cidrs,
+    CognitoPrefix,
+    PostgresConfig,
+    Section,
+    cognito_prefix,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.config import Config
@@ -209,23 +216,13 @@ class LoadBalancerConfig(Section):
     #: internal: reachable only from the VPC (and what is connected to it); false: from the internet
     internal: bool = True
     #: who may connect (80, and 443 with HTTPS); empty: the VPC's CIDR (internal only)
-    allow_cidrs: list[str] = Field(default_factory=list)
+    allow_cidrs: Cidrs = Field(default_factory=list)
     #: an ACM (or IAM server) certificate ARN: HTTPS on 443, and port 80 redirects to it
-    certificate_arn: str = ""
+    certificate_arn: CertificateArn = ""
     #: the HTTPS listener's security policy; None: mfprov's default (TLS 1.2 and 1.3)
     ssl_policy: str | None = None
     #: seconds a connection may be idle (large artifact uploads through the server may need more)
     idle_timeout: Annotated[int, Field(ge=1, le=4000)] = 60
-
-    @field_validator("allow_cidrs")
-    @classmethod
-    def _allow(cls, v: list[str]) -> list[str]:
-        return cidrs(v, "allow_cidrs")
-
-    @field_validator("certificate_arn")
-    @classmethod
-    def _cert(cls, v: str) -> str:
-        return certificate_arn(v)
 
     @property
     def https(self) -> bool:
@@ -237,7 +234,7 @@ class AuthConfig(Section):
 
     type: Literal["none", "cognito", "oidc"] = "none"
     #: cognito: the hosted-UI domain prefix (unique in the region); default ``<prefix>-auth-<suffix>``
-    cognito_domain: str | None = None
+    cognito_domain: CognitoPrefix = None
     #: oidc: your provider's endpoints and the client registered for the ALB
     issuer: str = ""
     authorization_endpoint: str = ""
@@ -253,19 +250,7 @@ class AuthConfig(Section):
     session_timeout: Annotated[int, Field(ge=1, le=604800)] = 604800
     #: clients in these CIDRs reach the REST API (/api/*) without signing in: training jobs and notebooks in the
     #: VPC, which cannot do a browser sign-in. At most 3 (an ALB rule condition holds 3 values).
-    api_bypass_cidrs: list[str] = Field(default_factory=list, max_length=MAX_CONDITION_VALUES)
-
-    @field_validator("api_bypass_cidrs")
-    @classmethod
-    def _bypass(cls, v: list[str]) -> list[str]:
-        return cidrs(v, "api_bypass_cidrs")
-
-    @field_validator("cognito_domain")
-    @classmethod
-    def _domain(cls, v: str | None) -> str | None:
-        if v is not None:
-            cognito_prefix(v)
-        return v
+    api_bypass_cidrs: Annotated[Cidrs, Field(max_length=MAX_CONDITION_VALUES)] = Field(default_factory=list)
 
     @field_validator("client_secret_arn")
     @classmethod
