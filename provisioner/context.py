@@ -86,6 +86,11 @@ class NodeContext:
                 self.shared[key] = lookup()
             return self.shared[key]  # type: ignore[no-any-return]
 
+    def ids_being_read(self, kind_prefix: str) -> list[str]:
+        """Within a refresh, the ids of every kind starting with ``kind_prefix`` it reads (else nothing)."""
+        by_kind: dict[str, list[str]] = (self.shared or {}).get("ids", {})
+        return [i for kind, ids in sorted(by_kind.items()) if kind.startswith(kind_prefix) for i in ids]
+
     def wait(self, what: str, check: Callable[[], bool | str | None], timeout: float | None = None) -> float:
         """Poll ``check`` until True, within this resource type's deadline; returns elapsed seconds."""
         self.on_progress(f"waiting for {what}")

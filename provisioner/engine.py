@@ -230,7 +230,9 @@ class Runner:
             )
             return {a: found.get(self.state.resources[a].id) for a in addresses}
 
-        self._shared = {}
+        # What this refresh reads, per type: a service whose one call serves several types (ELB's DescribeTags)
+        # can then make it once for all of them.
+        self._shared = {"ids": {k: [self.state.resources[a].id for a in addresses] for k, addresses in by_kind.items()}}
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="mfprov-read") as pool:
                 for part in pool.map(read, batches):

@@ -91,9 +91,22 @@ class _Elb(Resource[Any]):
         return out
 
     def _tags_many(self, ctx: NodeContext, arns: list[str]) -> dict[str, dict[str, str]]:
+        """Tags of ``arns``. DescribeTags takes the ARNs of any ELB type, so within a refresh it is asked once for
+        every load balancer, target group, listener and rule being read."""
         elb = ctx.client("elbv2")
-        found = self._batch(arns, lambda c: list(elb.describe_tags(ResourceArns=c)["TagDescriptions"]), "ResourceArn")
-        return {arn: tag_dict(d.get("Tags")) for arn, d in found.items()}
+        every = sorted(set(ctx.ids_being_read("elbv2.")) | set(arns))
+
+        def lookup(wanted: list[str]) -> dict[str, dict[str, str]]:
+            found = self._batch(
+                wanted, lambda c: list(elb.describe_tags(ResourceArns=c)["TagDescriptions"]), "ResourceArn"
+            )
+            return {arn: tag_dict(d.get("Tags")) for arn, d in found.items()}
+
+        if set(arns) <= set(ctx.ids_being_read("elbv2.")):
+            tags = ctx.memo(("elbv2:DescribeTags",), lambda: lookup(every))
+        else:
+            tags = lookup(arns)
+        return {arn: tags[arn] for arn in arns if arn in tags}
 
     #: (Describe method, its ARN-list parameter, the answer's list, an item's ARN): how read_many lists them
     _describe_by_arns: ClassVar[tuple[str, str, str, str]]

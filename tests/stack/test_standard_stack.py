@@ -290,3 +290,17 @@ def test_lost_state_is_rebuilt_from_tags_and_names(standard: Stack) -> None:
     shutil.rmtree(standard.path.parent / ".mfprov")
     standard.down(delete_protected=True)
     assert inventory() == before
+
+
+def test_drift_reads_in_batches(standard: Stack) -> None:
+    """A drift of the standard stack reads each type with as few calls as its API allows: the IAM roles in two
+    account-wide reads, the load balancers' and their parts' tags in one call, API Gateway's resources and
+    methods in one listing, no zone lookup (the state keeps them)."""
+    standard.up()
+    calls = standard.drift().calls
+    assert calls["iam:GetAccountAuthorizationDetails"] == 1 and calls["iam:ListRoles"] == 1
+    assert "iam:GetRole" not in calls and "iam:GetRolePolicy" not in calls
+    assert calls["elbv2:DescribeTags"] == 1
+    assert calls["apigateway:GetResources"] == 1 and "apigateway:GetMethod" not in calls
+    assert "ec2:DescribeAvailabilityZones" not in calls
+    assert sum(calls.values()) <= len(standard.state().resources) * 1.3
