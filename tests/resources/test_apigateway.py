@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import boto3
 import pytest
 
-from provisioner.compare import diff
 from resources.base import TAG_ADDRESS, resource_type
+from tests.resources.drift import assert_drift_is_exact_and_repaired, assert_every_managed_field_has_a_case, read_back
 
 NLB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/mf-nlb/0123456789abcdef"
 
@@ -23,10 +23,7 @@ def roundtrip(make_ctx: Callable[..., Any], kind: str, address: str, **raw: Any)
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
     assert obs is not None
-    want = {k: v for k, v in props.model_dump(mode="json").items() if k not in rt.behaviour_fields}
-    if rt.taggable:
-        want["tags"] = ctx.tags
-    assert obs.props == want
+    assert obs.props == read_back(rt, props, ctx)
     assert rt.find(ctx, props) == id
     return rt, ctx, id
 
@@ -119,29 +116,8 @@ def test_the_metadata_api_chain(make_ctx: Callable[..., Any]) -> None:
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
 
-Change = Callable[[dict[str, Any]], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, w: Any) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(w)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+#: an out-of-band change (plain boto3 calls), given the chain the fixture made
+ChainChange = Callable[[dict[str, Any]], None]
 
 
 def _ops(self: Any) -> list[dict[str, Any]]:
@@ -502,17 +478,15 @@ APIGW_NO_CALL = {
 
 
 @pytest.mark.parametrize(("kind", "field", "change"), APIGW_CASES)
-def test_field_drift(chain: dict[str, Any], kind: str, field: str, change: Change) -> None:
+def test_field_drift(chain: dict[str, Any], kind: str, field: str, change: ChainChange) -> None:
     rt, ctx, id, props = chain[kind]
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, chain)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(chain))
 
 
 @pytest.mark.parametrize("kind", sorted(APIGW_NO_CALL))
 def test_every_managed_field_has_a_drift_case(kind: str) -> None:
-    covered = {case.values[1] for case in APIGW_CASES if case.values[0] == kind}
-    no_call = APIGW_NO_CALL[kind]
-    assert not covered & set(no_call)
-    assert covered | set(no_call) == _managed(resource_type(kind))
+    cases = [case for case in APIGW_CASES if case.values[0] == kind]
+    assert_every_managed_field_has_a_case(kind, cases, APIGW_NO_CALL[kind], field_at=1)
 
 
 def test_every_apigateway_kind_is_in_the_table() -> None:

@@ -23,28 +23,12 @@ from pydantic import ValidationError
 
 from provisioner.compare import diff
 from resources.base import resource_type
+from tests.resources.drift import assert_same, changed_fields
 
 MakeCtx = Callable[..., Any]
 CLUSTER, SERVICE = "mlflow", "mlflow"
 RESOURCE = f"service/{CLUSTER}/{SERVICE}"
 DIMENSION = "ecs:service:DesiredCount"
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    want = {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields}
-    return want | {"tags": ctx.tags} if rt.taggable else want
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)}
-
-
-def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    """Read back equal to the desired, and so no diff either."""
-    assert obs is not None
-    assert dict(obs.props) == _want(rt, props, ctx)
-    assert _changes(rt, props, obs, ctx) == set()
 
 
 # ---------------------------------------------------------------- moto gaps
@@ -106,7 +90,7 @@ def test_scalable_target(make_ctx: MakeCtx, ecs_service: str, moto_gaps: None) -
     assert id == f"ecs|{RESOURCE}|{DIMENSION}"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["min_capacity"] == 0
     arn = obs.attrs["arn"]
     assert arn.startswith("arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/")
@@ -145,17 +129,17 @@ def test_scalable_target(make_ctx: MakeCtx, ecs_service: str, moto_gaps: None) -
     for field, change in drifts:
         change()
         drifted = rt.read(ctx, id)
-        changes = _changes(rt, props, drifted, ctx)
+        changes = changed_fields(rt, props, drifted, ctx)
         assert changes == {field}, field
         rt.update(ctx, id, props, drifted, changes)
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx)
     assert rt.read(ctx, id).attrs["arn"] == arn  # repaired in place, not a new target
 
     # a desired change of capacity is an update, of the resource a replacement
     bigger = _target_props(rt, min_capacity=2, max_capacity=8)
-    assert _changes(rt, bigger, rt.read(ctx, id), ctx) == {"min_capacity", "max_capacity"}
+    assert changed_fields(rt, bigger, rt.read(ctx, id), ctx) == {"min_capacity", "max_capacity"}
     rt.update(ctx, id, bigger, rt.read(ctx, id), {"min_capacity", "max_capacity"})
-    _same(rt, bigger, rt.read(ctx, id), ctx)
+    assert_same(rt, bigger, rt.read(ctx, id), ctx)
     moved = diff(rt, _target_props(rt, resource_id=f"service/{CLUSTER}/other").model_dump(mode="json"), obs.props)
     assert [(c.field, c.forces_replacement) for c in moved] == [("resource_id", True)]
 
@@ -220,15 +204,15 @@ def test_scalable_target_on_plain_moto(make_ctx: MakeCtx, ecs_service: str, aws:
 
     props = _target_props(rt)
     id = rt.create(ctx, props)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     assert rt.find(ctx, props) == id
     assert set(rt.read_many(ctx, [id])) == {id}
 
     bigger = _target_props(rt, min_capacity=1, max_capacity=6)
-    changes = _changes(rt, bigger, rt.read(ctx, id), ctx)
+    changes = changed_fields(rt, bigger, rt.read(ctx, id), ctx)
     assert changes == {"min_capacity", "max_capacity"}
     rt.update(ctx, id, bigger, rt.read(ctx, id), changes)
-    _same(rt, bigger, rt.read(ctx, id), ctx)
+    assert_same(rt, bigger, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, {}, bigger)
     assert rt.read(ctx, id) is None
@@ -257,7 +241,7 @@ def test_scaling_policy(make_ctx: MakeCtx, ecs_service: str, moto_gaps: None) ->
     assert id == f"ecs|{RESOURCE}|{DIMENSION}|mlflow-cpu"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     arn = obs.attrs["arn"]
     assert obs.attrs == {"id": id, "arn": arn, "name": "mlflow-cpu"}
     assert f":resource/ecs/{RESOURCE}:policyName/mlflow-cpu" in arn
@@ -305,18 +289,22 @@ def test_scaling_policy(make_ctx: MakeCtx, ecs_service: str, moto_gaps: None) ->
             TargetTrackingScalingPolicyConfiguration=base | change,
         )
         drifted = rt.read(ctx, id)
-        changes = _changes(rt, props, drifted, ctx)
+        changes = changed_fields(rt, props, drifted, ctx)
         assert changes == {field}, field
         rt.update(ctx, id, props, drifted, changes)
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # a desired change is a put; another name or target is a replacement
     memory = _policy_props(
         rt, predefined_metric="ECSServiceAverageMemoryUtilization", target_value=80.5, disable_scale_in=True
     )
-    assert _changes(rt, memory, rt.read(ctx, id), ctx) == {"predefined_metric", "target_value", "disable_scale_in"}
+    assert changed_fields(rt, memory, rt.read(ctx, id), ctx) == {
+        "predefined_metric",
+        "target_value",
+        "disable_scale_in",
+    }
     rt.update(ctx, id, memory, rt.read(ctx, id), {"predefined_metric", "target_value", "disable_scale_in"})
-    _same(rt, memory, rt.read(ctx, id), ctx)
+    assert_same(rt, memory, rt.read(ctx, id), ctx)
     renamed = diff(rt, _policy_props(rt, name="mlflow-cpu-2").model_dump(mode="json"), obs.props)
     assert [(c.field, c.forces_replacement) for c in renamed] == [("name", True)]
 

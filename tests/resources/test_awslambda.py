@@ -9,9 +9,14 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner.compare import diff
 from resources.awslambda import build_zip
 from resources.base import TAG_ADDRESS, resource_type
+from tests.resources.drift import (
+    WorldChange,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    vpc_with_subnets,
+)
 
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}  # fmt: skip
@@ -54,32 +59,6 @@ def test_function_lifecycle(make_ctx: Callable[..., Any]) -> None:
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[dict[str, Any], str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(
-    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
-) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(world, id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 def _lambda() -> Any:
@@ -134,15 +113,9 @@ FUNCTION_NO_CALL = {"name": "no rename in Lambda"}
 
 
 @pytest.mark.parametrize(("field", "change"), FUNCTION_CASES)
-def test_function_field_drift(make_ctx: Callable[..., Any], field: str, change: Change) -> None:
+def test_function_field_drift(make_ctx: Callable[..., Any], field: str, change: WorldChange) -> None:
     ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets()
     sgs = [ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc)["GroupId"] for n in ("fn", "other")]
     rt: Any = resource_type("lambda.function")
     ctx = make_ctx("lambda.function.migrate")
@@ -158,10 +131,8 @@ def test_function_field_drift(make_ctx: Callable[..., Any], field: str, change: 
         }
     )
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {"subnets": subnets, "sgs": sgs})
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change({"subnets": subnets, "sgs": sgs}, id))
 
 
 def test_every_managed_field_has_a_drift_case() -> None:
-    covered = {case.values[0] for case in FUNCTION_CASES}
-    assert not covered & set(FUNCTION_NO_CALL)
-    assert covered | set(FUNCTION_NO_CALL) == _managed(resource_type("lambda.function"))
+    assert_every_managed_field_has_a_case("lambda.function", FUNCTION_CASES, FUNCTION_NO_CALL)

@@ -15,24 +15,30 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import comparable, diff
+from provisioner.compare import comparable
 from provisioner.retry import WaitFailed
 from provisioner.session import ClientFactory
 from resources.base import TAG_ADDRESS, resource_type
+from tests.resources.drift import (
+    WorldChange,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    managed_fields,
+    read_back,
+    vpc_with_subnets,
+)
 
 
 def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
     """The desired props in comparison form (unordered lists sorted), behaviour fields left out, with the tags."""
-    return comparable(rt, props.model_dump(mode="json")) | {"tags": ctx.tags}
+    return comparable(rt, read_back(rt, props, ctx))
 
 
 def _have(rt: Any, obs: Any) -> dict[str, Any]:
-    assert set(obs.props) == set(rt.Props.model_fields) - rt.behaviour_fields | {"tags"}
+    """The read props in comparison form, which are all the managed fields."""
+    assert set(obs.props) == managed_fields(rt)
     return comparable(rt, obs.props)
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
 
 
 def _trust(service: str) -> str:
@@ -48,11 +54,7 @@ def infra(aws: ClientFactory) -> dict[str, Any]:
     """A VPC with two subnets and a security group, the Batch service role, the ECS instance profile and a
     launch template, made with raw boto3."""
     ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"]
-        for i, az in enumerate(("us-east-1a", "us-east-1b"))
-    ]
+    vpc, subnets = vpc_with_subnets(cidr="10.9", first=0)
     sg = ec2.create_security_group(GroupName="mf-batch", Description="batch", VpcId=vpc)["GroupId"]
     lt = ec2.create_launch_template(LaunchTemplateName="mf-lt", LaunchTemplateData={})["LaunchTemplate"]
     iam = boto3.client("iam")
@@ -105,13 +107,13 @@ def test_compute_environment_lifecycle(make_ctx: Callable[..., Any], infra: dict
     batch.untag_resource(resourceArn=obs.attrs["arn"], tagKeys=[TAG_ADDRESS])
     drifted = rt.read(ctx, id)
     assert drifted.props["state"] == "DISABLED"
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"state", "tags"}
     rt.update(ctx, id, props, drifted, changes)
     assert _have(rt, rt.read(ctx, id)) == _want(rt, props, ctx)
 
     # a desired-vCPU difference alone is no change
-    assert _changes(rt, _ce_props(infra, "mf-cpu", launch_template_version="$Default"), obs, ctx) == set()
+    assert changed_fields(rt, _ce_props(infra, "mf-cpu", launch_template_version="$Default"), obs, ctx) == set()
 
     aws.recorder.reset()
     rt.delete(ctx, id, obs.attrs, props)
@@ -139,7 +141,7 @@ def test_vcpu_and_service_role_update_request(
     bigger = _ce_props(
         infra | {"service_role": new_role["Role"]["Arn"]}, "mf-scale", min_vcpus=2, desired_vcpus=2, max_vcpus=128
     )
-    changes = _changes(rt, bigger, obs, ctx)
+    changes = changed_fields(rt, bigger, obs, ctx)
     assert changes == {"min_vcpus", "max_vcpus", "service_role"}
 
     sent: list[dict[str, Any]] = []
@@ -382,7 +384,7 @@ def test_job_queue_lifecycle(make_ctx: Callable[..., Any], infra: dict[str, Any]
     batch.untag_resource(resourceArn=obs.attrs["arn"], tagKeys=[TAG_ADDRESS])
     drifted = rt.read(ctx, id)
     assert drifted.props["compute_environments"] == [arns[1], arns[0]]
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"priority", "state", "compute_environments", "tags"}
     rt.update(ctx, id, props, drifted, changes)
     assert _have(rt, rt.read(ctx, id)) == _want(rt, props, ctx)
@@ -415,32 +417,6 @@ def test_job_queue_props_checks(raw: dict[str, Any], message: str) -> None:
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[dict[str, Any], str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(
-    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
-) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(world, id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 @pytest.fixture
@@ -530,7 +506,11 @@ CE_NO_CALL = {"name": "no rename in Batch"}
 
 @pytest.mark.parametrize(("field", "change"), CE_CASES)
 def test_compute_environment_field_drift(
-    make_ctx: Callable[..., Any], alt: dict[str, Any], moto_applies_compute_resources: None, field: str, change: Change
+    make_ctx: Callable[..., Any],
+    alt: dict[str, Any],
+    moto_applies_compute_resources: None,
+    field: str,
+    change: WorldChange,
 ) -> None:
     rt: Any = resource_type("batch.compute_environment")
     ctx = make_ctx("batch.compute_environment.cpu")
@@ -545,7 +525,7 @@ def test_compute_environment_field_drift(
         bid_percentage=60,
     )
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, alt)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(alt, id))
 
 
 def _order(id: str, *arns: str) -> None:
@@ -574,7 +554,9 @@ QUEUE_NO_CALL = {"name": "no rename in Batch"}
 
 
 @pytest.mark.parametrize(("field", "change"), QUEUE_CASES)
-def test_job_queue_field_drift(make_ctx: Callable[..., Any], infra: dict[str, Any], field: str, change: Change) -> None:
+def test_job_queue_field_drift(
+    make_ctx: Callable[..., Any], infra: dict[str, Any], field: str, change: WorldChange
+) -> None:
     ce_rt: Any = resource_type("batch.compute_environment")
     ce_ctx = make_ctx("batch.compute_environment.cpu")
     ces = []
@@ -585,7 +567,7 @@ def test_job_queue_field_drift(make_ctx: Callable[..., Any], infra: dict[str, An
     ctx = make_ctx("batch.job_queue.main")
     props = rt.parse_props({"name": "mf-queue", "priority": 5, "compute_environments": ces[:2]})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {"ces": ces})
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change({"ces": ces}, id))
 
 
 @pytest.mark.parametrize(
@@ -593,6 +575,4 @@ def test_job_queue_field_drift(make_ctx: Callable[..., Any], infra: dict[str, An
     [("batch.compute_environment", CE_CASES, CE_NO_CALL), ("batch.job_queue", QUEUE_CASES, QUEUE_NO_CALL)],
 )
 def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
-    covered = {case.values[0] for case in cases}
-    assert not covered & set(no_call)
-    assert covered | set(no_call) == _managed(resource_type(kind))
+    assert_every_managed_field_has_a_case(kind, cases, no_call)

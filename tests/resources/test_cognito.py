@@ -20,30 +20,9 @@ from pydantic import ValidationError
 
 from provisioner.compare import diff
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
+from tests.resources.drift import assert_same, changed_fields, vpc_with_subnets
 
 MakeCtx = Callable[..., Any]
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    want = props.model_dump(mode="json")
-    return want | {"tags": ctx.tags} if rt.taggable else want
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)}
-
-
-def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    """Read back equal to the desired (unordered fields as sets), and so no diff either."""
-    assert obs is not None
-    want = _want(rt, props, ctx)
-    got = dict(obs.props)
-    for field in rt.unordered:
-        want[field], got[field] = sorted(want[field]), sorted(got[field])
-    if rt.taggable:  # of the tags, only mfprov's count: others' may stay
-        got["tags"] = {k: v for k, v in got["tags"].items() if k in want["tags"]}
-    assert got == want
-    assert _changes(rt, props, obs, ctx) == set()
 
 
 def _sent(client: Any, operation: str) -> list[dict[str, Any]]:
@@ -115,7 +94,7 @@ def test_user_pool(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx, others_tags=True)
     mfa = boto3.client("cognito-idp").get_user_pool_mfa_config(UserPoolId=id)
     assert mfa["MfaConfiguration"] == "OPTIONAL" and mfa["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
     endpoint = f"cognito-idp.us-east-1.amazonaws.com/{id}"
@@ -143,9 +122,9 @@ def test_user_pool(make_ctx: MakeCtx) -> None:
     def drift(change: Callable[[], Any], field: str) -> None:
         change()
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == {field}
+        assert changed_fields(rt, props, drifted, ctx) == {field}
         rt.update(ctx, id, props, drifted, {field})
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx, others_tags=True)
 
     drift(lambda: cognito.set_user_pool_mfa_config(UserPoolId=id, MfaConfiguration="OFF"), "mfa")
     drift(lambda: _oob_update(id, PoolName="renamed"), "name")
@@ -167,7 +146,7 @@ def test_user_pool(make_ctx: MakeCtx) -> None:
     # MFA required: set with TOTP; and fixed-at-creation sign-in attributes force a new pool
     on = rt.parse_props({"name": "mf-ui-users", "mfa": "ON"})
     rt.update(ctx, id, on, rt.read(ctx, id), {"mfa"})
-    _same(rt, on, rt.read(ctx, id), ctx)
+    assert_same(rt, on, rt.read(ctx, id), ctx, others_tags=True)
     changes = diff(
         rt, rt.parse_props({"name": "mf-ui-users", "username_attributes": []}).model_dump(mode="json"), obs.props
     )
@@ -225,7 +204,7 @@ def test_user_pool_client(make_ctx: MakeCtx) -> None:
     assert id == f"{pool}|{client_id}"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert not rt.taggable and "tags" not in obs.props
     assert obs.attrs == {"id": id, "client_id": client_id, "user_pool_id": pool, "name": "mf-ui-alb"}
     # the client has a secret; it is nowhere in what mfprov reads
@@ -240,9 +219,9 @@ def test_user_pool_client(make_ctx: MakeCtx) -> None:
     def drift(field: str, **change: Any) -> None:
         cognito.update_user_pool_client(UserPoolId=pool, ClientId=client_id, **change)
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == {field}
+        assert changed_fields(rt, props, drifted, ctx) == {field}
         rt.update(ctx, id, props, drifted, {field})
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx)
 
     drift("name", ClientName="renamed")
     drift("callback_urls", CallbackURLs=[CALLBACK, "https://evil.example.com/oauth2/idpresponse"])
@@ -258,9 +237,9 @@ def test_user_pool_client(make_ctx: MakeCtx) -> None:
     cognito.update_user_pool_client(UserPoolId=pool, ClientId=client_id, AccessTokenValidity=5)
     updates = _sent(ctx.client("cognito-idp"), "UpdateUserPoolClient")
     logout = rt.parse_props(spec | {"logout_urls": ["https://ui.example.com/signed-out"]})
-    assert _changes(rt, logout, rt.read(ctx, id), ctx) == {"logout_urls"}
+    assert changed_fields(rt, logout, rt.read(ctx, id), ctx) == {"logout_urls"}
     rt.update(ctx, id, logout, rt.read(ctx, id), {"logout_urls"})
-    _same(rt, logout, rt.read(ctx, id), ctx)
+    assert_same(rt, logout, rt.read(ctx, id), ctx)
     assert updates[-1]["AccessTokenValidity"] == 5 and "ClientSecret" not in updates[-1]
 
     # the pool and whether there is a secret can only be chosen when the client is made
@@ -287,7 +266,7 @@ def test_user_pool_domain(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
     assert id == "mf-ui-abc12345"
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert not rt.taggable
     assert obs.attrs["domain"] == "mf-ui-abc12345" and obs.attrs["user_pool_id"] == pool
     assert obs.attrs["cloudfront_distribution"]
@@ -329,14 +308,7 @@ def test_alb_signs_in_through_the_pool(make_ctx: MakeCtx) -> None:
     domain = domain_rt.create(domain_ctx, domain_rt.parse_props({"domain": "mf-ui-abc", "user_pool_id": pool}))
     domain_attrs = domain_rt.read(domain_ctx, domain).attrs
 
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets()
     lb_rt: Any = resource_type("elbv2.load_balancer")
     tg_rt: Any = resource_type("elbv2.target_group")
     listener_rt: Any = resource_type("elbv2.listener")
@@ -370,7 +342,7 @@ def test_alb_signs_in_through_the_pool(make_ctx: MakeCtx) -> None:
         }
     )
     listener = listener_rt.create(listener_ctx, listener_props)
-    assert _changes(listener_rt, listener_props, listener_rt.read(listener_ctx, listener), listener_ctx) == set()
+    assert changed_fields(listener_rt, listener_props, listener_rt.read(listener_ctx, listener), listener_ctx) == set()
     rule_ctx = make_ctx("elbv2.listener_rule.ui_backend")
     rule_props = rule_rt.parse_props(
         {
@@ -381,7 +353,7 @@ def test_alb_signs_in_through_the_pool(make_ctx: MakeCtx) -> None:
         }
     )
     rule = rule_rt.create(rule_ctx, rule_props)
-    assert _changes(rule_rt, rule_props, rule_rt.read(rule_ctx, rule), rule_ctx) == set()
+    assert changed_fields(rule_rt, rule_props, rule_rt.read(rule_ctx, rule), rule_ctx) == set()
     sent = boto3.client("elbv2").describe_rules(RuleArns=[rule])["Rules"][0]["Actions"][0]["AuthenticateCognitoConfig"]
     assert json.dumps(sent, sort_keys=True) == json.dumps(
         {

@@ -11,19 +11,16 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import diff
 from resources.base import TAG_ADDRESS, resource_type
 from resources.dynamodb import TtlChangeRefused
 from tests.conftest import ACCOUNT
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields} | {"tags": ctx.tags}
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+from tests.resources.drift import (
+    Change,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+)
 
 
 def test_table_lifecycle(make_ctx: Callable[..., Any]) -> None:
@@ -34,7 +31,7 @@ def test_table_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert id == "mf-sfn-state"
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     # encrypted with the AWS-managed aws/dynamodb key, which reads back as "no key of our own"
     assert obs.props["sse_enabled"] is True and obs.props["kms_key_arn"] is None
     assert obs.attrs == {"id": id, "name": id, "arn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{id}"}
@@ -60,17 +57,17 @@ def test_table_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert drifted.props["point_in_time_recovery"] is True
     assert drifted.props["deletion_protection"] is True
     assert TAG_ADDRESS not in drifted.props["tags"]
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"ttl_attribute", "point_in_time_recovery", "deletion_protection", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
     # the TTL attribute moves: off on the old one, on for the new one
     moved = rt.parse_props({"name": id, "ttl_attribute": "expires_at"})
     before = rt.read(ctx, id)
-    assert _changes(rt, moved, before, ctx) == {"ttl_attribute"}
+    assert changed_fields(rt, moved, before, ctx) == {"ttl_attribute"}
     rt.update(ctx, id, moved, before, {"ttl_attribute"})
-    assert rt.read(ctx, id).props == _want(rt, moved, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, moved, ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -88,7 +85,7 @@ def test_deletion_protection_refuses_delete(make_ctx: Callable[..., Any]) -> Non
     )
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
 
     with pytest.raises(ClientError) as refused:
         rt.delete(ctx, id, obs.attrs, props)
@@ -97,7 +94,7 @@ def test_deletion_protection_refuses_delete(make_ctx: Callable[..., Any]) -> Non
     assert rt.read(ctx, id) is not None
 
     unprotected = rt.parse_props({"name": id, "point_in_time_recovery": True, "ttl_attribute": None})
-    rt.update(ctx, id, unprotected, obs, _changes(rt, unprotected, obs, ctx))
+    rt.update(ctx, id, unprotected, obs, changed_fields(rt, unprotected, obs, ctx))
     rt.delete(ctx, id, obs.attrs, unprotected)
     assert rt.read(ctx, id) is None
 
@@ -109,13 +106,13 @@ def test_table_with_own_kms_key_and_without_sse(make_ctx: Callable[..., Any]) ->
     keyed = rt.parse_props({"name": "mf-keyed", "kms_key_arn": key})
     rt.create(ctx, keyed)
     obs = rt.read(ctx, "mf-keyed")
-    assert obs.props == _want(rt, keyed, ctx)
+    assert obs.props == read_back(rt, keyed, ctx)
     assert obs.props["kms_key_arn"] == key
 
     plain = rt.parse_props({"name": "mf-plain", "sse_enabled": False})
     rt.create(ctx, plain)
     obs = rt.read(ctx, "mf-plain")
-    assert obs.props == _want(rt, plain, ctx)
+    assert obs.props == read_back(rt, plain, ctx)
     assert "SSEDescription" not in boto3.client("dynamodb").describe_table(TableName="mf-plain")["Table"]
 
     # a create of an existing name is a duplicate the engine adopts
@@ -142,7 +139,7 @@ def test_sse_update_calls(make_ctx: Callable[..., Any]) -> None:
     try:
         obs = rt.read(ctx, "mf-sse")
         keyed = rt.parse_props({"name": "mf-sse", "kms_key_arn": key})
-        assert _changes(rt, keyed, obs, ctx) == {"kms_key_arn"}
+        assert changed_fields(rt, keyed, obs, ctx) == {"kms_key_arn"}
         rt.update(ctx, "mf-sse", keyed, obs, {"kms_key_arn"})
         rt.update(ctx, "mf-sse", managed, obs, {"kms_key_arn"})
         off = rt.parse_props({"name": "mf-sse", "sse_enabled": False})
@@ -230,30 +227,6 @@ def test_ttl_change_refused_within_the_hour(make_ctx: Callable[..., Any], monkey
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 @pytest.fixture
@@ -374,10 +347,8 @@ def test_table_field_drift(
         base = base | {"kms_key_arn": _own_key()}
     props = rt.parse_props(base)
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 def test_every_managed_field_has_a_drift_case() -> None:
-    covered = {case.values[0] for case in TABLE_CASES}
-    assert not covered & set(TABLE_NO_CALL)
-    assert covered | set(TABLE_NO_CALL) == _managed(resource_type("dynamodb.table"))
+    assert_every_managed_field_has_a_case("dynamodb.table", TABLE_CASES, TABLE_NO_CALL)

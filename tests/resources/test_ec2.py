@@ -25,29 +25,9 @@ from provisioner.retry import WaitFailed
 from provisioner.session import ClientFactory
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
 from resources.ec2 import FULL_ACCESS_POLICY
+from tests.resources.drift import assert_same, changed_fields, changed_fields_forcing
 
 MakeCtx = Callable[..., Any]
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    want = {k: v for k, v in dump.items() if k not in rt.behaviour_fields}
-    return want | {"tags": ctx.tags} if rt.taggable else want
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)}
-
-
-def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    """Read back equal to the desired, and so no diff either (unordered fields compared as sets)."""
-    assert obs is not None
-    want = _want(rt, props, ctx)
-    for field in rt.unordered:
-        want[field] = sorted(want[field], key=repr)
-        obs.props[field] = sorted(obs.props[field], key=repr)
-    assert obs.props == want
-    assert _changes(rt, props, obs, ctx) == set()
 
 
 def _delete_twice(rt: Any, ctx: Any, id: str, obs: Any, props: Any) -> None:
@@ -85,7 +65,7 @@ def _check_vpc(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     # both DNS switches on: AWS's default for hostnames is off, so create set it
     assert obs.props["enable_dns_support"] is True and obs.props["enable_dns_hostnames"] is True
     assert obs.attrs == {"id": id, "arn": f"arn:aws:ec2:us-east-1:123456789012:vpc/{id}", "cidr_block": "10.20.0.0/16"}
@@ -101,17 +81,17 @@ def _check_vpc(make_ctx: MakeCtx) -> None:
     ec2.create_tags(Resources=[id], Tags=[{"Key": "team", "Value": "data"}])
     drifted = rt.read(ctx, id)
     assert drifted.props["enable_dns_hostnames"] is False and TAG_ADDRESS not in drifted.props["tags"]
-    assert _changes(rt, props, drifted, ctx) == {"enable_dns_hostnames", "tags"}
+    assert changed_fields(rt, props, drifted, ctx) == {"enable_dns_hostnames", "tags"}
     rt.update(ctx, id, props, drifted, {"enable_dns_hostnames", "tags"})
     fixed = rt.read(ctx, id)
     assert fixed.props["tags"].pop("team") == "data"  # other keys are left alone
-    _same(rt, props, fixed, ctx)
+    assert_same(rt, props, fixed, ctx)
 
     # DNS off by config
     quiet = rt.parse_props({"cidr_block": "10.20.0.0/16", "enable_dns_hostnames": False, "enable_dns_support": False})
-    assert _changes(rt, quiet, rt.read(ctx, id), ctx) == {"enable_dns_hostnames", "enable_dns_support"}
+    assert changed_fields(rt, quiet, rt.read(ctx, id), ctx) == {"enable_dns_hostnames", "enable_dns_support"}
     rt.update(ctx, id, quiet, rt.read(ctx, id), {"enable_dns_hostnames", "enable_dns_support"})
-    _same(rt, quiet, _pop_team(rt.read(ctx, id)), ctx)
+    assert_same(rt, quiet, _pop_team(rt.read(ctx, id)), ctx)
     assert rt.replace_on == {"cidr_block"}
 
     _delete_twice(rt, ctx, id, obs, props)
@@ -151,7 +131,7 @@ def _check_subnet(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs == {
         "id": id,
         "arn": f"arn:aws:ec2:us-east-1:123456789012:subnet/{id}",
@@ -170,9 +150,9 @@ def _check_subnet(make_ctx: MakeCtx) -> None:
     ec2.modify_subnet_attribute(SubnetId=id, MapPublicIpOnLaunch={"Value": False})
     drifted = rt.read(ctx, id)
     assert drifted.props["map_public_ip_on_launch"] is False
-    assert _changes(rt, props, drifted, ctx) == {"map_public_ip_on_launch"}
+    assert changed_fields(rt, props, drifted, ctx) == {"map_public_ip_on_launch"}
     rt.update(ctx, id, props, drifted, {"map_public_ip_on_launch"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     _delete_twice(rt, ctx, id, obs, props)
     assert rt.find(ctx, props) is None
@@ -189,7 +169,7 @@ def _check_internet_gateway(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs["id"] == id
     assert rt.find(ctx, props) == id
 
@@ -198,16 +178,16 @@ def _check_internet_gateway(make_ctx: MakeCtx) -> None:
     ec2.detach_internet_gateway(InternetGatewayId=id, VpcId=vpc)
     drifted = rt.read(ctx, id)
     assert drifted.props["vpc_id"] is None
-    assert _changes(rt, props, drifted, ctx) == {"vpc_id"}
+    assert changed_fields(rt, props, drifted, ctx) == {"vpc_id"}
     rt.update(ctx, id, props, drifted, {"vpc_id"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # moved to another VPC: detached from the old one, attached to the new one
     moved = rt.parse_props({"vpc_id": other_vpc})
     before = rt.read(ctx, id)
-    assert _changes(rt, moved, before, ctx) == {"vpc_id"}
+    assert changed_fields(rt, moved, before, ctx) == {"vpc_id"}
     rt.update(ctx, id, moved, before, {"vpc_id"})
-    _same(rt, moved, rt.read(ctx, id), ctx)
+    assert_same(rt, moved, rt.read(ctx, id), ctx)
     assert ec2.describe_internet_gateways(InternetGatewayIds=[id])["InternetGateways"][0]["Attachments"] == [
         {"State": "available", "VpcId": other_vpc}
     ]
@@ -231,16 +211,16 @@ def _check_route_table_and_route(make_ctx: MakeCtx) -> None:
     rtb_props = rtb_rt.parse_props({"vpc_id": vpc})
     rtb = rtb_rt.create(rtb_ctx, rtb_props)
     rtb_obs = rtb_rt.read(rtb_ctx, rtb)
-    _same(rtb_rt, rtb_props, rtb_obs, rtb_ctx)
+    assert_same(rtb_rt, rtb_props, rtb_obs, rtb_ctx)
     assert rtb_obs.attrs["id"] == rtb
     assert rtb_rt.find(rtb_ctx, rtb_props) == rtb
     ec2 = boto3.client("ec2")
     ec2.delete_tags(Resources=[rtb], Tags=[{"Key": TAG_STACK}])
     drifted = rtb_rt.read(rtb_ctx, rtb)
-    assert _changes(rtb_rt, rtb_props, drifted, rtb_ctx) == {"tags"}
+    assert changed_fields(rtb_rt, rtb_props, drifted, rtb_ctx) == {"tags"}
     assert rtb_rt.find(rtb_ctx, rtb_props) is None  # untagged: no longer recognisable as ours
     rtb_rt.update(rtb_ctx, rtb, rtb_props, drifted, {"tags"})
-    _same(rtb_rt, rtb_props, rtb_rt.read(rtb_ctx, rtb), rtb_ctx)
+    assert_same(rtb_rt, rtb_props, rtb_rt.read(rtb_ctx, rtb), rtb_ctx)
 
     # the route
     rt: Any = resource_type("ec2.route")
@@ -251,7 +231,7 @@ def _check_route_table_and_route(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
     assert id == f"{rtb}|0.0.0.0/0"
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs == {"id": id}
     assert rt.find(ctx, props) == id
     with pytest.raises(ClientError) as dup:
@@ -263,9 +243,9 @@ def _check_route_table_and_route(make_ctx: MakeCtx) -> None:
     ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
     drifted = rt.read(ctx, id)
     assert drifted.props["gateway_id"] == nat
-    assert _changes(rt, props, drifted, ctx) == {"gateway_id"}
+    assert changed_fields(rt, props, drifted, ctx) == {"gateway_id"}
     rt.update(ctx, id, props, drifted, {"gateway_id"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # out of band: the route deleted, which reads as gone
     ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
@@ -304,7 +284,7 @@ def _check_route_table_association(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
     assert id.startswith("rtbassoc-")
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs == {"id": id}
     assert rt.find(ctx, props) == id
     assert rt.replace_on == {"subnet_id"}
@@ -312,12 +292,12 @@ def _check_route_table_association(make_ctx: MakeCtx) -> None:
     # config moves the subnet to the other table: one ReplaceRouteTableAssociation, which gives a new id
     moved = rt.parse_props({"route_table_id": rtb2, "subnet_id": subnet})
     before = rt.read(ctx, id)
-    assert _changes(rt, moved, before, ctx) == {"route_table_id"}
+    assert changed_fields(rt, moved, before, ctx) == {"route_table_id"}
     rt.update(ctx, id, moved, before, {"route_table_id"})
     new_id = before.id
     assert new_id != id and before.attrs["id"] == new_id
     assert rt.read(ctx, id) is None
-    _same(rt, moved, rt.read(ctx, new_id), ctx)
+    assert_same(rt, moved, rt.read(ctx, new_id), ctx)
 
     # out of band: moved back, which again changes the id; found again through the subnet and repaired
     ec2 = boto3.client("ec2")
@@ -326,9 +306,9 @@ def _check_route_table_association(make_ctx: MakeCtx) -> None:
     assert rt.find(ctx, moved) == third
     drifted = rt.read(ctx, third)
     assert drifted.props["route_table_id"] == rtb1
-    assert _changes(rt, moved, drifted, ctx) == {"route_table_id"}
+    assert changed_fields(rt, moved, drifted, ctx) == {"route_table_id"}
     rt.update(ctx, third, moved, drifted, {"route_table_id"})
-    _same(rt, moved, rt.read(ctx, drifted.id), ctx)
+    assert_same(rt, moved, rt.read(ctx, drifted.id), ctx)
 
     final = drifted.id
     _delete_twice(rt, ctx, final, drifted, moved)
@@ -366,7 +346,7 @@ def _check_security_group(make_ctx: MakeCtx, aws: ClientFactory) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs == {
         "id": id,
         "name": "mf-metadata",
@@ -421,10 +401,10 @@ def _check_security_group(make_ctx: MakeCtx, aws: ClientFactory) -> None:
     assert ("tcp", 22, False, "") in ingress and ("tcp", 8080, False, "x") in ingress
     assert ("-1", 0, True, "Internal communication") not in ingress
     assert len(drifted.props["egress"]) == 2
-    assert _changes(rt, props, drifted, ctx) == {"ingress", "egress"}
+    assert changed_fields(rt, props, drifted, ctx) == {"ingress", "egress"}
     aws.recorder.reset()
     rt.update(ctx, id, props, drifted, {"ingress", "egress"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     assert aws.recorder.mutating() == {
         "ec2:RevokeSecurityGroupIngress": 1,  # SSH
         "ec2:AuthorizeSecurityGroupIngress": 1,  # self
@@ -444,10 +424,10 @@ def _check_security_group(make_ctx: MakeCtx, aws: ClientFactory) -> None:
     )
     ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_ADDRESS}])
     before = rt.read(ctx, id)
-    changes = _changes(rt, tighter, before, ctx)
+    changes = changed_fields(rt, tighter, before, ctx)
     assert changes == {"ingress", "egress", "tags"}
     rt.update(ctx, id, tighter, before, changes)
-    _same(rt, tighter, rt.read(ctx, id), ctx)
+    assert_same(rt, tighter, rt.read(ctx, id), ctx)
     assert ec2.describe_security_groups(GroupIds=[id])["SecurityGroups"][0]["IpPermissionsEgress"] == []
 
     _delete_twice(rt, ctx, id, obs, tighter)
@@ -461,7 +441,7 @@ def _check_security_group_without_egress(make_ctx: MakeCtx) -> None:
     props = rt.parse_props(_group(_vpc(make_ctx, "no_egress"), name="mf-batch", description="Batch (no ingress)"))
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["ingress"] == [] and obs.props["egress"] == []
 
 
@@ -501,7 +481,7 @@ def _check_launch_template(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs == {"id": id, "name": "mf-cpu", "default_version": "1", "latest_version": "1"}
     assert rt.find(ctx, props) == id
     assert rt.find(ctx, rt.parse_props({"name": "mf-gpu"})) is None
@@ -522,7 +502,7 @@ def _check_launch_template(make_ctx: MakeCtx) -> None:
     drifted = rt.read(ctx, id)
     assert drifted.props["http_tokens"] == "optional" and drifted.props["root_volume_size"] == 30
     assert drifted.props["instance_profile_arn"] is None and drifted.props["user_data"] is None
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {
         "http_tokens",
         "http_put_response_hop_limit",
@@ -534,17 +514,17 @@ def _check_launch_template(make_ctx: MakeCtx) -> None:
     }
     rt.update(ctx, id, props, drifted, changes)
     fixed = rt.read(ctx, id)
-    _same(rt, props, fixed, ctx)
+    assert_same(rt, props, fixed, ctx)
     # the full data went into a new version 3, now the default
     assert fixed.attrs == {"id": id, "name": "mf-cpu", "default_version": "3", "latest_version": "3"}
 
     # a config change: bigger disk, no user data
     bigger = rt.parse_props({"name": "mf-cpu", "instance_profile_arn": profile, "root_volume_size": 200})
     before = rt.read(ctx, id)
-    assert _changes(rt, bigger, before, ctx) == {"root_volume_size", "user_data"}
+    assert changed_fields(rt, bigger, before, ctx) == {"root_volume_size", "user_data"}
     rt.update(ctx, id, bigger, before, {"root_volume_size", "user_data"})
     after = rt.read(ctx, id)
-    _same(rt, bigger, after, ctx)
+    assert_same(rt, bigger, after, ctx)
     assert after.attrs["default_version"] == "4"
 
     # tags alone make no new version. (moto gap: DescribeLaunchTemplates keeps showing the tags of the create,
@@ -562,14 +542,6 @@ def _check_launch_template(make_ctx: MakeCtx) -> None:
 # ------------------------------------------------------- private network
 
 
-def _forced(rt: Any, props: Any, obs: Any, ctx: Any) -> dict[str, bool]:
-    """The fields that differ, each with whether it forces replacement."""
-    return {
-        c.field: c.forces_replacement
-        for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)
-    }
-
-
 def _check_eip(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     rt: Any = resource_type("ec2.eip")
     ctx = make_ctx("ec2.eip.nat")
@@ -578,7 +550,7 @@ def _check_eip(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pytest.Monkey
     assert id.startswith("eipalloc-")
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     ec2 = boto3.client("ec2")
     address = ec2.describe_addresses(AllocationIds=[id])["Addresses"][0]
     assert address["Domain"] == "vpc"
@@ -596,9 +568,9 @@ def _check_eip(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pytest.Monkey
 
     ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_STACK}])
     drifted = rt.read(ctx, id)
-    assert _changes(rt, props, drifted, ctx) == {"tags"}
+    assert changed_fields(rt, props, drifted, ctx) == {"tags"}
     rt.update(ctx, id, props, drifted, {"tags"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # AWS refuses to release an address while a NAT gateway being deleted still holds it (moto releases it at
     # once): AuthFailure twice, then the real call
@@ -634,7 +606,7 @@ def _check_nat_gateway(make_ctx: MakeCtx, aws: ClientFactory) -> dict[str, str]:
     id = rt.create(ctx, props)
     assert id.startswith("nat-")
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     arn = f"arn:aws:ec2:us-east-1:123456789012:natgateway/{id}"
     assert obs.attrs == {"id": id, "arn": arn, "public_ip": eip_ip, "vpc_id": vpc}
     assert rt.id_from_arn(arn) == id
@@ -646,15 +618,15 @@ def _check_nat_gateway(make_ctx: MakeCtx, aws: ClientFactory) -> dict[str, str]:
     ec2 = boto3.client("ec2")
     ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_ADDRESS}])
     drifted = rt.read(ctx, id)
-    assert _changes(rt, props, drifted, ctx) == {"tags"}
+    assert changed_fields(rt, props, drifted, ctx) == {"tags"}
     rt.update(ctx, id, props, drifted, {"tags"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # neither its subnet nor its address can change: replacement
     elsewhere = rt.parse_props({"subnet_id": other_public, "allocation_id": eip})
-    assert _forced(rt, elsewhere, rt.read(ctx, id), ctx) == {"subnet_id": True}
+    assert changed_fields_forcing(rt, elsewhere, rt.read(ctx, id), ctx) == {"subnet_id": True}
     readdressed = rt.parse_props({"subnet_id": public, "allocation_id": "eipalloc-0123456789abcdef0"})
-    assert _forced(rt, readdressed, rt.read(ctx, id), ctx) == {"allocation_id": True}
+    assert changed_fields_forcing(rt, readdressed, rt.read(ctx, id), ctx) == {"allocation_id": True}
     assert rt.replace_on == {"subnet_id", "allocation_id"}
     return {"vpc": vpc, "public": public, "eip": eip, "nat": id}
 
@@ -706,7 +678,7 @@ def _check_private_route(make_ctx: MakeCtx, net: dict[str, str]) -> None:
     props = rt.parse_props({"route_table_id": rtb, "destination_cidr_block": "0.0.0.0/0", "gateway_id": net["nat"]})
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     ec2 = boto3.client("ec2")
 
     def default_route() -> dict[str, Any]:
@@ -721,9 +693,9 @@ def _check_private_route(make_ctx: MakeCtx, net: dict[str, str]) -> None:
     ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
     drifted = rt.read(ctx, id)
     assert drifted.props["gateway_id"] == igw
-    assert _forced(rt, props, drifted, ctx) == {"gateway_id": False}
+    assert changed_fields_forcing(rt, props, drifted, ctx) == {"gateway_id": False}
     rt.update(ctx, id, props, drifted, {"gateway_id"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     assert default_route()["NatGatewayId"] == net["nat"] and not default_route().get("GatewayId")
 
     # out of band: pointed at a network interface, a target of another kind, which reads as what it is
@@ -731,15 +703,15 @@ def _check_private_route(make_ctx: MakeCtx, net: dict[str, str]) -> None:
     ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=eni)
     drifted = rt.read(ctx, id)
     assert drifted.props["gateway_id"] == eni
-    assert _changes(rt, props, drifted, ctx) == {"gateway_id"}
+    assert changed_fields(rt, props, drifted, ctx) == {"gateway_id"}
     rt.update(ctx, id, props, drifted, {"gateway_id"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # out of band: the route deleted: it reads as missing, and is made again under the same id
     ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0")
     assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
     assert rt.create(ctx, props) == id
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     _delete_twice(rt, ctx, id, obs, props)
     ec2.delete_network_interface(NetworkInterfaceId=eni)
@@ -802,7 +774,7 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
     assert endpoint["VpcEndpointType"] == "Gateway" and endpoint["State"] == "available"
     assert endpoint_routes(rtb1) == [id] and endpoint_routes(rtb2) == []
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["policy"] is None  # AWS's full-access default reads as "no policy"
     arn = f"arn:aws:ec2:us-east-1:123456789012:vpc-endpoint/{id}"
     assert obs.attrs == {"id": id, "arn": arn}
@@ -814,7 +786,7 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
     other = rt.parse_props(
         {"vpc_id": vpc, "service_name": "com.amazonaws.us-east-1.dynamodb", "route_table_ids": [rtb1]}
     )
-    assert _forced(rt, other, obs, ctx) == {"service_name": True}
+    assert changed_fields_forcing(rt, other, obs, ctx) == {"service_name": True}
 
     # the default policy spelled out is the default: no policy
     spelled = rt.parse_props(
@@ -830,15 +802,15 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
     # out of band: a restrictive policy, and the endpoint added to the second route table
     ec2.modify_vpc_endpoint(VpcEndpointId=id, PolicyDocument=json.dumps(S3_READ))
     drifted = rt.read(ctx, id)
-    assert _changes(rt, props, drifted, ctx) == {"policy"}
+    assert changed_fields(rt, props, drifted, ctx) == {"policy"}
     rt.update(ctx, id, props, drifted, {"policy"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     ec2.modify_vpc_endpoint(VpcEndpointId=id, AddRouteTableIds=[rtb2])
     assert endpoint_routes(rtb2) == [id]
     drifted = rt.read(ctx, id)
-    assert _changes(rt, props, drifted, ctx) == {"route_table_ids"}
+    assert changed_fields(rt, props, drifted, ctx) == {"route_table_ids"}
     rt.update(ctx, id, props, drifted, {"route_table_ids"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     assert endpoint_routes(rtb1) == [id] and endpoint_routes(rtb2) == []
 
     # config: both route tables (in place: one ModifyVpcEndpoint, same endpoint) and a policy, given in another
@@ -863,12 +835,12 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
         }
     )
     before = rt.read(ctx, id)
-    assert _changes(rt, both, before, ctx) == {"route_table_ids", "policy"}
+    assert changed_fields(rt, both, before, ctx) == {"route_table_ids", "policy"}
     aws.recorder.reset()
     rt.update(ctx, id, both, before, {"route_table_ids", "policy"})
     assert aws.recorder.mutating() == {"ec2:ModifyVpcEndpoint": 1}
     after = rt.read(ctx, id)
-    _same(rt, both, after, ctx)
+    assert_same(rt, both, after, ctx)
     assert endpoint_routes(rtb1) == [id] and endpoint_routes(rtb2) == [id]
     compact = ec2.describe_vpc_endpoints(VpcEndpointIds=[id])["VpcEndpoints"][0]["PolicyDocument"]
     assert diff(rt, {"policy": S3_READ}, {"policy": json.loads(compact)}) == []  # the same meaning
@@ -878,16 +850,16 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
     ec2.delete_tags(Resources=[id], Tags=[{"Key": TAG_STACK}])
     drifted = rt.read(ctx, id)
     assert drifted.props["policy"] is None
-    assert _changes(rt, both, drifted, ctx) == {"policy", "tags"}
+    assert changed_fields(rt, both, drifted, ctx) == {"policy", "tags"}
     rt.update(ctx, id, both, drifted, {"policy", "tags"})
-    _same(rt, both, rt.read(ctx, id), ctx)
+    assert_same(rt, both, rt.read(ctx, id), ctx)
 
     # config: out of the first table again
     second_only = both.model_copy(update={"route_table_ids": [rtb2]})
     before = rt.read(ctx, id)
-    assert _changes(rt, second_only, before, ctx) == {"route_table_ids"}
+    assert changed_fields(rt, second_only, before, ctx) == {"route_table_ids"}
     rt.update(ctx, id, second_only, before, {"route_table_ids"})
-    _same(rt, second_only, rt.read(ctx, id), ctx)
+    assert_same(rt, second_only, rt.read(ctx, id), ctx)
     assert endpoint_routes(rtb1) == [] and endpoint_routes(rtb2) == [id]
 
     # delete waits for "deleted", which reads as gone; the routes go with it

@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import diff
 from resources.base import TAG_ADDRESS, resource_type
 from resources.ecr import RepositoryNotEmpty
+from tests.resources.drift import assert_same, changed_fields_forcing
 
 MakeCtx = Callable[..., Any]
 
@@ -40,18 +40,6 @@ KEEP_LAST_20 = {
         },
     ]
 }
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> dict[str, bool]:
-    """The fields that differ, each with whether it forces replacement."""
-    return {c.field: c.forces_replacement for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
-
-
-def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    assert obs is not None
-    want = {k: v for k, v in props.model_dump(mode="json").items() if k not in rt.behaviour_fields}
-    assert obs.props == want | {"tags": ctx.tags}
-    assert _changes(rt, props, obs, ctx) == {}
 
 
 def _push(repo: str, tag: str) -> None:
@@ -80,7 +68,7 @@ def test_repository(make_ctx: MakeCtx) -> None:
     assert id == "mf/batch-image"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     arn = "arn:aws:ecr:us-east-1:123456789012:repository/mf/batch-image"
     assert obs.attrs == {
         "id": id,
@@ -119,22 +107,22 @@ def test_repository(make_ctx: MakeCtx) -> None:
     for field, change in drifts:
         change()
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == {field: False}, field
+        assert changed_fields_forcing(rt, props, drifted, ctx) == {field: False}, field
         rt.update(ctx, id, props, drifted, {field})
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # the same policy in another shape (rules in another order, keys in another order) is no drift
     reordered = {"rules": [dict(reversed(list(r.items()))) for r in reversed(KEEP_LAST_20["rules"])]}
     ecr.put_lifecycle_policy(repositoryName=id, lifecyclePolicyText=json.dumps(reordered, indent=2))
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     assert rt.parse_props({"name": id, "lifecycle_policy": json.dumps(reordered)}).lifecycle_policy == KEEP_LAST_20
 
     # config: no lifecycle policy, tags mutable: both in place
     looser = rt.parse_props({"name": id, "encryption": "KMS", "kms_key_arn": kms, "image_tag_mutability": "MUTABLE"})
     before = rt.read(ctx, id)
-    assert _changes(rt, looser, before, ctx) == {"lifecycle_policy": False, "image_tag_mutability": False}
+    assert changed_fields_forcing(rt, looser, before, ctx) == {"lifecycle_policy": False, "image_tag_mutability": False}
     rt.update(ctx, id, looser, before, {"lifecycle_policy", "image_tag_mutability"})
-    _same(rt, looser, rt.read(ctx, id), ctx)
+    assert_same(rt, looser, rt.read(ctx, id), ctx)
     with pytest.raises(ClientError):
         ecr.get_lifecycle_policy(repositoryName=id)
     rt.update(ctx, id, looser, rt.read(ctx, id), {"lifecycle_policy"})  # no policy to delete: still fine
@@ -142,10 +130,10 @@ def test_repository(make_ctx: MakeCtx) -> None:
     # the encryption cannot change after create: replacement
     assert rt.replace_on == {"name", "encryption", "kms_key_arn"}
     plain = rt.parse_props({"name": id, "image_tag_mutability": "MUTABLE"})
-    assert _changes(rt, plain, rt.read(ctx, id), ctx) == {"encryption": True, "kms_key_arn": True}
+    assert changed_fields_forcing(rt, plain, rt.read(ctx, id), ctx) == {"encryption": True, "kms_key_arn": True}
     other_key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     rekeyed = looser.model_copy(update={"kms_key_arn": other_key})
-    assert _changes(rt, rekeyed, rt.read(ctx, id), ctx) == {"kms_key_arn": True}
+    assert changed_fields_forcing(rt, rekeyed, rt.read(ctx, id), ctx) == {"kms_key_arn": True}
 
     # with images in it, a delete is refused unless force_delete; force_delete itself is no drift
     _push(id, "v1")
@@ -155,7 +143,7 @@ def test_repository(make_ctx: MakeCtx) -> None:
         rt.delete(ctx, id, obs.attrs, None)  # props unknown: never forced
     assert rt.read(ctx, id) is not None
     forced = looser.model_copy(update={"force_delete": True})
-    assert _changes(rt, forced, rt.read(ctx, id), ctx) == {}
+    assert changed_fields_forcing(rt, forced, rt.read(ctx, id), ctx) == {}
     rt.delete(ctx, id, obs.attrs, forced)
     assert rt.read(ctx, id) is None and rt.find(ctx, forced) is None
     with pytest.raises(ClientError) as gone:
@@ -169,7 +157,7 @@ def test_repository_defaults_and_empty_delete(make_ctx: MakeCtx) -> None:
     props = rt.parse_props({"name": "mf-plain"})
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["encryption"] == "AES256" and obs.props["kms_key_arn"] is None
     assert obs.props["lifecycle_policy"] is None
     # an empty repository goes without force

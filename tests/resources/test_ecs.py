@@ -11,33 +11,19 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.compare import diff
 from resources.base import TAG_ADDRESS, resource_type
+from tests.resources.drift import (
+    WorldChange,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    assert_same,
+    changed_fields,
+    vpc_with_subnets,
+)
 
 MakeCtx = Callable[..., Any]
 ROLE = "arn:aws:iam::123456789012:role/ecs-execution"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:password::"
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    want = {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields}
-    return want | {"tags": ctx.tags} if rt.taggable else want
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)}
-
-
-def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    """Read back equal to the desired (unordered fields as sets), and so no diff either."""
-    assert obs is not None
-    want = _want(rt, props, ctx)
-    got = dict(obs.props)
-    for field in rt.unordered:
-        want[field], got[field] = sorted(want[field], key=repr), sorted(got[field], key=repr)
-    assert got == want
-    assert _changes(rt, props, obs, ctx) == set()
 
 
 def _untag(arn: str) -> None:
@@ -55,7 +41,7 @@ def test_cluster(make_ctx: MakeCtx) -> None:
     assert id == "metaflow-abc12345"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["container_insights"] is False
     assert obs.attrs == {
         "id": id,
@@ -71,14 +57,14 @@ def test_cluster(make_ctx: MakeCtx) -> None:
     _untag(obs.attrs["arn"])
     drifted = rt.read(ctx, id)
     assert drifted.props["container_insights"] is True
-    assert _changes(rt, props, drifted, ctx) == {"container_insights", "tags"}
+    assert changed_fields(rt, props, drifted, ctx) == {"container_insights", "tags"}
     rt.update(ctx, id, props, drifted, {"container_insights", "tags"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # on by config
     on = rt.parse_props({"name": "metaflow-abc12345", "container_insights": True})
     rt.update(ctx, id, on, rt.read(ctx, id), {"container_insights"})
-    _same(rt, on, rt.read(ctx, id), ctx)
+    assert_same(rt, on, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None  # INACTIVE reads as gone
@@ -89,7 +75,7 @@ def test_cluster_created_with_insights(make_ctx: MakeCtx) -> None:
     rt: Any = resource_type("ecs.cluster")
     ctx = make_ctx("ecs.cluster.main")
     props = rt.parse_props({"name": "c", "container_insights": True})
-    _same(rt, props, rt.read(ctx, rt.create(ctx, props)), ctx)
+    assert_same(rt, props, rt.read(ctx, rt.create(ctx, props)), ctx)
 
 
 # ------------------------------------------------------ task definition
@@ -124,7 +110,7 @@ def test_task_definition(make_ctx: MakeCtx) -> None:
     assert id == "metaflow-service-abc12345"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["containers"][0]["secrets"] == {"MF_METADATA_DB_PSWD": SECRET}  # a reference, kept as given
     arn1 = f"arn:aws:ecs:us-east-1:123456789012:task-definition/{id}:1"
     assert obs.attrs == {"id": id, "family": id, "arn": arn1, "revision": 1}
@@ -149,11 +135,11 @@ def test_task_definition(make_ctx: MakeCtx) -> None:
     )
     drifted = rt.read(ctx, id)
     assert drifted.attrs["revision"] == 2 and drifted.props["containers"][0]["image"] == "evil:latest"
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"task_role_arn", "containers", "cpu_architecture", "tags"}
     rt.update(ctx, id, props, drifted, changes)
     fixed = rt.read(ctx, id)
-    _same(rt, props, fixed, ctx)
+    assert_same(rt, props, fixed, ctx)
     assert fixed.attrs["revision"] == 3  # immutable: repaired by a new revision
 
     # the latest revision deregistered by hand: the latest ACTIVE one is read
@@ -162,19 +148,19 @@ def test_task_definition(make_ctx: MakeCtx) -> None:
 
     # a desired change: more memory, a command, another environment
     bigger = rt.parse_props(_td(memory="2048", container={"command": ["/bin/run"], "environment": {"A": "1"}}))
-    changes = _changes(rt, bigger, rt.read(ctx, id), ctx)
+    changes = changed_fields(rt, bigger, rt.read(ctx, id), ctx)
     assert {"memory", "containers"} <= changes
     rt.update(ctx, id, bigger, rt.read(ctx, id), changes)
     now = rt.read(ctx, id)
-    _same(rt, bigger, now, ctx)
+    assert_same(rt, bigger, now, ctx)
     assert now.attrs["revision"] == 4
 
     # only the tags: tagged in place, no new revision
     _untag(now.attrs["arn"])
-    assert _changes(rt, bigger, rt.read(ctx, id), ctx) == {"tags"}
+    assert changed_fields(rt, bigger, rt.read(ctx, id), ctx) == {"tags"}
     rt.update(ctx, id, bigger, rt.read(ctx, id), {"tags"})
     assert rt.read(ctx, id).attrs["revision"] == 4
-    _same(rt, bigger, rt.read(ctx, id), ctx)
+    assert_same(rt, bigger, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, now.attrs, bigger)
     assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
@@ -198,7 +184,7 @@ def test_task_definition_minimal_and_never_created(make_ctx: MakeCtx) -> None:
         }
     )
     assert props.containers[0].command is None  # an empty command is the image's own
-    _same(rt, props, rt.read(ctx, rt.create(ctx, props)), ctx)
+    assert_same(rt, props, rt.read(ctx, rt.create(ctx, props)), ctx)
 
 
 # -------------------------------------------------------------- service
@@ -207,13 +193,7 @@ def test_task_definition_minimal_and_never_created(make_ctx: MakeCtx) -> None:
 def _service_world(make_ctx: MakeCtx) -> dict[str, Any]:
     """A VPC with two subnets and two groups, a cluster, two task definition revisions, an NLB target group."""
     ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets()
     sgs = [ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc)["GroupId"] for n in ("svc", "other")]
     cluster: Any = resource_type("ecs.cluster")
     cluster.create(make_ctx("ecs.cluster.main"), cluster.parse_props({"name": "main"}))
@@ -235,27 +215,34 @@ def _service_world(make_ctx: MakeCtx) -> dict[str, Any]:
     return {"subnets": subnets, "sgs": sgs, "rev1": rev1, "rev2": rev2, "tg": tg["TargetGroupArn"]}
 
 
-def test_service(make_ctx: MakeCtx) -> None:
-    w = _service_world(make_ctx)
-    rt: Any = resource_type("ecs.service")
-    ctx = make_ctx("ecs.service.metadata")
-    props = rt.parse_props(
+def _service_props(rt: Any, w: dict[str, Any], **extra: Any) -> Any:
+    """The metadata service in the world of ``_service_world``: the first revision, both subnets, the first group,
+    behind the target group; and ``extra``."""
+    return rt.parse_props(
         {
             "name": "metaflow-metadata-service",
             "cluster": "main",
             "task_definition": w["rev1"],
             "subnets": w["subnets"],
-            "security_group_ids": [w["sgs"][0]],
+            "security_group_ids": w["sgs"][:1],
             "load_balancers": [
                 {"target_group_arn": w["tg"], "container_name": "metaflow-service-abc12345", "container_port": 8080}
             ],
         }
+        | extra
     )
+
+
+def test_service(make_ctx: MakeCtx) -> None:
+    w = _service_world(make_ctx)
+    rt: Any = resource_type("ecs.service")
+    ctx = make_ctx("ecs.service.metadata")
+    props = _service_props(rt, w)
     id = rt.create(ctx, props)  # returns although moto never starts a task
     assert id == "main|metaflow-metadata-service"
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     arn = "arn:aws:ecs:us-east-1:123456789012:service/main/metaflow-metadata-service"
     assert obs.attrs == {
         "id": id,
@@ -272,10 +259,10 @@ def test_service(make_ctx: MakeCtx) -> None:
     # moto drops healthCheckGracePeriodSeconds and enableExecuteCommand in CreateService (UpdateService keeps
     # them), so those two are tested through update: wanted on, read back on
     props = rt.parse_props({**props.model_dump(), "health_check_grace_period": 60, "enable_execute_command": True})
-    changes = _changes(rt, props, rt.read(ctx, id), ctx)
+    changes = changed_fields(rt, props, rt.read(ctx, id), ctx)
     assert changes == {"health_check_grace_period", "enable_execute_command"}
     rt.update(ctx, id, props, rt.read(ctx, id), changes)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # out of band: scaled, another group, public IP on, exec off, grace period gone, a tag removed
     ecs = boto3.client("ecs")
@@ -291,7 +278,7 @@ def test_service(make_ctx: MakeCtx) -> None:
     )
     _untag(arn)
     drifted = rt.read(ctx, id)
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {
         "desired_count",
         "security_group_ids",
@@ -301,14 +288,14 @@ def test_service(make_ctx: MakeCtx) -> None:
         "tags",
     }
     rt.update(ctx, id, props, drifted, changes)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # a new task definition revision, rolled out by update
     newer = rt.parse_props({**props.model_dump(), "task_definition": w["rev2"], "health_check_grace_period": None})
-    changes = _changes(rt, newer, rt.read(ctx, id), ctx)
+    changes = changed_fields(rt, newer, rt.read(ctx, id), ctx)
     assert changes == {"task_definition", "health_check_grace_period"}
     rt.update(ctx, id, newer, rt.read(ctx, id), changes)
-    _same(rt, newer, rt.read(ctx, id), ctx)
+    assert_same(rt, newer, rt.read(ctx, id), ctx)
     assert rt.replace_on == {"name", "cluster", "load_balancers"}
 
     rt.delete(ctx, id, obs.attrs, newer)
@@ -333,32 +320,6 @@ def test_grace_period_zero_is_none() -> None:
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
 
-Change = Callable[[dict[str, Any], str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(
-    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
-) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(world, id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-
 
 def _ecs() -> Any:
     return boto3.client("ecs")
@@ -382,12 +343,12 @@ CLUSTER_NO_CALL = {"name": "no rename in ECS"}
 
 
 @pytest.mark.parametrize(("field", "change"), CLUSTER_CASES)
-def test_cluster_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> None:
+def test_cluster_field_drift(make_ctx: MakeCtx, field: str, change: WorldChange) -> None:
     rt: Any = resource_type("ecs.cluster")
     ctx = make_ctx("ecs.cluster.main")
     props = rt.parse_props({"name": "metaflow-abc12345", "container_insights": True})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {})
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change({}, id))
 
 
 def _reregister(id: str, **changes: Any) -> None:
@@ -462,14 +423,16 @@ TD_NO_CALL = {"family": "no rename of a family"}
 
 
 @pytest.mark.parametrize(("field", "change"), TD_CASES)
-def test_task_definition_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> None:
+def test_task_definition_field_drift(make_ctx: MakeCtx, field: str, change: WorldChange) -> None:
     rt: Any = resource_type("ecs.task_definition")
     ctx = make_ctx("ecs.task_definition.metadata")
     props = rt.parse_props(
         _td(cpu="1024", memory="2048", cpu_architecture="ARM64", container={"command": ["/opt/latest/bin/start"]})
     )
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, {"role": "arn:aws:iam::123456789012:role/other"})
+    assert_drift_is_exact_and_repaired(
+        rt, ctx, id, props, field, lambda: change({"role": "arn:aws:iam::123456789012:role/other"}, id)
+    )
 
 
 def _update_service(id: str, **kw: Any) -> None:
@@ -540,29 +503,15 @@ SERVICE_NO_CALL = {"name": "no rename in ECS", "cluster": "a service cannot move
 
 
 @pytest.mark.parametrize(("field", "change"), SERVICE_CASES)
-def test_service_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> None:
+def test_service_field_drift(make_ctx: MakeCtx, field: str, change: WorldChange) -> None:
     w = _service_world(make_ctx)
     rt: Any = resource_type("ecs.service")
     ctx = make_ctx("ecs.service.metadata")
-    props = rt.parse_props(
-        {
-            "name": "metaflow-metadata-service",
-            "cluster": "main",
-            "task_definition": w["rev1"],
-            "desired_count": 2,
-            "subnets": w["subnets"],
-            "security_group_ids": w["sgs"][:1],
-            "load_balancers": [
-                {"target_group_arn": w["tg"], "container_name": "metaflow-service-abc12345", "container_port": 8080}
-            ],
-            "health_check_grace_period": 60,
-            "enable_execute_command": True,
-        }
-    )
+    props = _service_props(rt, w, desired_count=2, health_check_grace_period=60, enable_execute_command=True)
     id = rt.create(ctx, props)
     # moto drops these two in CreateService (see test_service); UpdateService keeps them
     rt.update(ctx, id, props, rt.read(ctx, id), {"health_check_grace_period", "enable_execute_command"})
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, w)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(w, id))
 
 
 @pytest.mark.parametrize(
@@ -574,6 +523,4 @@ def test_service_field_drift(make_ctx: MakeCtx, field: str, change: Change) -> N
     ],
 )
 def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
-    covered = {case.values[0] for case in cases}
-    assert not covered & set(no_call)
-    assert covered | set(no_call) == _managed(resource_type(kind))
+    assert_every_managed_field_has_a_case(kind, cases, no_call)

@@ -16,40 +16,14 @@ from pydantic import ValidationError
 from provisioner.compare import diff
 from resources.base import TAG_ADDRESS, resource_type
 from resources.elbv2 import aws_actions
+from tests.resources.drift import assert_same, changed_fields, vpc_with_subnets
 
 MakeCtx = Callable[..., Any]
 
 
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    want = {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields}
-    return want | {"tags": ctx.tags} if rt.taggable else want
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags if rt.taggable else None)}
-
-
-def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    """Read back equal to the desired (unordered fields as sets), and so no diff either."""
-    assert obs is not None
-    want = _want(rt, props, ctx)
-    got = dict(obs.props)
-    for field in rt.unordered:
-        want[field], got[field] = sorted(want[field], key=repr), sorted(got[field], key=repr)
-    assert got == want
-    assert _changes(rt, props, obs, ctx) == set()
-
-
 def _network() -> tuple[str, list[str], str]:
     ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in ((1, "a"), (2, "b"), (3, "c"))
-    ]
+    vpc, subnets = vpc_with_subnets("abc")
     sg = ec2.create_security_group(GroupName="lb", Description="lb", VpcId=vpc)["GroupId"]
     return vpc, subnets, sg
 
@@ -69,7 +43,7 @@ def test_load_balancer(make_ctx: MakeCtx, aws: Any) -> None:
     assert aws.recorder.calls["elbv2:ModifyLoadBalancerAttributes"] == 0
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["type"] == "network" and obs.props["scheme"] == "internal"
     assert obs.props["security_group_ids"] == []
     assert obs.attrs["id"] == obs.attrs["arn"] == id and obs.attrs["name"] == "mf-nlb-abc12345"
@@ -91,10 +65,10 @@ def test_load_balancer(make_ctx: MakeCtx, aws: Any) -> None:
     drifted = rt.read(ctx, id)
     assert drifted.props["subnets"] == sorted(subnets) and drifted.props["security_group_ids"] == [sg]
     assert drifted.props["attributes"]["load_balancing.cross_zone.enabled"] == "true"
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"subnets", "security_group_ids", "attributes", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -117,7 +91,7 @@ def test_target_group(make_ctx: MakeCtx) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["health_check_protocol"] == "HTTP" and obs.props["health_check_path"] == "/ping"
     assert obs.props["deregistration_delay"] == 30  # not AWS's 300
     assert obs.props["matcher"] == "200-399"  # what AWS gives an NLB's HTTP health check, sent explicitly
@@ -138,18 +112,18 @@ def test_target_group(make_ctx: MakeCtx) -> None:
     )
     _untag(id)
     drifted = rt.read(ctx, id)
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"health_check_path", "health_check_port", "deregistration_delay", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # to a TCP health check, which has no path or codes (the defaults are dropped, so no endless drift)
     tcp = rt.parse_props({"name": "mf-mdtg-abc12345", "port": 8080, "vpc_id": vpc, "health_check_protocol": "TCP"})
     assert tcp.health_check_path is None and tcp.matcher is None
-    changes = _changes(rt, tcp, rt.read(ctx, id), ctx)
+    changes = changed_fields(rt, tcp, rt.read(ctx, id), ctx)
     assert changes == {"health_check_protocol", "health_check_path", "health_check_port", "matcher"}
     rt.update(ctx, id, tcp, rt.read(ctx, id), changes)
-    _same(rt, tcp, rt.read(ctx, id), ctx)
+    assert_same(rt, tcp, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -174,7 +148,7 @@ def test_listener(make_ctx: MakeCtx) -> None:
     props = rt.parse_props({"load_balancer_arn": lb, "port": 80, "target_group_arn": tg_a})
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert rt.taggable  # moto and AWS both tag listeners
     assert obs.attrs == {"id": id, "arn": id}
     assert rt.find(ctx, props) == id
@@ -186,14 +160,14 @@ def test_listener(make_ctx: MakeCtx) -> None:
     _untag(id)
     drifted = rt.read(ctx, id)
     assert drifted.props["target_group_arn"] == tg_b
-    assert _changes(rt, props, drifted, ctx) == {"target_group_arn", "tags"}
+    assert changed_fields(rt, props, drifted, ctx) == {"target_group_arn", "tags"}
     rt.update(ctx, id, props, drifted, {"target_group_arn", "tags"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # a desired change of target group
     moved = rt.parse_props({"load_balancer_arn": lb, "port": 80, "target_group_arn": tg_b})
     rt.update(ctx, id, moved, rt.read(ctx, id), {"target_group_arn"})
-    _same(rt, moved, rt.read(ctx, id), ctx)
+    assert_same(rt, moved, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -288,7 +262,7 @@ def test_application_load_balancer(make_ctx: MakeCtx, monkeypatch: pytest.Monkey
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["type"] == "application" and obs.props["security_group_ids"] == [sg]
     assert set(obs.attrs) == {"id", "arn", "name", "dns_name", "canonical_hosted_zone_id", "arn_suffix"}
     assert obs.attrs["canonical_hosted_zone_id"] and obs.attrs["dns_name"]
@@ -306,14 +280,14 @@ def test_application_load_balancer(make_ctx: MakeCtx, monkeypatch: pytest.Monkey
         ],
     )
     drifted = rt.read(ctx, id)
-    assert _changes(rt, props, drifted, ctx) == {"attributes"}
+    assert changed_fields(rt, props, drifted, ctx) == {"attributes"}
     rt.update(ctx, id, props, drifted, {"attributes"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     # an attribute mfprov does not manage for an ALB is not compared
     elb.modify_load_balancer_attributes(
         LoadBalancerArn=id, Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}]
     )
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     # only attributes of the type are accepted
     with pytest.raises(ValidationError, match="not managed for a application"):
@@ -365,7 +339,7 @@ def test_http_target_group(make_ctx: MakeCtx) -> None:
     props = rt.parse_props(spec)
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["protocol"] == "HTTP" and obs.props["matcher"] == "200-202"
     # no matcher given: AWS's for the protocol, so a group made without one reads back equal
     assert rt.parse_props(spec | {"matcher": None}).matcher == "200"
@@ -380,10 +354,10 @@ def test_http_target_group(make_ctx: MakeCtx) -> None:
         UnhealthyThresholdCount=3,
     )
     drifted = rt.read(ctx, id)
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"matcher", "health_check_interval", "healthy_threshold", "unhealthy_threshold"}
     rt.update(ctx, id, props, drifted, changes)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     # the protocol and port make another group
     for change in ({"protocol": "HTTPS"}, {"port": 80}):
         got = diff(rt, rt.parse_props(spec | change).model_dump(mode="json"), obs.props)
@@ -414,7 +388,7 @@ def test_https_listener(make_ctx: MakeCtx) -> None:
     assert [(a.type, a.order) for a in props.default_actions] == [("authenticate-cognito", 1), ("forward", 2)]
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["certificate_arn"] == cert and obs.props["target_group_arn"] is None
     assert rt.find(ctx, props) == id
 
@@ -443,15 +417,15 @@ def test_https_listener(make_ctx: MakeCtx) -> None:
             },
         ],
     )
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     # out of band, one at a time: the default action, the certificate, the TLS policy, a tag
     def drift(change: Callable[[], Any], *fields: str) -> None:
         change()
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == set(fields)
+        assert changed_fields(rt, props, drifted, ctx) == set(fields)
         rt.update(ctx, id, props, drifted, set(fields))
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # the sign-in dropped, everything forwarded to the backend: one plain forward reads in the simple form
     drift(
@@ -490,17 +464,17 @@ def test_https_listener(make_ctx: MakeCtx) -> None:
     )
     weighted = rt.read(ctx, id)
     assert weighted.props["target_group_arn"].startswith("weighted(")
-    assert _changes(rt, props, weighted, ctx) == {"target_group_arn", "default_actions"}
+    assert changed_fields(rt, props, weighted, ctx) == {"target_group_arn", "default_actions"}
     rt.update(ctx, id, props, weighted, {"target_group_arn", "default_actions"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # a desired change of session timeout reaches AWS
     shorter = rt.parse_props(
         spec | {"default_actions": [_cognito(session_timeout=3600), {"type": "forward", "target_group_arn": tg_static}]}
     )
-    assert _changes(rt, shorter, rt.read(ctx, id), ctx) == {"default_actions"}
+    assert changed_fields(rt, shorter, rt.read(ctx, id), ctx) == {"default_actions"}
     rt.update(ctx, id, shorter, rt.read(ctx, id), {"default_actions"})
-    _same(rt, shorter, rt.read(ctx, id), ctx)
+    assert_same(rt, shorter, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -542,7 +516,7 @@ def test_http_listener_redirect_and_fixed_response(make_ctx: MakeCtx) -> None:
     assert props.default_actions[0].host == "#{host}"  # AWS's defaults: the request's own host, path, query
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["ssl_policy"] is None  # moto reports one for an HTTP listener too; AWS does not
 
     # out of band: a fixed 404 instead
@@ -553,9 +527,9 @@ def test_http_listener_redirect_and_fixed_response(make_ctx: MakeCtx) -> None:
     )
     drifted = rt.read(ctx, id)
     assert drifted.props["default_actions"][0]["type"] == "fixed-response"
-    assert _changes(rt, props, drifted, ctx) == {"default_actions"}
+    assert changed_fields(rt, props, drifted, ctx) == {"default_actions"}
     rt.update(ctx, id, props, drifted, {"default_actions"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # out of band: made an HTTPS listener (with a certificate and, as AWS does, a TLS policy)
     elb.modify_listener(
@@ -563,9 +537,9 @@ def test_http_listener_redirect_and_fixed_response(make_ctx: MakeCtx) -> None:
     )
     drifted = rt.read(ctx, id)
     assert drifted.props["protocol"] == "HTTPS" and drifted.props["certificate_arn"]
-    assert _changes(rt, props, drifted, ctx) == {"protocol", "certificate_arn", "ssl_policy"}
+    assert changed_fields(rt, props, drifted, ctx) == {"protocol", "certificate_arn", "ssl_policy"}
     rt.update(ctx, id, props, drifted, {"protocol", "certificate_arn", "ssl_policy"})
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # and a desired fixed response (MLflow's port 80: 404, text/plain, empty body)
     fixed = rt.parse_props(
@@ -578,7 +552,7 @@ def test_http_listener_redirect_and_fixed_response(make_ctx: MakeCtx) -> None:
     )
     rt.update(ctx, id, fixed, rt.read(ctx, id), {"default_actions"})
     got = rt.read(ctx, id)
-    _same(rt, fixed, got, ctx)
+    assert_same(rt, fixed, got, ctx)
     assert got.props["default_actions"] == [
         {"type": "fixed-response", "order": 1, "status_code": "404", "content_type": "text/plain", "message_body": ""}
     ]
@@ -623,7 +597,7 @@ def test_oidc_client_secret_is_read_at_call_time_and_never_kept(make_ctx: MakeCt
     id = rt.create(ctx, props)
     assert created[0]["DefaultActions"][0]["AuthenticateOidcConfig"]["ClientSecret"] == "s3cr3t-value"
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert "s3cr3t" not in repr(obs)  # moto even returns the secret; nothing of it is read
 
     # another target, same client: the listener keeps the secret it has
@@ -631,7 +605,7 @@ def test_oidc_client_secret_is_read_at_call_time_and_never_kept(make_ctx: MakeCt
     rt.update(ctx, id, moved, obs, {"default_actions"})
     sent = modified[-1]["DefaultActions"][0]["AuthenticateOidcConfig"]
     assert sent["UseExistingClientSecret"] is True and "ClientSecret" not in sent
-    _same(rt, moved, rt.read(ctx, id), ctx)
+    assert_same(rt, moved, rt.read(ctx, id), ctx)
     # another client: its secret is read and sent
     other = rt.parse_props(spec(tg_b, client_id="mlflow-2"))
     rt.update(ctx, id, other, rt.read(ctx, id), {"default_actions"})
@@ -668,11 +642,11 @@ def test_oidc_client_secret_is_read_at_call_time_and_never_kept(make_ctx: MakeCt
     rule_obs = rule_rt.read(rule_ctx, rule)
     assert "s3cr3t" not in repr(rule_obs)
     moved_rule = rule_rt.parse_props(rule_spec | {"actions": [plain, {"type": "forward", "target_group_arn": tg_b}]})
-    assert _changes(rule_rt, moved_rule, rule_obs, rule_ctx) == {"actions"}
+    assert changed_fields(rule_rt, moved_rule, rule_obs, rule_ctx) == {"actions"}
     rule_rt.update(rule_ctx, rule, moved_rule, rule_obs, {"actions"})
     sent = rule_modified[-1]["Actions"][0]["AuthenticateOidcConfig"]
     assert sent["UseExistingClientSecret"] is True and "ClientSecret" not in sent
-    _same(rule_rt, moved_rule, rule_rt.read(rule_ctx, rule), rule_ctx)
+    assert_same(rule_rt, moved_rule, rule_rt.read(rule_ctx, rule), rule_ctx)
     rule_rt.delete(rule_ctx, rule, rule_obs.attrs, moved_rule)
     rt.delete(ctx, id, obs.attrs, props)
 
@@ -715,7 +689,7 @@ def test_listener_rule(make_ctx: MakeCtx) -> None:
     assert props.conditions[0].values == ["/api", "/api/*"]  # a set
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    _same(rt, props, obs, ctx)
+    assert_same(rt, props, obs, ctx)
     assert obs.props["priority"] == 2 and obs.props["listener_arn"] == listener
     assert obs.attrs == {"id": id, "arn": id, "listener_arn": listener}
     assert rt.id_from_arn(id) == id
@@ -738,14 +712,14 @@ def test_listener_rule(make_ctx: MakeCtx) -> None:
             {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*", "/api"]}},
         ],
     )
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     def drift(change: Callable[[], Any], field: str) -> None:
         change()
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == {field}
+        assert changed_fields(rt, props, drifted, ctx) == {field}
         rt.update(ctx, id, props, drifted, {field})
-        _same(rt, props, rt.read(ctx, id), ctx)
+        assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # out of band, one at a time: the path pattern, the forward target, the priority, a tag
     drift(
@@ -782,18 +756,18 @@ def test_listener_rule(make_ctx: MakeCtx) -> None:
     headed = rt.parse_props(
         spec | {"conditions": [*spec["conditions"], {"field": "http-header", "name": "X-Team", "values": ["ml"]}]}
     )
-    assert _changes(rt, headed, rt.read(ctx, id), ctx) == {"conditions"}
+    assert changed_fields(rt, headed, rt.read(ctx, id), ctx) == {"conditions"}
     rt.update(ctx, id, headed, rt.read(ctx, id), {"conditions"})
-    _same(rt, headed, rt.read(ctx, id), ctx)
+    assert_same(rt, headed, rt.read(ctx, id), ctx)
     host = rt.parse_props(spec | {"conditions": [{"field": "host-header", "values": ["mlflow.example.com"]}]})
     rt.update(ctx, id, host, rt.read(ctx, id), {"conditions"})
-    _same(rt, host, rt.read(ctx, id), ctx)
+    assert_same(rt, host, rt.read(ctx, id), ctx)
 
     # deleted out of band: read and find say so, and a create makes it again
     elb.delete_rule(RuleArn=id)
     assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
     id = rt.create(ctx, props)
-    _same(rt, props, rt.read(ctx, id), ctx)
+    assert_same(rt, props, rt.read(ctx, id), ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None

@@ -13,9 +13,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.compare import diff
 from resources.base import TAG_STACK, resource_type
 from resources.iam import _doc
+from tests.resources.drift import (
+    Change,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+)
 
 EC2_ROLE = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 
@@ -31,15 +37,6 @@ DDB = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}],
 }
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields} | {"tags": ctx.tags}
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
 
 
 def _role_props(rt: Any, name: str = "mf-task", **over: Any) -> Any:
@@ -73,12 +70,12 @@ def test_role_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert id == "mf-task"
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert isinstance(obs.props["assume_role_policy"], dict)
     assert set(obs.attrs) == {"id", "name", "arn", "unique_id"}
     assert obs.attrs["arn"] == "arn:aws:iam::123456789012:role/mf-task"
     assert obs.attrs["id"] == obs.attrs["name"] == id and obs.attrs["unique_id"]
-    assert _changes(rt, props, obs, ctx) == set()
+    assert changed_fields(rt, props, obs, ctx) == set()
     assert rt.find(ctx, props) == id
     assert rt.find(ctx, _role_props(rt, name="mf-other")) is None
 
@@ -101,22 +98,22 @@ def test_role_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert sorted(drifted.props["managed_policy_arns"]) == sorted([EC2_ROLE, extra])
     assert drifted.props["description"] == "edited"
     assert TAG_STACK not in drifted.props["tags"]
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"inline_policies", "managed_policy_arns", "description", "tags"}
 
     rt.update(ctx, id, props, drifted, changes)
     repaired = rt.read(ctx, id)
-    assert repaired.props == _want(rt, props, ctx)
+    assert repaired.props == read_back(rt, props, ctx)
     assert iam.list_entities_for_policy(PolicyArn=extra)["PolicyRoles"] == []
 
     # desired changes: no description, a longer session, one inline policy less, other managed policies
     new = _role_props(
         rt, description="", max_session_duration=7200, inline_policies={"s3": S3_READ}, managed_policy_arns=[extra]
     )
-    changes = _changes(rt, new, repaired, ctx)
+    changes = changed_fields(rt, new, repaired, ctx)
     assert changes == {"description", "max_session_duration", "inline_policies", "managed_policy_arns"}
     rt.update(ctx, id, new, repaired, changes)
-    assert rt.read(ctx, id).props == _want(rt, new, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, new, ctx)
 
 
 def test_trust_policy_compared_by_meaning(make_ctx: Callable[..., Any]) -> None:
@@ -138,13 +135,13 @@ def test_trust_policy_compared_by_meaning(make_ctx: Callable[..., Any]) -> None:
     iam.update_assume_role_policy(RoleName=id, PolicyDocument=json.dumps(restated))
     obs = rt.read(ctx, id)
     assert obs.props["assume_role_policy"] == restated  # read returns the document as AWS has it, as a dict
-    assert _changes(rt, props, obs, ctx) == set()
+    assert changed_fields(rt, props, obs, ctx) == set()
 
     # a real change of meaning is drift, and update restores the desired trust policy
     other = json.loads(json.dumps(TRUST).replace("ecs-tasks", "lambda"))
     iam.update_assume_role_policy(RoleName=id, PolicyDocument=json.dumps(other))
     obs = rt.read(ctx, id)
-    assert _changes(rt, props, obs, ctx) == {"assume_role_policy"}
+    assert changed_fields(rt, props, obs, ctx) == {"assume_role_policy"}
     rt.update(ctx, id, props, obs, {"assume_role_policy"})
     assert rt.read(ctx, id).props["assume_role_policy"] == TRUST
 
@@ -176,7 +173,7 @@ def test_instance_profile_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert id == "mf-ecs"
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.attrs == {"id": id, "name": id, "arn": "arn:aws:iam::123456789012:instance-profile/mf-ecs"}
     assert rt.find(ctx, props) == id
     assert rt.find(ctx, rt.parse_props({"name": "nope", "role_name": "mf-ecs"})) is None
@@ -191,17 +188,17 @@ def test_instance_profile_lifecycle(make_ctx: Callable[..., Any]) -> None:
     iam.untag_instance_profile(InstanceProfileName=id, TagKeys=[TAG_STACK])
     drifted = rt.read(ctx, id)
     assert drifted.props["role_name"] == "mf-ecs-2" and TAG_STACK not in drifted.props["tags"]
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"role_name", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
     # no role at all reads as "" and is repaired too
     iam.remove_role_from_instance_profile(InstanceProfileName=id, RoleName="mf-ecs")
     empty = rt.read(ctx, id)
     assert empty.props["role_name"] == ""
-    rt.update(ctx, id, props, empty, _changes(rt, props, empty, ctx))
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    rt.update(ctx, id, props, empty, changed_fields(rt, props, empty, ctx))
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
     # a retried add whose first try went through is not an error
     rt.update(ctx, id, props, empty, {"role_name"})
@@ -216,30 +213,6 @@ def test_instance_profile_lifecycle(make_ctx: Callable[..., Any]) -> None:
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 def _iam() -> Any:
@@ -306,7 +279,7 @@ def test_role_field_drift(make_ctx: Callable[..., Any], field: str, change: Chan
     ctx = make_ctx("iam.role.batch_task")
     props = _role_props(rt, path="/mf/", max_session_duration=7200)
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 def _swap_role(id: str) -> None:
@@ -339,7 +312,7 @@ def test_instance_profile_field_drift(make_ctx: Callable[..., Any], field: str, 
     ctx = make_ctx("iam.instance_profile.ecs_instance")
     props = rt.parse_props({"name": "mf-ecs", "path": "/mf/", "role_name": "mf-ecs"})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 @pytest.mark.parametrize(
@@ -347,9 +320,7 @@ def test_instance_profile_field_drift(make_ctx: Callable[..., Any], field: str, 
     [("iam.role", ROLE_CASES, ROLE_NO_CALL), ("iam.instance_profile", PROFILE_CASES, PROFILE_NO_CALL)],
 )
 def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
-    covered = {case.values[0] for case in cases}
-    assert not covered & set(no_call)
-    assert covered | set(no_call) == _managed(resource_type(kind))
+    assert_every_managed_field_has_a_case(kind, cases, no_call)
 
 
 @pytest.mark.parametrize(("field", "change"), ROLE_CASES)

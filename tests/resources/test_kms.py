@@ -13,9 +13,15 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import diff
 from resources.base import TAG_STACK, resource_type
 from resources.kms import default_policy_account
+from tests.resources.drift import (
+    Change,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+)
 
 ACCOUNT = "123456789012"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -34,16 +40,6 @@ CUSTOM: dict[str, Any] = {
 }
 
 
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    tags = {"tags": ctx.tags} if rt.taggable else {}
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields} | tags
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
-
-
 def _not_found(rt: Any, fn: Callable[[], Any]) -> None:
     with pytest.raises(ClientError) as exc:
         fn()
@@ -57,10 +53,10 @@ def test_key_lifecycle(make_ctx: Callable[..., Any]) -> None:
     id = rt.create(ctx, props)
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.props["policy"] is None  # AWS's default policy: no drift against None
     assert obs.attrs == {"id": id, "arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{id}"}
-    assert _changes(rt, props, obs, ctx) == set()
+    assert changed_fields(rt, props, obs, ctx) == set()
 
     # find goes by the stack and address tags, among live customer keys only
     kms = boto3.client("kms")
@@ -80,12 +76,12 @@ def test_key_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert drifted.props["policy"] == CUSTOM
     assert TAG_STACK not in drifted.props["tags"]
     assert rt.find(ctx, props) is None  # untagged: no longer recognisable as this node
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"description", "enable_key_rotation", "policy", "tags"}
 
     rt.update(ctx, id, props, drifted, changes)
     repaired = rt.read(ctx, id)
-    assert repaired.props == _want(rt, props, ctx)
+    assert repaired.props == read_back(rt, props, ctx)
     assert default_policy_account(json.loads(kms.get_key_policy(KeyId=id, PolicyName="default")["Policy"])) == ACCOUNT
 
     # delete schedules the deletion with the props' window; then the key reads as gone
@@ -105,19 +101,19 @@ def test_key_with_its_own_policy(make_ctx: Callable[..., Any]) -> None:
     props = rt.parse_props({"policy": CUSTOM})
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.props["policy"] == CUSTOM
 
     # the same policy restated (lone strings as lists, statements reordered) is no drift
     restated: dict[str, Any] = {"Version": "2012-10-17", "Statement": list(reversed(CUSTOM["Statement"]))}
     restated["Statement"][1] = restated["Statement"][1] | {"Principal": {"AWS": [ROOT]}, "Action": ["kms:*"]}
     boto3.client("kms").put_key_policy(KeyId=id, PolicyName="default", Policy=json.dumps(restated))
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     # back to None: the default policy is put back
     default = rt.parse_props({})
     obs = rt.read(ctx, id)
-    assert _changes(rt, default, obs, ctx) == {"policy"}
+    assert changed_fields(rt, default, obs, ctx) == {"policy"}
     rt.update(ctx, id, default, obs, {"policy"})
     assert rt.read(ctx, id).props["policy"] is None
 
@@ -146,7 +142,7 @@ def test_alias_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert id == "alias/mf-s3"
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.attrs == {"id": id, "name": id, "arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/mf-s3"}
     assert rt.find(ctx, props) == id
     assert rt.find(ctx, rt.parse_props({"name": "alias/other", "target_key_id": key1})) is None
@@ -159,9 +155,9 @@ def test_alias_lifecycle(make_ctx: Callable[..., Any]) -> None:
     kms.update_alias(AliasName=id, TargetKeyId=key2)
     drifted = rt.read(ctx, id)
     assert drifted.props["target_key_id"] == key2
-    assert _changes(rt, props, drifted, ctx) == {"target_key_id"}
+    assert changed_fields(rt, props, drifted, ctx) == {"target_key_id"}
     rt.update(ctx, id, props, drifted, {"target_key_id"})
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -181,30 +177,6 @@ def test_alias_props_rules() -> None:
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 def _kms() -> Any:
@@ -239,7 +211,7 @@ def test_key_field_drift(make_ctx: Callable[..., Any], field: str, change: Chang
     ctx = make_ctx("kms.key.logs")
     props = rt.parse_props({"description": "logs key", "enable_key_rotation": True, "policy": CUSTOM})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 #: kms.alias: (field, out-of-band change)
@@ -262,7 +234,7 @@ def test_alias_field_drift(make_ctx: Callable[..., Any], field: str, change: Cha
     ctx = make_ctx("kms.alias.s3")
     props = rt.parse_props({"name": "alias/mf-s3", "target_key_id": key})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 @pytest.mark.parametrize(
@@ -270,6 +242,4 @@ def test_alias_field_drift(make_ctx: Callable[..., Any], field: str, change: Cha
     [("kms.key", KEY_CASES, KEY_NO_CALL), ("kms.alias", ALIAS_CASES, ALIAS_NO_CALL)],
 )
 def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
-    covered = {case.values[0] for case in cases}
-    assert not covered & set(no_call)
-    assert covered | set(no_call) == _managed(resource_type(kind))
+    assert_every_managed_field_has_a_case(kind, cases, no_call)

@@ -8,17 +8,14 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner.compare import diff
 from resources.base import resource_type
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields} | {"tags": ctx.tags}
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+from tests.resources.drift import (
+    Change,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+)
 
 
 def test_log_group_lifecycle(make_ctx: Callable[..., Any]) -> None:
@@ -28,7 +25,7 @@ def test_log_group_lifecycle(make_ctx: Callable[..., Any]) -> None:
     id = rt.create(ctx, props)
     assert id == "/mf/test/metadata"
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.props["retention_days"] == 30
     assert obs.attrs == {"id": id, "name": id, "arn": f"arn:aws:logs:us-east-1:123456789012:log-group:{id}"}
     assert rt.find(ctx, props) == id
@@ -41,14 +38,14 @@ def test_log_group_lifecycle(make_ctx: Callable[..., Any]) -> None:
     drifted = rt.read(ctx, id)
     assert drifted.props["retention_days"] == 1
     assert "mfprov:address" not in drifted.props["tags"]
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"retention_days", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
     # retention None = never expire
     forever = rt.parse_props({"name": id, "retention_days": None})
-    rt.update(ctx, id, forever, rt.read(ctx, id), _changes(rt, forever, rt.read(ctx, id), ctx))
+    rt.update(ctx, id, forever, rt.read(ctx, id), changed_fields(rt, forever, rt.read(ctx, id), ctx))
     assert rt.read(ctx, id).props["retention_days"] is None
 
     rt.delete(ctx, id, obs.attrs, props)
@@ -63,9 +60,9 @@ def test_log_group_with_kms_key(make_ctx: Callable[..., Any]) -> None:
     props = rt.parse_props({"name": "mf-enc", "retention_days": None, "kms_key_arn": key})
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.props["kms_key_arn"] == key and obs.props["retention_days"] is None
-    assert _changes(rt, props, obs, ctx) == set()
+    assert changed_fields(rt, props, obs, ctx) == set()
 
 
 def test_log_group_kms_key_update_calls(make_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +79,7 @@ def test_log_group_kms_key_update_calls(make_ctx: Callable[..., Any], monkeypatc
 
     keyed = rt.parse_props({"name": "mf-k", "kms_key_arn": key})
     obs = rt.read(ctx, id)
-    changes = _changes(rt, keyed, obs, ctx)
+    changes = changed_fields(rt, keyed, obs, ctx)
     assert changes == {"kms_key_arn"}
     rt.update(ctx, id, keyed, obs, changes)
     rt.update(ctx, id, plain, obs, {"kms_key_arn"})
@@ -90,30 +87,6 @@ def test_log_group_kms_key_update_calls(make_ctx: Callable[..., Any], monkeypatc
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 @pytest.fixture
@@ -177,10 +150,8 @@ def test_log_group_field_drift(
     ctx = make_ctx("logs.log_group.metadata")
     props = rt.parse_props({"name": "/mf/test/metadata", "kms_key_arn": key})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 def test_every_managed_field_has_a_drift_case() -> None:
-    covered = {case.values[0] for case in LOG_GROUP_CASES}
-    assert not covered & set(LOG_GROUP_NO_CALL)
-    assert covered | set(LOG_GROUP_NO_CALL) == _managed(resource_type("logs.log_group"))
+    assert_every_managed_field_has_a_case("logs.log_group", LOG_GROUP_CASES, LOG_GROUP_NO_CALL)

@@ -16,28 +16,21 @@ from provisioner.compare import diff
 from resources.base import resource_type
 from resources.rds import DowngradeRefused
 from tests.conftest import ACCOUNT
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields} | {"tags": ctx.tags}
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+from tests.resources.drift import (
+    WorldChange,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+    vpc_with_subnets,
+)
 
 
 @pytest.fixture
 def net(make_ctx: Callable[..., Any]) -> dict[str, Any]:
     """A VPC with two subnets, two security groups, a key and the password secret."""
     ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in enumerate("abc")
-    ]
+    vpc, subnets = vpc_with_subnets("abc", first=0)
     sgs = [ec2.create_security_group(GroupName=f"sg{i}", Description="x", VpcId=vpc)["GroupId"] for i in range(2)]
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     secret_rt: Any = resource_type("secretsmanager.secret")
@@ -69,8 +62,8 @@ def test_subnet_group_lifecycle(
     props = rt.parse_props({"name": "mf-main", "subnet_ids": list(reversed(net["subnets"][:2]))})
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    assert _changes(rt, props, obs, ctx) == set()
-    assert obs.props == _want(rt, props, ctx) | {"subnet_ids": sorted(props.subnet_ids)}
+    assert changed_fields(rt, props, obs, ctx) == set()
+    assert obs.props == read_back(rt, props, ctx) | {"subnet_ids": sorted(props.subnet_ids)}
     assert obs.attrs == {"id": "mf-main", "name": "mf-main", "arn": "arn:aws:rds:us-east-1:123456789012:subgrp:mf-main"}
     assert rt.find(ctx, props) == id
 
@@ -79,10 +72,10 @@ def test_subnet_group_lifecycle(
     rds.remove_tags_from_resource(ResourceName=obs.attrs["arn"], TagKeys=["mfprov:stack"])
     drifted = rt.read(ctx, id)
     assert drifted.props["description"] == "edited" and len(drifted.props["subnet_ids"]) == 3
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"description", "subnet_ids", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -114,7 +107,7 @@ def test_db_instance_lifecycle(make_ctx: Callable[..., Any], net: dict[str, Any]
     id = rt.create(ctx, props)
     assert id == "mf-db"
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.props["deletion_protection"] is True and obs.props["kms_key_id"] == net["key"]
     assert obs.attrs["arn"] == "arn:aws:rds:us-east-1:123456789012:db:mf-db"
     assert obs.attrs["port"] == 5432 and obs.attrs["endpoint"] == f"{obs.attrs['address']}:5432"
@@ -132,20 +125,20 @@ def test_db_instance_lifecycle(make_ctx: Callable[..., Any], net: dict[str, Any]
     rds.remove_tags_from_resource(ResourceName=obs.attrs["arn"], TagKeys=["mfprov:address"])
     drifted = rt.read(ctx, id)
     assert drifted.props["backup_retention_days"] == 1 and drifted.props["instance_class"] == "db.t4g.micro"
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"backup_retention_days", "instance_class", "security_group_ids", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
     # desired changes: a major version upgrade, more storage, autoscaling off, both security groups
     bigger = _db(rt, net, engine_version="17", allocated_storage=50, max_allocated_storage=None,
                  security_group_ids=list(reversed(net["sgs"])))  # fmt: skip
     obs = rt.read(ctx, id)
-    changes = _changes(rt, bigger, obs, ctx)
+    changes = changed_fields(rt, bigger, obs, ctx)
     assert changes == {"engine_version", "allocated_storage", "max_allocated_storage", "security_group_ids"}
     rt.update(ctx, id, bigger, obs, changes)
     after = rt.read(ctx, id)
-    assert _changes(rt, bigger, after, ctx) == set()
+    assert changed_fields(rt, bigger, after, ctx) == set()
     assert after.props["max_allocated_storage"] is None
 
     # storage never shrinks (RDS refuses); the request is dropped, not sent
@@ -173,7 +166,7 @@ def test_db_instance_skip_final_snapshot(make_ctx: Callable[..., Any], net: dict
     ctx = make_ctx("rds.db_instance.main")
     props = _db(rt, net, skip_final_snapshot=True, deletion_protection=False, final_snapshot_identifier="never")
     id = rt.create(ctx, props)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
     rt.delete(ctx, id, {}, props)
     assert rt.read(ctx, id) is None
     assert boto3.client("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []
@@ -216,36 +209,8 @@ def test_the_password_is_nowhere(
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
 
-Change = Callable[[dict[str, Any], str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(
-    rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change, world: dict[str, Any]
-) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead; an out-of-band major version upgrade, which
-    RDS cannot undo, as DowngradeRefused)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(world, id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    if field == "engine_version":
-        with pytest.raises(DowngradeRefused, match="runs major version 17, newer than engine_version '16'"):
-            rt.update(ctx, id, props, drifted, {field})
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
+#: an out-of-band major version upgrade, which RDS cannot undo: the repair is refused, saying what to set instead
+DOWNGRADE = {"engine_version": (DowngradeRefused, "runs major version 17, newer than engine_version '16'")}
 
 
 def _rds() -> Any:
@@ -301,13 +266,13 @@ GROUP_NO_CALL = {"name": "no rename of a subnet group"}
 
 @pytest.mark.parametrize(("field", "change"), GROUP_CASES)
 def test_subnet_group_field_drift(
-    make_ctx: Callable[..., Any], net: dict[str, Any], fixed_modify_subnet_group: None, field: str, change: Change
+    make_ctx: Callable[..., Any], net: dict[str, Any], fixed_modify_subnet_group: None, field: str, change: WorldChange
 ) -> None:
     rt: Any = resource_type("rds.db_subnet_group")
     ctx = make_ctx("rds.db_subnet_group.main")
     props = rt.parse_props({"name": "mf-main", "subnet_ids": net["subnets"][:2]})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(net, id))
 
 
 #: rds.db_instance (multi-AZ, deletion protection on): (field, out-of-band change)
@@ -350,12 +315,14 @@ def _instance_props(rt: Any, net: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(("field", "change"), INSTANCE_CASES)
-def test_db_instance_field_drift(make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: Change) -> None:
+def test_db_instance_field_drift(
+    make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: WorldChange
+) -> None:
     rt: Any = resource_type("rds.db_instance")
     ctx = make_ctx("rds.db_instance.main")
     props = _instance_props(rt, net)
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(net, id), refused=DOWNGRADE)
 
 
 def test_storage_grown_out_of_band_is_no_drift(make_ctx: Callable[..., Any], net: dict[str, Any]) -> None:
@@ -409,7 +376,7 @@ def test_db_cluster_and_its_instance_lifecycle(make_ctx: Callable[..., Any], net
     props = _cluster_props(rt, net)
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.attrs["arn"] == "arn:aws:rds:us-east-1:123456789012:cluster:mf-aurora"
     assert obs.attrs["endpoint"] == f"{obs.attrs['address']}:{obs.attrs['port']}"
     assert rt.find(ctx, props) == id
@@ -419,7 +386,7 @@ def test_db_cluster_and_its_instance_lifecycle(make_ctx: Callable[..., Any], net
     member = member_rt.parse_props({"identifier": "mf-aurora-1", "cluster_identifier": id})
     mid = member_rt.create(mctx, member)
     mobs = member_rt.read(mctx, mid)
-    assert mobs.props == _want(member_rt, member, mctx)
+    assert mobs.props == read_back(member_rt, member, mctx)
     assert mobs.attrs == {"id": mid, "arn": "arn:aws:rds:us-east-1:123456789012:db:mf-aurora-1"}
     assert member_rt.find(mctx, member) == mid
 
@@ -479,12 +446,14 @@ CLUSTER_NO_CALL = {
 
 
 @pytest.mark.parametrize(("field", "change"), CLUSTER_CASES)
-def test_db_cluster_field_drift(make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: Change) -> None:
+def test_db_cluster_field_drift(
+    make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: WorldChange
+) -> None:
     rt: Any = resource_type("rds.db_cluster")
     ctx = make_ctx("rds.db_cluster.main")
     props = _cluster_props(rt, net)
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(net, id), refused=DOWNGRADE)
 
 
 #: rds.db_cluster_instance: (field, out-of-band change)
@@ -502,7 +471,7 @@ MEMBER_NO_CALL = {
 
 @pytest.mark.parametrize(("field", "change"), MEMBER_CASES)
 def test_db_cluster_instance_field_drift(
-    make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: Change
+    make_ctx: Callable[..., Any], net: dict[str, Any], field: str, change: WorldChange
 ) -> None:
     cluster: Any = resource_type("rds.db_cluster")
     cluster_id = cluster.create(make_ctx("rds.db_cluster.main"), _cluster_props(cluster, net))
@@ -510,7 +479,7 @@ def test_db_cluster_instance_field_drift(
     ctx = make_ctx("rds.db_cluster_instance.writer")
     props = rt.parse_props({"identifier": "mf-aurora-1", "cluster_identifier": cluster_id})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change, net)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(net, id))
 
 
 @pytest.mark.parametrize(
@@ -523,6 +492,4 @@ def test_db_cluster_instance_field_drift(
     ],
 )
 def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
-    covered = {case.values[0] for case in cases}
-    assert not covered & set(no_call)
-    assert covered | set(no_call) == _managed(resource_type(kind))
+    assert_every_managed_field_has_a_case(kind, cases, no_call)

@@ -15,24 +15,12 @@ from pydantic import ValidationError
 
 from provisioner.compare import diff
 from resources.base import resource_type
+from tests.resources.drift import assert_same, changed_fields
 
 MakeCtx = Callable[..., Any]
 #: the canonical hosted zone id of ALBs in us-east-1
 ALB_ZONE = "Z35SXDOTRQ7X7K"
 ALB_DNS = "MLflow-ALB-123456.us-east-1.elb.amazonaws.com"
-
-
-def _changes(rt: Any, props: Any, obs: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props)}
-
-
-def _same(rt: Any, props: Any, obs: Any) -> None:
-    """Read back equal to the desired (values as a set), and so no diff either."""
-    assert obs is not None
-    want, got = props.model_dump(mode="json"), dict(obs.props)
-    want["values"], got["values"] = sorted(want["values"]), sorted(got["values"])
-    assert got == want
-    assert _changes(rt, props, obs) == set()
 
 
 @pytest.fixture
@@ -72,7 +60,7 @@ def test_alias_record(make_ctx: MakeCtx, zone: str) -> None:
     assert ("mlflow.example.com.", "A") in _names(zone)
 
     obs = rt.read(ctx, id)
-    _same(rt, props, obs)
+    assert_same(rt, props, obs, ctx)
     assert obs.attrs == {"id": id, "name": "mlflow.example.com", "fqdn": "mlflow.example.com", "zone_id": short}
     assert not rt.taggable
     assert rt.find(ctx, props) == id
@@ -96,14 +84,14 @@ def test_alias_record(make_ctx: MakeCtx, zone: str) -> None:
     for fields, rrset in drifts:
         _upsert(zone, rrset)
         drifted = rt.read(ctx, id)
-        changes = _changes(rt, props, drifted)
+        changes = changed_fields(rt, props, drifted, ctx)
         assert changes == fields, rrset
         rt.update(ctx, id, props, drifted, changes)
-        _same(rt, props, rt.read(ctx, id))
+        assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # what AWS answers (lower case, trailing dot) equals what was asked, in any spelling
     _upsert(zone, alias(ALB_DNS.upper() + ".", True))
-    assert _changes(rt, props, rt.read(ctx, id)) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     # zone, name and type are the record's identity
     for field, value in (("name", "api.example.com"), ("type", "AAAA")):
@@ -123,13 +111,13 @@ def test_plain_records(make_ctx: MakeCtx, zone: str, aws: Any, monkeypatch: pyte
     props = rt.parse_props({"zone_id": zone, "name": "db.example.com", "type": "A", "values": ["10.0.0.2", "10.0.0.1"]})
     assert props.ttl == 300  # the default
     id = rt.create(ctx, props)
-    _same(rt, props, rt.read(ctx, id))
+    assert_same(rt, props, rt.read(ctx, id), ctx)
     assert rt.find(ctx, props) == id
 
     # another type at the same name, and the next name, are not this record
     cname = rt.parse_props({"zone_id": zone, "name": "www.example.com", "type": "CNAME", "values": ["example.net"]})
     cname_id = rt.create(make_ctx("route53.record.www"), cname)
-    _same(rt, cname, rt.read(ctx, cname_id))
+    assert_same(rt, cname, rt.read(ctx, cname_id), ctx)
     _upsert(zone, {"Name": "db.example.com.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": '"x"'}]})
     assert rt.find(ctx, rt.parse_props(props.model_dump() | {"type": "AAAA", "values": ["::1"]})) is None
     assert rt.find(ctx, rt.parse_props(props.model_dump() | {"name": "dc.example.com"})) is None
@@ -143,11 +131,11 @@ def test_plain_records(make_ctx: MakeCtx, zone: str, aws: Any, monkeypatch: pyte
     for fields, change in drifts:
         _upsert(zone, {"Name": "db.example.com.", "Type": "A"} | change)
         drifted = rt.read(ctx, id)
-        changes = _changes(rt, props, drifted)
+        changes = changed_fields(rt, props, drifted, ctx)
         assert changes == fields, change
         if changes:
             rt.update(ctx, id, props, drifted, changes)
-            _same(rt, props, rt.read(ctx, id))
+            assert_same(rt, props, rt.read(ctx, id), ctx)
 
     # a delete sends the values the record has now, not the desired ones: AWS refuses a DELETE that does not
     # match exactly (moto does not check, so the call sent is checked)

@@ -13,20 +13,17 @@ from botocore.stub import Stubber
 from pydantic import ValidationError
 
 import resources.s3 as s3mod
-from provisioner.compare import diff
 from provisioner.context import Facts, NodeContext
 from provisioner.session import ClientFactory
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
 from resources.s3 import BucketNameTaken, BucketNotEmpty, empty_bucket
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields} | {"tags": ctx.tags}
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+from tests.resources.drift import (
+    Change,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+)
 
 
 def _fill(s3: Any, bucket: str) -> None:
@@ -47,7 +44,7 @@ def test_bucket_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert id == "mf-test-bucket-x1"
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert obs.props["kms_key_arn"] is None and obs.props["block_public_access"] is True
     assert obs.attrs == {
         "id": id,
@@ -81,13 +78,13 @@ def test_bucket_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert drifted.props["block_public_access"] is False
     assert drifted.props["versioning"] is True
     assert drifted.props["tags"] == {"team": "ml"}
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"kms_key_arn", "block_public_access", "versioning", "tags"}
 
     rt.update(ctx, id, props, drifted, changes)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx) | {"tags": ctx.tags | {"team": "ml"}}
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx) | {"tags": ctx.tags | {"team": "ml"}}
     assert s3.get_bucket_versioning(Bucket=id)["Status"] == "Suspended"  # versioning cannot be switched off
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == set()
+    assert changed_fields(rt, props, rt.read(ctx, id), ctx) == set()
 
     rt.delete(ctx, id, obs.attrs, props)
     assert rt.read(ctx, id) is None
@@ -106,7 +103,7 @@ def test_bucket_with_kms_key_bucket_key_and_versioning(make_ctx: Callable[..., A
     )
     id = rt.create(ctx, props)
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     rule = boto3.client("s3").get_bucket_encryption(Bucket=id)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
     assert rule["BucketKeyEnabled"] is True
@@ -114,10 +111,10 @@ def test_bucket_with_kms_key_bucket_key_and_versioning(make_ctx: Callable[..., A
 
     # back to SSE-S3 and no versioning
     plain = rt.parse_props({"name": "mf-kms-bucket"})
-    changes = _changes(rt, plain, obs, ctx)
+    changes = changed_fields(rt, plain, obs, ctx)
     assert changes == {"kms_key_arn", "bucket_key_enabled", "versioning"}
     rt.update(ctx, id, plain, obs, changes)
-    assert rt.read(ctx, id).props == _want(rt, plain, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, plain, ctx)
 
 
 def test_read_of_a_bare_bucket_untagged_adoption_and_empty_bucket(make_ctx: Callable[..., Any]) -> None:
@@ -264,30 +261,6 @@ def test_outside_us_east_1_with_location_constraint_and_duplicate(aws: ClientFac
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
 
-Change = Callable[[str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-
 
 def _s3() -> Any:
     return boto3.client("s3")
@@ -346,10 +319,8 @@ def test_bucket_field_drift(make_ctx: Callable[..., Any], field: str, change: Ch
     ctx = make_ctx("s3.bucket.datastore")
     props = rt.parse_props({"name": "mf-drift", "kms_key_arn": key, "bucket_key_enabled": True, "versioning": True})
     id = rt.create(ctx, props)
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
 
 
 def test_every_managed_field_has_a_drift_case() -> None:
-    covered = {case.values[0] for case in BUCKET_CASES}
-    assert not covered & set(BUCKET_NO_CALL)
-    assert covered | set(BUCKET_NO_CALL) == _managed(resource_type("s3.bucket"))
+    assert_every_managed_field_has_a_case("s3.bucket", BUCKET_CASES, BUCKET_NO_CALL)

@@ -26,11 +26,11 @@ from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeSagemakerNotebookInstance
 from pydantic import ValidationError
 
-from provisioner.compare import diff
 from provisioner.retry import WaitFailed
 from provisioner.session import ClientFactory
 from resources.base import TAG_STACK, resource_type
 from tests.conftest import sagemaker_stand_ins
+from tests.resources.drift import assert_same, changed_fields_forcing
 
 MakeCtx = Callable[..., Any]
 
@@ -57,19 +57,11 @@ def moto_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> dict[str, bool]:
-    """The fields that differ, each with whether it forces replacement."""
-    tags = ctx.tags if rt.taggable else None
-    return {c.field: c.forces_replacement for c in diff(rt, props.model_dump(mode="json"), obs.props, tags)}
-
-
 def _same(rt: Any, props: Any, obs: Any, ctx: Any) -> None:
-    assert obs is not None
-    want = props.model_dump(mode="json") | ({"tags": ctx.tags} if rt.taggable else {})
+    """``assert_same``, and the ``unordered`` fields read back sorted (read sorts them)."""
+    assert_same(rt, props, obs, ctx)
     for field in rt.unordered:
-        want[field] = sorted(want[field])
-    assert obs.props == want
-    assert _changes(rt, props, obs, ctx) == {}
+        assert obs.props[field] == sorted(obs.props[field])
 
 
 def _status(name: str) -> str:
@@ -152,14 +144,14 @@ def test_notebook_lifecycle_config(make_ctx: MakeCtx, moto_gaps: None) -> None:
     for field, change in drifts:
         change()
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == {field: False}, field
+        assert changed_fields_forcing(rt, props, drifted, ctx) == {field: False}, field
         rt.update(ctx, id, props, drifted, {field})
         _same(rt, props, rt.read(ctx, id), ctx)
 
     # config: no on-create script any more (taken away, not left as it was)
     start_only = rt.parse_props({"name": id, "on_start": ON_START})
     before = rt.read(ctx, id)
-    assert _changes(rt, start_only, before, ctx) == {"on_create": False}
+    assert changed_fields_forcing(rt, start_only, before, ctx) == {"on_create": False}
     rt.update(ctx, id, start_only, before, {"on_create"})
     _same(rt, start_only, rt.read(ctx, id), ctx)
     assert rt.replace_on == {"name"}
@@ -243,7 +235,7 @@ def test_notebook_instance(make_ctx: MakeCtx, aws: ClientFactory, net: dict[str,
     for field, change in drifts:
         change()
         drifted = rt.read(ctx, id)
-        assert _changes(rt, props, drifted, ctx) == {field: False}, field
+        assert changed_fields_forcing(rt, props, drifted, ctx) == {field: False}, field
         aws.recorder.reset()
         rt.update(ctx, id, props, drifted, {field})
         _same(rt, props, rt.read(ctx, id), ctx)
@@ -259,10 +251,10 @@ def test_notebook_instance(make_ctx: MakeCtx, aws: ClientFactory, net: dict[str,
 
     # the volume only grows: grown out of band is no drift; a larger size in config grows it in place
     _out_of_band_update(id, VolumeSizeInGB=30)
-    assert _changes(rt, props, rt.read(ctx, id), ctx) == {}
+    assert changed_fields_forcing(rt, props, rt.read(ctx, id), ctx) == {}
     bigger = rt.parse_props(_notebook(net, volume_size_gb=50))
     before = rt.read(ctx, id)
-    assert _changes(rt, bigger, before, ctx) == {"volume_size_gb": False}
+    assert changed_fields_forcing(rt, bigger, before, ctx) == {"volume_size_gb": False}
     rt.update(ctx, id, bigger, before, {"volume_size_gb"})
     _same(rt, bigger, rt.read(ctx, id), ctx)
 
@@ -270,7 +262,7 @@ def test_notebook_instance(make_ctx: MakeCtx, aws: ClientFactory, net: dict[str,
     sm.stop_notebook_instance(NotebookInstanceName=id)
     larger = rt.parse_props(_notebook(net, volume_size_gb=50, instance_type="ml.t3.xlarge", lifecycle_config_name=None))
     before = rt.read(ctx, id)
-    assert _changes(rt, larger, before, ctx) == {"instance_type": False, "lifecycle_config_name": False}
+    assert changed_fields_forcing(rt, larger, before, ctx) == {"instance_type": False, "lifecycle_config_name": False}
     aws.recorder.reset()
     rt.update(ctx, id, larger, before, {"instance_type", "lifecycle_config_name"})
     _same(rt, larger, rt.read(ctx, id), ctx)
@@ -291,7 +283,7 @@ def test_notebook_instance(make_ctx: MakeCtx, aws: ClientFactory, net: dict[str,
                 net, volume_size_gb=50, instance_type="ml.t3.xlarge", lifecycle_config_name=None, **{field: value}
             )
         )
-        assert _changes(rt, moved, now, ctx) == {field: True}, field
+        assert changed_fields_forcing(rt, moved, now, ctx) == {field: True}, field
     # the same groups in another order are the same groups
     same = rt.parse_props(
         _notebook(
@@ -302,7 +294,7 @@ def test_notebook_instance(make_ctx: MakeCtx, aws: ClientFactory, net: dict[str,
             security_group_ids=[net["sg1"], net["sg2"]],
         )
     )
-    assert _changes(rt, same, now, ctx) == {}
+    assert changed_fields_forcing(rt, same, now, ctx) == {}
 
     # delete: stopped first (SageMaker deletes only a stopped notebook), then gone; a second delete: not found
     aws.recorder.reset()

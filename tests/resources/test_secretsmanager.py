@@ -14,18 +14,15 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from provisioner.compare import diff
 from resources.base import resource_type
 from resources.secretsmanager import ALPHABET, SecretShapeError, generate_password, read_password
-
-
-def _want(rt: Any, props: Any, ctx: Any) -> dict[str, Any]:
-    dump = props.model_dump(mode="json")
-    return {k: v for k, v in dump.items() if k not in rt.behaviour_fields | rt.sensitive_fields} | {"tags": ctx.tags}
-
-
-def _changes(rt: Any, props: Any, obs: Any, ctx: Any) -> set[str]:
-    return {c.field for c in diff(rt, props.model_dump(mode="json"), obs.props, ctx.tags)}
+from tests.resources.drift import (
+    Change,
+    assert_drift_is_exact_and_repaired,
+    assert_every_managed_field_has_a_case,
+    changed_fields,
+    read_back,
+)
 
 
 def _value(id: str) -> dict[str, Any]:
@@ -48,7 +45,7 @@ def test_secret_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert read_password(boto3.client("secretsmanager"), id) == password
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx)
+    assert obs.props == read_back(rt, props, ctx)
     assert "password_length" not in obs.props
     assert obs.attrs == {"id": id, "arn": id, "name": "mf-db"}
     assert password not in repr(obs)
@@ -63,16 +60,16 @@ def test_secret_lifecycle(make_ctx: Callable[..., Any]) -> None:
     assert drifted.props["description"] == "edited"
     assert drifted.props["kms_key_id"] is None
     assert drifted.props["username"] == "someone"
-    changes = _changes(rt, props, drifted, ctx)
+    changes = changed_fields(rt, props, drifted, ctx)
     assert changes == {"description", "kms_key_id", "username", "tags"}
     rt.update(ctx, id, props, drifted, changes)
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
     assert _value(id) == {"username": "metaflow", "password": password}  # the database still knows this one
 
     # back to the AWS managed key
     default = rt.parse_props(props.model_dump() | {"kms_key_id": None})
     obs = rt.read(ctx, id)
-    rt.update(ctx, id, default, obs, _changes(rt, default, obs, ctx))
+    rt.update(ctx, id, default, obs, changed_fields(rt, default, obs, ctx))
     assert rt.read(ctx, id).props["kms_key_id"] is None
 
     rt.delete(ctx, id, obs.attrs, props)
@@ -89,7 +86,7 @@ def test_secret_scheduled_for_deletion_is_absent(make_ctx: Callable[..., Any]) -
     props = rt.parse_props({"name": "mf-gone", "username": "u", "password_length": 16})
     id = rt.create(ctx, props)
     assert len(_value(id)["password"]) == 16
-    assert rt.read(ctx, id).props == _want(rt, props, ctx)
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
     boto3.client("secretsmanager").delete_secret(SecretId=id, RecoveryWindowInDays=7)
     assert rt.read(ctx, id) is None
     assert rt.find(ctx, props) is None
@@ -130,8 +127,8 @@ def test_urlsafe_password_for_a_connection_uri(make_ctx: Callable[..., Any]) -> 
     assert f"postgresql://mlflow:{password}@db.example:5432/mlflow".count("@") == 1
 
     obs = rt.read(ctx, id)
-    assert obs.props == _want(rt, props, ctx) and "password_charset" not in obs.props
-    assert _changes(rt, rt.parse_props(props.model_dump() | {"password_charset": "rds"}), obs, ctx) == set()
+    assert obs.props == read_back(rt, props, ctx) and "password_charset" not in obs.props
+    assert changed_fields(rt, rt.parse_props(props.model_dump() | {"password_charset": "rds"}), obs, ctx) == set()
     assert rt.parse_props({"name": "n", "username": "u"}).password_charset == "rds"
     with pytest.raises(ValidationError):
         rt.parse_props({"name": "n", "username": "u", "password_charset": "ascii"})
@@ -140,30 +137,6 @@ def test_urlsafe_password_for_a_connection_uri(make_ctx: Callable[..., Any]) -> 
 
 
 # ------------------------------------------------------------------ every field drifted out of band, one at a time
-
-Change = Callable[[str], None]
-
-
-def _managed(rt: Any) -> set[str]:
-    fields = set(rt.Props.model_fields) - rt.behaviour_fields - rt.sensitive_fields
-    return fields | {"tags"} if rt.taggable else fields
-
-
-def _drift_is_exact_and_repaired(rt: Any, ctx: Any, id: str, props: Any, field: str, change: Change) -> None:
-    """``change`` (a plain boto3 call) alters ``field`` only: diff names exactly that field, and update repairs it
-    (a ``replace_on`` field is reported as forcing replacement instead)."""
-    desired = props.model_dump(mode="json")
-    tags = ctx.tags if rt.taggable else None
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
-    change(id)
-    drifted = rt.read(ctx, id)
-    found = diff(rt, desired, drifted.props, tags)
-    assert [c.field for c in found] == [field]
-    assert found[0].forces_replacement is (field in rt.replace_on)
-    if field in rt.replace_on:
-        return
-    rt.update(ctx, id, props, drifted, {field})
-    assert diff(rt, desired, rt.read(ctx, id).props, tags) == []
 
 
 def _sm() -> Any:
@@ -203,11 +176,9 @@ def test_secret_field_drift(make_ctx: Callable[..., Any], field: str, change: Ch
     props = rt.parse_props({"name": "mf-db", "description": "db creds", "kms_key_id": key, "username": "metaflow"})
     id = rt.create(ctx, props)
     password = _value(id)["password"]
-    _drift_is_exact_and_repaired(rt, ctx, id, props, field, change)
+    assert_drift_is_exact_and_repaired(rt, ctx, id, props, field, lambda: change(id))
     assert _value(id)["password"] == password  # the database still knows this one
 
 
 def test_every_managed_field_has_a_drift_case() -> None:
-    covered = {case.values[0] for case in SECRET_CASES}
-    assert not covered & set(SECRET_NO_CALL)
-    assert covered | set(SECRET_NO_CALL) == _managed(resource_type("secretsmanager.secret"))
+    assert_every_managed_field_has_a_case("secretsmanager.secret", SECRET_CASES, SECRET_NO_CALL)
