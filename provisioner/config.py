@@ -18,9 +18,12 @@ from provisioner.config_common import (
     CertificateArn,
     Cidrs,
     CognitoPrefix,
+    FargateCpu,
+    LogRetention,
     PostgresConfig,
     Section,
     cognito_prefix,
+    fargate_size,
 )
 from provisioner.config_mlflow import MlflowConfig
 
@@ -317,11 +320,11 @@ class MetadataConfig(Section):
 
     #: v2.4.4+ reads MF_METADATA_DB_SSL_MODE, which PostgreSQL 15+ on RDS needs
     image: str = "netflixoss/metaflow_metadata_service:v2.4.12"
-    cpu: Literal["256", "512", "1024", "2048", "4096"] = "512"
+    cpu: FargateCpu = "512"
     memory: str = "1024"
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
     ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "require"
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    log_retention_days: LogRetention = 30
     #: the public entry: API Gateway with an API key; off, only the internal NLB URL exists
     api_gateway: bool = True
     #: CIDRs allowed to call the API (a resource policy); empty: any source with the key
@@ -329,6 +332,11 @@ class MetadataConfig(Section):
     throttle_burst_limit: Annotated[int, Field(ge=1)] = 100
     throttle_rate_limit: Annotated[float, Field(gt=0)] = 50.0
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+
+    @model_validator(mode="after")
+    def _size(self) -> MetadataConfig:
+        fargate_size(self.cpu, self.memory)
+        return self
 
 
 _PRINCIPAL = re.compile(r"^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(root|user/.+|role/.+))$")
@@ -409,9 +417,9 @@ class UiConfig(Section):
     #: None: the metadata service's image (the UI backend is the same image with another command)
     backend_image: str | None = None
     static_image: str = "public.ecr.aws/outerbounds/metaflow_ui:v1.2.4"
-    backend_cpu: Literal["256", "512", "1024", "2048", "4096"] = "2048"
+    backend_cpu: FargateCpu = "2048"
     backend_memory: str = "16384"
-    static_cpu: Literal["256", "512", "1024", "2048", "4096"] = "512"
+    static_cpu: FargateCpu = "512"
     static_memory: str = "1024"
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
     extra_backend_env: dict[str, str] = Field(default_factory=dict)
@@ -423,6 +431,12 @@ class UiConfig(Section):
         if v and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", v):
             raise ValueError(f"{v!r} is not a lower-case DNS name like metaflow.example.com")
         return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> UiConfig:
+        fargate_size(self.backend_cpu, self.backend_memory, "backend")
+        fargate_size(self.static_cpu, self.static_memory, "static")
+        return self
 
     @field_validator("extra_backend_env")
     @classmethod

@@ -9,6 +9,19 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+#: CloudWatch Logs accepts only these retention periods (days)
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # fmt: skip
+#: Fargate's task sizes: cpu units -> the memory (MiB) it allows
+FARGATE_MEMORY = {
+    "256": [512, 1024, 2048],
+    "512": list(range(1024, 4097, 1024)),
+    "1024": list(range(2048, 8193, 1024)),
+    "2048": list(range(4096, 16385, 1024)),
+    "4096": list(range(8192, 30721, 1024)),
+    "8192": list(range(16384, 61441, 4096)),
+    "16384": list(range(32768, 122881, 8192)),
+}
 #: an ACM certificate, or an IAM server certificate
 CERT_ARN = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/|iam::\d{12}:server-certificate/).+$")
 _COGNITO_RESERVED = ("aws", "amazon", "cognito")
@@ -45,6 +58,23 @@ def cognito_prefix(v: str) -> str:
     return v
 
 
+def fargate_size(cpu: str, memory: str, what: str = "") -> None:
+    """Refuse a task size Fargate does not run (ECS refuses it only when the task definition is registered)."""
+    allowed = FARGATE_MEMORY[cpu]
+    if not memory.isdigit() or int(memory) not in allowed:
+        where = f"{what}: " if what else ""
+        raise ValueError(
+            f"{where}memory {memory!r} does not go with cpu {cpu} on Fargate; allowed: "
+            f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}"
+        )
+
+
+def _retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days")
+    return days
+
+
 def _optional_prefix(v: str | None) -> str | None:
     return None if v is None else cognito_prefix(v)
 
@@ -53,6 +83,9 @@ def _optional_prefix(v: str | None) -> str | None:
 Cidrs = Annotated[list[str], AfterValidator(cidrs)]
 CertificateArn = Annotated[str, AfterValidator(certificate_arn)]
 CognitoPrefix = Annotated[str | None, AfterValidator(_optional_prefix)]
+LogRetention = Annotated[int, AfterValidator(_retention)]
+#: Fargate's cpu units
+FargateCpu = Literal["256", "512", "1024", "2048", "4096", "8192", "16384"]
 
 
 class PostgresConfig(Section):

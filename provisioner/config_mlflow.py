@@ -19,9 +19,12 @@ from provisioner.config_common import (
     CertificateArn,
     Cidrs,
     CognitoPrefix,
+    FargateCpu,
+    LogRetention,
     PostgresConfig,
     Section,
     cognito_prefix,
+    fargate_size,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,19 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 OFFICIAL_IMAGE = "ghcr.io/mlflow/mlflow:v{version}-full"
 #: the first MLflow release published with a ``-full`` image
 FIRST_FULL_IMAGE = (3, 9, 0)
-#: CloudWatch Logs accepts only these retention periods
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)  # fmt: skip
-#: Fargate's task sizes: cpu units -> the memory (MiB) it allows
-FARGATE_MEMORY = {
-    "256": [512, 1024, 2048],
-    "512": list(range(1024, 4097, 1024)),
-    "1024": list(range(2048, 8193, 1024)),
-    "2048": list(range(4096, 16385, 1024)),
-    "4096": list(range(8192, 30721, 1024)),
-    "8192": list(range(16384, 61441, 4096)),
-    "16384": list(range(32768, 122881, 8192)),
-}
 #: an ALB listener rule may hold three values per condition and five in all (AWS's rule condition limits)
 MAX_CONDITION_VALUES = 3
 _ARN = re.compile(r"^arn:aws[a-z-]*:")
@@ -63,7 +53,7 @@ class ServerConfig(Section):
     version: str = "3.10.0"
     #: the container port the ALB forwards to
     port: Annotated[int, Field(ge=1024, le=65535)] = 5000
-    cpu: Literal["256", "512", "1024", "2048", "4096", "8192", "16384"] = "1024"
+    cpu: FargateCpu = "1024"
     memory: str = "2048"
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
     #: uvicorn worker processes per task; each holds its own database connections
@@ -73,7 +63,7 @@ class ServerConfig(Section):
     health_check_path: str = "/health"
     #: seconds the ALB's health check is ignored after a task starts (the first start migrates the schema)
     health_check_grace_period: Annotated[int, Field(ge=0, le=2147483647)] = 120
-    log_retention_days: int = 30
+    log_retention_days: LogRetention = 30
     #: further Host names the server answers to, besides the ALB's and the Route 53 record's
     allowed_hosts: list[str] = Field(default_factory=list)
     #: extra environment variables of the container (not secrets: they are stored in the task definition)
@@ -84,13 +74,6 @@ class ServerConfig(Section):
     def _version(cls, v: str) -> str:
         if not re.fullmatch(r"\d+\.\d+\.\d+", v):
             raise ValueError(f"{v!r} is not an MLflow release like 3.10.0")
-        return v
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days")
         return v
 
     @field_validator("health_check_path")
@@ -120,12 +103,7 @@ class ServerConfig(Section):
 
     @model_validator(mode="after")
     def _size(self) -> ServerConfig:
-        allowed = FARGATE_MEMORY[self.cpu]
-        if not self.memory.isdigit() or int(self.memory) not in allowed:
-            raise ValueError(
-                f"memory {self.memory!r} does not go with cpu {self.cpu} on Fargate; allowed: "
-                f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}"
-            )
+        fargate_size(self.cpu, self.memory)
         if self.image == OFFICIAL_IMAGE and tuple(int(x) for x in self.version.split(".")) < FIRST_FULL_IMAGE:
             raise ValueError(
                 f"the official image has a -full variant (with psycopg2 and boto3) from MLflow 3.9.0 on; for "
