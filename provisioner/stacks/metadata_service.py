@@ -13,9 +13,13 @@ from typing import Any
 from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint, Concat, SecretOutput
+from provisioner.stacks import database
 from provisioner.stacks import metaflow_iam as pol
 from provisioner.stacks.network import Network
 from resources.base import Ref
+
+#: the name of the metadata service's database in its addresses (``rds.db_instance.main``...)
+DATABASE = "main"
 
 MIGRATION_LAMBDA = '''\
 """Ask the metadata service's migration server (port 8082) for the schema status and upgrade it."""
@@ -107,59 +111,20 @@ def add(
         ],
         egress=[{"protocol": "-1", "cidr": "0.0.0.0/0"}],
     )
-    bp.add(
-        "rds.db_subnet_group.main",
-        "rds.db_subnet_group",
-        name=n("main"),
+    pg = database.add(
+        bp,
+        db,
+        name=DATABASE,
+        identifier=n("metaflow"),
+        subnet_group=n("main"),
         description="Metaflow metadata database",
-        subnet_ids=subnets,
-    )
-    identifier = n("metaflow")
-    database: dict[str, Any] = dict(
-        identifier=identifier,
-        engine=db.engine,
-        engine_version=db.engine_version,
-        kms_key_id=rds_key_arn,
+        subnets=subnets,
+        key_arn=rds_key_arn,
+        secret_arn=secret_arn,
+        security_group=rds_sg,
         db_name="metaflow",
         username="metaflow",
-        password_secret_arn=secret_arn,
-        subnet_group_name=Ref(address="rds.db_subnet_group.main", attr="name"),
-        security_group_ids=[rds_sg],
-        backup_retention_days=db.backup_retention_days,
-        deletion_protection=db.deletion_protection,
-        skip_final_snapshot=db.skip_final_snapshot,
-        final_snapshot_identifier=f"{identifier}-final",
     )
-    if db.engine == "aurora-postgresql":
-        db_address = "rds.db_cluster.main"
-        serverless = db.aurora_instance_class == "db.serverless"
-        bp.add(
-            db_address,
-            "rds.db_cluster",
-            serverless_min_capacity=db.serverless_min_capacity if serverless else None,
-            serverless_max_capacity=db.serverless_max_capacity if serverless else None,
-            **database,
-        )
-        bp.add(
-            "rds.db_cluster_instance.main_1",
-            "rds.db_cluster_instance",
-            identifier=f"{identifier}-1",
-            cluster_identifier=Ref(address=db_address, attr="id"),
-            engine=db.engine,
-            instance_class=db.aurora_instance_class,
-        )
-        db_ready = "rds.db_cluster_instance.main_1"
-    else:
-        db_address = db_ready = "rds.db_instance.main"
-        bp.add(
-            db_address,
-            "rds.db_instance",
-            instance_class=db.instance_class,
-            allocated_storage=db.allocated_storage,
-            max_allocated_storage=db.max_allocated_storage,
-            multi_az=db.multi_az,
-            **database,
-        )
 
     # --- the load balancer in front of the service (listeners before the service: ECS wants them)
     bp.add(
@@ -230,7 +195,7 @@ def add(
         inline_policies=pol.datastore_read_policies(bucket_arn, s3_key_arn),
     )
     container = n("service")
-    db_host = Ref(address=db_address, attr="address")
+    db_host = Ref(address=pg.address, attr="address")
     bp.add(
         "ecs.task_definition.metadata",
         "ecs.task_definition",
@@ -274,7 +239,7 @@ def add(
             {"target_group_arn": tg_api_arn, "container_name": container, "container_port": 8080},
             {"target_group_arn": tg_db_arn, "container_name": container, "container_port": 8082},
         ],
-        after=("elbv2.listener.metadata", "elbv2.listener.migration", db_ready),
+        after=("elbv2.listener.metadata", "elbv2.listener.migration", pg.ready),
     )
 
     # --- the migration Lambda (an operator's tool, as in the Terraform module: nothing invokes it)

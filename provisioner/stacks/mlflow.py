@@ -36,7 +36,7 @@ from typing import Any
 from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint, Concat
-from provisioner.stacks import network
+from provisioner.stacks import database, network
 from resources.base import Ref
 
 CONTAINER = "mlflow"
@@ -173,7 +173,20 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     )
 
     # --- the database
-    db_address, db_ready = _database(bp, cfg, net.workload_subnets, key_arn, secret_arn, db_sg)
+    pg = database.add(
+        bp,
+        cfg.mlflow.database,
+        name="mlflow",
+        identifier=names.db_identifier,
+        subnet_group=names.db_subnet_group,
+        description="MLflow database",
+        subnets=net.workload_subnets,
+        key_arn=key_arn,
+        secret_arn=secret_arn,
+        security_group=db_sg,
+        db_name=DB_NAME,
+        username=DB_USER,
+    )
 
     # --- the load balancer, its target group, listeners and rules
     alb = "elbv2.load_balancer.alb"
@@ -305,7 +318,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         inline_policies=_task_policies(cfg, facts, bucket_arn, key_arn),
     )
     env: dict[str, Any] = {
-        "MLFLOW_DB_HOST": Ref(address=db_address, attr="address"),
+        "MLFLOW_DB_HOST": Ref(address=pg.address, attr="address"),
         "MLFLOW_DB_PORT": str(DB_PORT),
         "MLFLOW_DB_NAME": DB_NAME,
         "MLFLOW_DB_USER": DB_USER,
@@ -368,7 +381,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         health_check_grace_period=srv.health_check_grace_period,
         autoscaled=autoscaled,
         # ECS refuses a target group no rule uses yet; a task started before its database would only crash
-        after=(*rules, db_ready, *bucket_ready, *net.workload_ready),
+        after=(*rules, pg.ready, *bucket_ready, *net.workload_ready),
     )
     resource_id = f"service/{names.cluster}/{names.service}"
     bp.add(
@@ -407,65 +420,6 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         # users are invited into this pool (admin_create_user); nobody signs up
         bp.outputs["cognito_user_pool_id"] = Ref(address="cognito.user_pool.mlflow")
     return bp
-
-
-def _database(
-    bp: Blueprint, cfg: Config, subnets: list[Any], key_arn: Ref, secret_arn: Ref, db_sg: Ref
-) -> tuple[str, str]:
-    """The subnet group and the database (one RDS instance, or an Aurora cluster and its instance); returns the
-    address whose endpoint the server uses and the address it must come after."""
-    db = cfg.mlflow.database
-    names = cfg.mlflow.names(cfg)
-    bp.add(
-        "rds.db_subnet_group.mlflow",
-        "rds.db_subnet_group",
-        name=names.db_subnet_group,
-        description="MLflow database",
-        subnet_ids=subnets,
-    )
-    identifier = names.db_identifier
-    common: dict[str, Any] = dict(
-        identifier=identifier,
-        engine=db.engine,
-        engine_version=db.engine_version,
-        kms_key_id=key_arn,
-        db_name=DB_NAME,
-        username=DB_USER,
-        password_secret_arn=secret_arn,
-        subnet_group_name=Ref(address="rds.db_subnet_group.mlflow", attr="name"),
-        security_group_ids=[db_sg],
-        backup_retention_days=db.backup_retention_days,
-        deletion_protection=db.deletion_protection,
-        skip_final_snapshot=db.skip_final_snapshot,
-        final_snapshot_identifier=f"{identifier}-final",
-    )
-    if db.engine == "aurora-postgresql":
-        bp.add(
-            "rds.db_cluster.mlflow",
-            "rds.db_cluster",
-            serverless_min_capacity=db.serverless_min_capacity if db.serverless else None,
-            serverless_max_capacity=db.serverless_max_capacity if db.serverless else None,
-            **common,
-        )
-        bp.add(
-            "rds.db_cluster_instance.mlflow_1",
-            "rds.db_cluster_instance",
-            identifier=f"{identifier}-1",
-            cluster_identifier=Ref(address="rds.db_cluster.mlflow"),
-            engine=db.engine,
-            instance_class=db.aurora_instance_class,
-        )
-        return "rds.db_cluster.mlflow", "rds.db_cluster_instance.mlflow_1"
-    bp.add(
-        "rds.db_instance.mlflow",
-        "rds.db_instance",
-        instance_class=db.instance_class,
-        allocated_storage=db.allocated_storage,
-        max_allocated_storage=db.max_allocated_storage,
-        multi_az=db.multi_az,
-        **common,
-    )
-    return "rds.db_instance.mlflow", "rds.db_instance.mlflow"
 
 
 def _sign_in(bp: Blueprint, cfg: Config, hosts: list[Any]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint, Concat
+from provisioner.stacks import database, metadata_service
 from provisioner.stacks import metaflow_iam as pol
 from provisioner.stacks.network import Network
 from resources.base import Ref
@@ -155,7 +156,7 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
         assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
         inline_policies=pol.datastore_read_policies(bucket_arn, key_arn),
     )
-    db_address = "rds.db_cluster.main" if md.database.engine == "aurora-postgresql" else "rds.db_instance.main"
+    db_address = database.addresses(metadata_service.DATABASE, md.database).address
     secret_arn = Ref(address="secretsmanager.secret.db", attr="arn")
     sysroot = f"s3://{cfg.bucket_name}/metaflow"
     backend_env = {
