@@ -309,9 +309,9 @@ def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResu
         return UpResult(plan, None, s.outputs())
     stamp(s.state, s.facts)
     run = s.runner.apply(plan, observed, unmanaged)
-    if run.ok:
+    if run.ok and (s.runner.tally["create"] or s.runner.tally["replace"]):
         # A create whose answer was lost on the way back (botocore then retried it) made a twin: it carries the
-        # stack's tags, so one more look finds it now rather than at the next run.
+        # stack's tags, so one more look finds it now rather than at the next run. Only creates make twins.
         twins = s.runner.sweep({})
         if any(not u.kept_because for u in twins):
             swept = s.runner.delete_unmanaged(twins)

@@ -84,11 +84,13 @@ class FieldChange:
     forces_replacement: bool = False
 
 
-def comparable(rt: Resource[Any], props: Mapping[str, Any]) -> dict[str, Any]:
-    """The desired or observed properties of ``rt`` in the normal form used for comparison."""
+def comparable(rt: Resource[Any], props: Mapping[str, Any], skip: frozenset[str] | None = None) -> dict[str, Any]:
+    """The desired or observed properties of ``rt`` in the normal form used for comparison, less ``skip``
+    (default: the type's behaviour fields) and the sensitive fields."""
+    skip = rt.behaviour_fields if skip is None else skip
     out: dict[str, Any] = {}
     for key, value in props.items():
-        if key in rt.behaviour_fields or key in rt.sensitive_fields:
+        if key in skip or key in rt.sensitive_fields:
             continue
         if key in rt.policy_fields:
             if (
@@ -113,8 +115,9 @@ def diff(
     desired_tags: Mapping[str, str] | None = None,
 ) -> list[FieldChange]:
     """Field-level differences between desired and observed (both ``model_dump(mode="json")`` shaped)."""
-    want = comparable(rt, desired)
-    have = comparable(rt, observed)
+    skip = rt.not_compared(desired)
+    want = comparable(rt, desired, skip)
+    have = comparable(rt, observed, skip)
     changes: list[FieldChange] = []
     for key, value in want.items():
         actual = have.get(key)

@@ -144,7 +144,7 @@ def make_plan(
                     address,
                     node.kind,
                     CREATE,
-                    [FieldChange(k, v, None) for k, v in desired.items() if k not in rt.behaviour_fields],
+                    [FieldChange(k, v, None) for k, v in desired.items() if k not in rt.not_compared(desired)],
                 )
             )
             continue

@@ -211,6 +211,11 @@ class Resource(Generic[P]):
         """Delete it and wait until it is gone. A not-found error counts as done (the engine catches it)."""
         raise NotImplementedError
 
+    def not_compared(self, desired: Mapping[str, Any]) -> frozenset[str]:
+        """The fields drift does not compare for this desired state: the behaviour fields, and whatever the
+        desired state itself hands to something else (an autoscaled service's task count)."""
+        return self.behaviour_fields
+
     def adoptable_untagged(self, ctx: NodeContext, observed: Observed) -> bool:
         """Whether a found resource with no mfprov tags at all may be taken as this node's anyway.
 

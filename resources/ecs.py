@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from resources.base import Observed, Props, Resource, arn_resource, error_code, error_message, register
 
@@ -340,14 +340,6 @@ class ServiceProps(Props):
     def _zero_is_none(cls, v: int | None) -> int | None:
         return v or None
 
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # What is compared is what the dump holds: an autoscaled service's count is not ours to compare.
-        out: dict[str, Any] = handler(self)
-        if self.autoscaled:
-            out.pop("desired_count", None)
-        return out
-
 
 #: a listener made seconds ago is not yet seen on its target group; the ECS service-linked role made by the
 #: first service of an account is not yet assumable
@@ -376,6 +368,11 @@ class Service(Resource[ServiceProps]):
     replace_on: ClassVar = frozenset({"name", "cluster", "load_balancers"})
     unordered: ClassVar = frozenset({"subnets", "security_group_ids", "load_balancers"})
     behaviour_fields: ClassVar = frozenset({"autoscaled"})
+
+    def not_compared(self, desired: Mapping[str, Any]) -> frozenset[str]:
+        # A scaling policy owns an autoscaled service's count: it is not ours to compare, nor to put back.
+        return self.behaviour_fields | ({"desired_count"} if desired.get("autoscaled") else set())
+
     #: ServiceNotActiveException: an update or delete of a service already going away
     not_found_codes: ClassVar = frozenset(
         {"ServiceNotFoundException", "ClusterNotFoundException", "ServiceNotActiveException"}
