@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from pydantic import model_validator
 
 from resources.base import Observed, Props, Resource, error_code, error_message, register, tag_dict, tag_list
+from resources.kms import describe_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
@@ -100,7 +101,7 @@ class Table(Resource[TableProps]):
         if not key_arn:
             return None
         try:
-            managed = ctx.client("kms").describe_key(KeyId=AWS_MANAGED_KEY)["KeyMetadata"]["Arn"]
+            managed = describe_key(ctx, AWS_MANAGED_KEY)["Arn"]  # once per refresh, however many tables
         except ClientError as err:
             if self.missing(err):  # no aws/dynamodb key in this account: this one is the user's
                 return key_arn

@@ -98,9 +98,9 @@ def describe_key(ctx: NodeContext, key: str) -> dict[str, Any]:
     """DescribeKey's KeyMetadata; within one refresh a key is described once, whoever asks (the key itself, or
     a database asking whether its key is AWS managed)."""
     kms = ctx.client("kms")
-    return dict(
-        ctx.memo(("kms:DescribeKey", key.rsplit("/", 1)[-1]), lambda: kms.describe_key(KeyId=key))["KeyMetadata"]
-    )
+    # a key's ARN and its id name one key; an alias stays as it is
+    described = ctx.memo(("kms:DescribeKey", key.split(":key/")[-1]), lambda: kms.describe_key(KeyId=key))
+    return dict(described["KeyMetadata"])
 
 
 @register
