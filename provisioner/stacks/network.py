@@ -78,38 +78,14 @@ def add(bp: Blueprint, net: NetworkConfig, facts: Facts) -> Network:
         destination_cidr_block="0.0.0.0/0",
         gateway_id=igw,
     )
-    subnets: list[Any] = []
-    for i, cidr in enumerate(net.subnet_cidrs or []):
-        sn = bp.add(
-            f"ec2.subnet.public_{i + 1}",
-            "ec2.subnet",
-            vpc_id=vpc,
-            cidr_block=cidr,
-            availability_zone=zones[i],
-            # Batch hosts there pull images without a NAT; with private subnets nothing launches here but the
-            # NAT gateways and the load balancer, which need no address handed out
-            map_public_ip_on_launch=not private,
-        )
-        bp.add(
-            f"ec2.route_table_association.public_{i + 1}",
-            "ec2.route_table_association",
-            route_table_id=rtb,
-            subnet_id=sn,
-        )
-        subnets.append(sn)
+    # Batch hosts in public subnets pull images without a NAT; with private subnets nothing launches there but the
+    # NAT gateways and the load balancer, which need no address handed out
+    subnets, associations = _subnets(bp, "public", net.subnet_cidrs or [], vpc, zones, [rtb], not private)
     # Instances must not start before their subnet can reach the internet.
-    ready = ("ec2.route.public_internet",) + tuple(
-        f"ec2.route_table_association.public_{i + 1}" for i in range(len(subnets))
-    )
+    ready = ("ec2.route.public_internet", *associations)
     if not private:
         if net.s3_endpoint:
-            bp.add(
-                "ec2.vpc_endpoint.s3",
-                "ec2.vpc_endpoint",
-                vpc_id=vpc,
-                service_name=s3_service_name(facts),
-                route_table_ids=[rtb],
-            )
+            _s3_endpoint(bp, vpc, facts, [rtb])
         return Network(vpc=vpc, public_subnets=subnets, public_ready=ready, public_ip=True)
     return _private(bp, net, facts, vpc, Network(vpc=vpc, public_subnets=subnets, public_ready=ready, public_ip=True))
 
@@ -141,34 +117,45 @@ def _private(bp: Blueprint, net: NetworkConfig, facts: Facts, vpc: Any, public: 
         )
         tables.append(rtb)
         ready.append(f"ec2.route.private_nat_{j}")
+    subnets, associations = _subnets(bp, "private", net.private_subnet_cidrs or [], vpc, zones, tables, False)
+    ready += associations
+    if net.s3_endpoint:
+        ready.append(_s3_endpoint(bp, vpc, facts, tables))
+    public.private_subnets = subnets
+    public.private_ready = tuple(ready)
+    return public
+
+
+def _subnets(
+    bp: Blueprint, tier: str, cidrs: list[str], vpc: Any, zones: tuple[str, ...], tables: list[Any], public_ip: bool
+) -> tuple[list[Any], list[str]]:
+    """``ec2.subnet.<tier>_N`` in zone N, each associated with route table N (or the one table there is);
+    returns the subnets and the addresses of their associations."""
     subnets: list[Any] = []
-    for i, cidr in enumerate(net.private_subnet_cidrs or []):
+    associations: list[str] = []
+    for i, cidr in enumerate(cidrs):
         sn = bp.add(
-            f"ec2.subnet.private_{i + 1}",
+            f"ec2.subnet.{tier}_{i + 1}",
             "ec2.subnet",
             vpc_id=vpc,
             cidr_block=cidr,
             availability_zone=zones[i],
-            map_public_ip_on_launch=False,
+            map_public_ip_on_launch=public_ip,
         )
-        bp.add(
-            f"ec2.route_table_association.private_{i + 1}",
-            "ec2.route_table_association",
-            route_table_id=tables[i if nat_count > 1 else 0],
-            subnet_id=sn,
-        )
+        association = f"ec2.route_table_association.{tier}_{i + 1}"
+        bp.add(association, "ec2.route_table_association", route_table_id=tables[min(i, len(tables) - 1)], subnet_id=sn)
         subnets.append(sn)
-        ready.append(f"ec2.route_table_association.private_{i + 1}")
-    if net.s3_endpoint:
-        # all route tables in the create call: the endpoint adds its prefix-list route to each
-        bp.add(
-            "ec2.vpc_endpoint.s3",
-            "ec2.vpc_endpoint",
-            vpc_id=vpc,
-            service_name=s3_service_name(facts),
-            route_table_ids=tables,
-        )
-        ready.append("ec2.vpc_endpoint.s3")
-    public.private_subnets = subnets
-    public.private_ready = tuple(ready)
-    return public
+        associations.append(association)
+    return subnets, associations
+
+
+def _s3_endpoint(bp: Blueprint, vpc: Any, facts: Facts, tables: list[Any]) -> str:
+    """The S3 gateway endpoint on ``tables``, all given in the create call (it adds its route to each)."""
+    bp.add(
+        "ec2.vpc_endpoint.s3",
+        "ec2.vpc_endpoint",
+        vpc_id=vpc,
+        service_name=s3_service_name(facts),
+        route_table_ids=tables,
+    )
+    return "ec2.vpc_endpoint.s3"
