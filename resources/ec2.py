@@ -705,14 +705,42 @@ def _full_access(doc: Any) -> bool:
     return bool(normalize_policy(doc).get("Statement") == normalize_policy(FULL_ACCESS_POLICY)["Statement"])
 
 
+ENDPOINT_TYPES = ("Gateway", "Interface")
+
+
 class VpcEndpointProps(Props):
     vpc_id: str
     #: e.g. ``com.amazonaws.us-east-1.s3``
     service_name: str
-    #: the route tables that get the route to the service's prefix list
+    #: Gateway (S3, DynamoDB: routes in route tables) or Interface (network interfaces in subnets)
+    endpoint_type: str = "Gateway"
+    #: Gateway: the route tables that get the route to the service's prefix list
     route_table_ids: list[str] = []
+    #: Interface: the subnets that get a network interface of the endpoint (at most one per zone)
+    subnet_ids: list[str] = []
+    #: Interface: the groups on those network interfaces
+    security_group_ids: list[str] = []
+    #: Interface: the service's own DNS name answers with the endpoint's addresses (what SDKs call unchanged);
+    #: None for a Gateway endpoint, which has no DNS of its own
+    private_dns_enabled: bool | None = None
     #: an IAM policy document; None: AWS's default, full access
     policy: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _type(self) -> VpcEndpointProps:
+        if self.endpoint_type not in ENDPOINT_TYPES:
+            raise ValueError(f"endpoint_type {self.endpoint_type!r} is not one of {', '.join(ENDPOINT_TYPES)}")
+        if self.endpoint_type == "Gateway":
+            if self.subnet_ids or self.security_group_ids or self.private_dns_enabled is not None:
+                raise ValueError("a Gateway endpoint takes route_table_ids, not subnets, groups or private DNS")
+        else:
+            if self.route_table_ids:
+                raise ValueError("an Interface endpoint takes subnet_ids and security_group_ids, not route tables")
+            if not self.subnet_ids:
+                raise ValueError("an Interface endpoint needs subnet_ids (one per zone it serves)")
+            if self.private_dns_enabled is None:
+                self.private_dns_enabled = True  # what CreateVpcEndpoint does for an Interface endpoint
+        return self
 
     @field_validator("policy")
     @classmethod
@@ -723,14 +751,16 @@ class VpcEndpointProps(Props):
 
 @register
 class VpcEndpoint(_Ec2Resource):
-    """A Gateway endpoint (S3, DynamoDB): CreateVpcEndpoint (tagged, VpcEndpointType Gateway), DescribeVpcEndpoints,
-    ModifyVpcEndpoint (route tables added and removed in place, policy), CreateTags, DeleteVpcEndpoints (waits
-    until deleted). Found by its tags."""
+    """A Gateway endpoint (S3, DynamoDB) or an Interface endpoint (ECR, CloudWatch Logs, ...): CreateVpcEndpoint
+    (tagged, of its type), DescribeVpcEndpoints, ModifyVpcEndpoint (route tables, subnets and groups added and
+    removed in place, policy), CreateTags, DeleteVpcEndpoints (waits until deleted). Found by its tags."""
 
     kind = "ec2.vpc_endpoint"
     Props = VpcEndpointProps
-    replace_on: ClassVar = frozenset({"vpc_id", "service_name"})
-    unordered: ClassVar = frozenset({"route_table_ids"})
+    # private DNS: ModifyVpcEndpoint can switch it, but while the name moves, calls from the VPC go astray either
+    # way; a new endpoint is as short an interruption and one code path fewer
+    replace_on: ClassVar = frozenset({"vpc_id", "service_name", "endpoint_type", "private_dns_enabled"})
+    unordered: ClassVar = frozenset({"route_table_ids", "subnet_ids", "security_group_ids"})
     policy_fields: ClassVar = frozenset({"policy"})
     describe, id_param = "describe_vpc_endpoints", "VpcEndpointIds"
     result_key, id_key = "VpcEndpoints", "VpcEndpointId"
@@ -741,10 +771,15 @@ class VpcEndpoint(_Ec2Resource):
         if isinstance(doc, str) and doc.strip().lower().startswith("%7b"):
             doc = unquote(doc)  # URL-encoded, as some IAM-style APIs answer
         policy = json.loads(doc) if isinstance(doc, str) and doc.strip() else doc or None
+        interface = str(item.get("VpcEndpointType", "Gateway")).lower() == "interface"
         props = {
             "vpc_id": item.get("VpcId"),
             "service_name": item.get("ServiceName"),
+            "endpoint_type": "Interface" if interface else "Gateway",
             "route_table_ids": sorted(item.get("RouteTableIds") or []),
+            "subnet_ids": sorted(item.get("SubnetIds") or []),
+            "security_group_ids": sorted(g["GroupId"] for g in item.get("Groups") or []),
+            "private_dns_enabled": bool(item.get("PrivateDnsEnabled")) if interface else None,
             "policy": None if policy is None or _full_access(policy) else policy,
             "tags": tag_dict(item.get("Tags")),
         }
@@ -758,11 +793,18 @@ class VpcEndpoint(_Ec2Resource):
         kw: dict[str, Any] = {"PolicyDocument": policy_json(props.policy)} if props.policy else {}
         if props.route_table_ids:
             kw["RouteTableIds"] = props.route_table_ids
+        if props.endpoint_type == "Interface":
+            kw.update(
+                SubnetIds=props.subnet_ids,
+                SecurityGroupIds=props.security_group_ids,
+                PrivateDnsEnabled=bool(props.private_dns_enabled),
+            )
         id = ctx.call(
             ctx.client("ec2").create_vpc_endpoint,
             retry_on=NOT_YET,
-            # AWS's default, named all the same: an endpoint created without a type is one moto cannot delete
-            VpcEndpointType="Gateway",
+            # Gateway is AWS's default, named all the same: an endpoint created without a type is one moto cannot
+            # delete
+            VpcEndpointType=props.endpoint_type,
             VpcId=props.vpc_id,
             ServiceName=props.service_name,
             TagSpecifications=_specs(ctx, "vpc-endpoint"),
@@ -787,6 +829,13 @@ class VpcEndpoint(_Ec2Resource):
                 kw["AddRouteTableIds"] = sorted(want - have)
             if have - want:
                 kw["RemoveRouteTableIds"] = sorted(have - want)
+        for field, key in (("subnet_ids", "SubnetIds"), ("security_group_ids", "SecurityGroupIds")):
+            if field in changes:
+                have, want = set(observed.props.get(field) or []), set(getattr(props, field))
+                if want - have:
+                    kw[f"Add{key}"] = sorted(want - have)
+                if have - want:
+                    kw[f"Remove{key}"] = sorted(have - want)
         if "policy" in changes:
             # No policy wanted: the default document itself, which is what ResetPolicy would put back.
             kw["PolicyDocument"] = policy_json(props.policy or FULL_ACCESS_POLICY)

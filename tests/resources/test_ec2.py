@@ -782,7 +782,7 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
     assert rt.find(ctx, props) == id
     assert rt.find(make_ctx("ec2.vpc_endpoint.dynamodb"), props) is None
     assert rt.read_many(ctx, [id, "vpce-0123456789abcdef0"]).keys() == {id}
-    assert rt.replace_on == {"vpc_id", "service_name"}
+    assert rt.replace_on == {"vpc_id", "service_name", "endpoint_type", "private_dns_enabled"}
     other = rt.parse_props(
         {"vpc_id": vpc, "service_name": "com.amazonaws.us-east-1.dynamodb", "route_table_ids": [rtb1]}
     )
@@ -889,6 +889,62 @@ def _check_vpc_endpoint(make_ctx: MakeCtx, aws: ClientFactory, monkeypatch: pyte
     monkeypatch.undo()
 
 
+def _check_interface_endpoint(make_ctx: MakeCtx, aws: ClientFactory) -> None:
+    """An Interface endpoint (ECR's API, as a private network without NAT needs): in two subnets behind a group,
+    private DNS on; subnets and groups changed out of band are put back in place, private DNS by a new endpoint."""
+    vpc = _vpc(make_ctx, "interface")
+    subnets = [
+        _subnet(make_ctx, vpc, f"interface_{az}", f"10.0.{n}.0/24", f"us-east-1{az}") for n, az in enumerate("ab")
+    ]
+    ec2 = boto3.client("ec2")
+    groups = [ec2.create_security_group(GroupName=f"g{n}", Description="x", VpcId=vpc)["GroupId"] for n in (1, 2)]
+    rt: Any = resource_type("ec2.vpc_endpoint")
+    ctx = make_ctx("ec2.vpc_endpoint.ecr_api")
+    props = rt.parse_props(
+        {
+            "vpc_id": vpc,
+            "service_name": "com.amazonaws.us-east-1.ecr.api",
+            "endpoint_type": "Interface",
+            "subnet_ids": subnets,
+            "security_group_ids": [groups[0]],
+        }
+    )
+    assert props.private_dns_enabled is True  # CreateVpcEndpoint's default for an Interface endpoint, said
+    aws.recorder.reset()
+    id = rt.create(ctx, props)
+    assert aws.recorder.mutating() == {"ec2:CreateVpcEndpoint": 1}
+    endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[id])["VpcEndpoints"][0]
+    assert endpoint["VpcEndpointType"] == "Interface" and endpoint["PrivateDnsEnabled"] is True
+    assert sorted(endpoint["SubnetIds"]) == sorted(subnets)
+    assert [g["GroupId"] for g in endpoint["Groups"]] == [groups[0]]
+    assert_same(rt, props, rt.read(ctx, id), ctx)
+
+    # out of band: one subnet taken away, a second group added; both put back in place (one call, same endpoint)
+    ec2.modify_vpc_endpoint(VpcEndpointId=id, RemoveSubnetIds=[subnets[1]], AddSecurityGroupIds=[groups[1]])
+    drifted = rt.read(ctx, id)
+    assert changed_fields_forcing(rt, props, drifted, ctx) == {"subnet_ids": False, "security_group_ids": False}
+    aws.recorder.reset()
+    rt.update(ctx, id, props, drifted, {"subnet_ids", "security_group_ids"})
+    assert aws.recorder.mutating() == {"ec2:ModifyVpcEndpoint": 1}
+    assert_same(rt, props, rt.read(ctx, id), ctx)
+    # private DNS off is another endpoint
+    no_dns = props.model_copy(update={"private_dns_enabled": False})
+    assert changed_fields_forcing(rt, no_dns, rt.read(ctx, id), ctx) == {"private_dns_enabled": True}
+
+    # what each type takes, refused before any call
+    for bad, words in (
+        ({"endpoint_type": "Gateway", "subnet_ids": subnets}, "not subnets"),
+        ({"endpoint_type": "Interface", "route_table_ids": ["rtb-1"], "subnet_ids": subnets}, "not route tables"),
+        ({"endpoint_type": "Interface"}, "needs subnet_ids"),
+        ({"endpoint_type": "GatewayLoadBalancer"}, "not one of"),
+    ):
+        with pytest.raises(ValidationError, match=words):
+            rt.parse_props({"vpc_id": vpc, "service_name": "com.amazonaws.us-east-1.logs", **bad})
+
+    rt.delete(ctx, id, {}, props)
+    assert rt.read(ctx, id) is None
+
+
 # ------------------------------------------------------------------ tests
 # One moto account per test (each costs about two seconds of moto set-up), so the checks share one.
 
@@ -914,6 +970,7 @@ def test_private_network_types(make_ctx: MakeCtx, aws: ClientFactory, monkeypatc
     _check_nat_gateway_failed_and_deleted(make_ctx, aws, net)
     _check_private_route(make_ctx, net)
     _check_vpc_endpoint(make_ctx, aws, monkeypatch)
+    _check_interface_endpoint(make_ctx, aws)
 
     # teardown in the engine's order: the NAT gateway (waits for deleted), then its address
     nat_rt: Any = resource_type("ec2.nat_gateway")
