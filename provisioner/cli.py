@@ -140,7 +140,11 @@ def open_session(command: str, listener: Any, lock: bool = True) -> Any:
 
 def user_errors() -> tuple[type[Exception], ...]:
     """The errors a user can act on: said in one line, exit 1 (bugs keep their traceback)."""
-    return (ConfigError, core.AwsAccessError, StateError, _engine.EngineError, sandbox.SandboxError, ValueError)
+    from provisioner.session import RegionError
+
+    return (
+        ConfigError, core.AwsAccessError, RegionError, StateError, _engine.EngineError, sandbox.SandboxError, ValueError
+    )  # fmt: skip
 
 
 def guarded(fn: Any) -> Any:

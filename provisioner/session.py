@@ -1,12 +1,14 @@
 """The single AWS client factory, and the call recorder every run reports from.
 
-Credentials, region and endpoint come from boto3's usual chain, so ``AWS_PROFILE``,
-``AWS_REGION`` / ``AWS_DEFAULT_REGION`` and ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``)
-work as they do for the AWS CLI. Throttling and 5xx are retried by botocore's standard mode.
+Credentials and endpoint come from boto3's usual chain, so ``AWS_PROFILE`` and ``AWS_ENDPOINT_URL`` (or
+``AWS_ENDPOINT_URL_<SERVICE>``) work as they do for the AWS CLI. The region is chosen as the AWS CLI chooses it
+(``resolve_region``): boto3 alone ignores ``AWS_REGION``. Throttling and 5xx are retried by botocore's standard mode.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ProfileNotFound
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet", "Scan", "Query")
 
@@ -54,6 +57,58 @@ _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
 
 
+class RegionError(Exception):
+    """No region set anywhere, or one AWS does not have: said in one line, before any AWS call."""
+
+
+def _endpoint_data() -> dict[str, Any]:
+    with _LOADER_LOCK:
+        loader = _LOADER or botocore.session.get_session().get_component("data_loader")
+    data: dict[str, Any] = loader.load_data("endpoints")
+    return data
+
+
+def known_regions(region: str) -> tuple[str, list[str]]:
+    """The partition ``region`` would belong to (by botocore's bundled endpoint data) and that partition's
+    regions. A name no partition's pattern matches is taken as the commercial partition's."""
+    partitions = _endpoint_data()["partitions"]
+    part = next((p for p in partitions if re.match(p["regionRegex"], region)), partitions[0])
+    return part["partition"], sorted(part["regions"])
+
+
+def _profile_region(profile: str | None) -> str | None:
+    try:
+        scoped = botocore.session.Session(profile=profile).get_scoped_config()
+    except ProfileNotFound as err:
+        raise RegionError(f"{err}: check AWS_PROFILE") from None
+    region = scoped.get("region")
+    return str(region) if region else None
+
+
+def resolve_region(configured: str | None = None, profile: str | None = None) -> str:
+    """The region as the AWS CLI v2 chooses it: the config's ``region``, else ``AWS_REGION``, else
+    ``AWS_DEFAULT_REGION``, else the profile's ``region``; checked against the regions botocore knows, so a typo
+    is one line here rather than a connection error (or moto's KeyError) at the first call."""
+    region = (
+        configured
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or _profile_region(profile)
+    )
+    if not region:
+        raise RegionError(
+            "no AWS region: set `region` in mfprov.toml, or AWS_REGION (or AWS_DEFAULT_REGION), or `region` in "
+            "your AWS profile (`aws configure set region us-east-1`); --sandbox uses us-east-1"
+        )
+    partition, regions = known_regions(region)
+    if region not in regions:
+        raise RegionError(
+            f"unknown AWS region {region!r}; the regions of partition {partition} are: {', '.join(regions)} "
+            f"(as botocore {botocore.__version__} knows them)"
+        )
+    return region
+
+
 def _session(profile: str | None, region: str | None) -> boto3.session.Session:
     """A new boto3 session that shares the process's loader of service models: loading them is most of the
     cost of a client (about 0.5 s for the 20 services a stack uses), and they never change."""
@@ -73,8 +128,9 @@ class ClientFactory:
     """One boto3 session, one client per service, shared by the worker threads (clients are thread-safe)."""
 
     def __init__(self, region: str | None = None, profile: str | None = None, max_workers: int = 8) -> None:
-        self.session = _session(profile, region)
-        self.region: str = self.session.region_name or "us-east-1"
+        #: the region every client of this factory uses (``resolve_region``): what the stack is built in
+        self.region: str = resolve_region(region, profile)
+        self.session = _session(profile, self.region)
         self.recorder = CallRecorder()
         self.session.events.register("before-call", self.recorder)
         self._config = Config(
