@@ -217,6 +217,7 @@ def save_plan(s: Session, path: Path) -> Plan:
     """``plan --out``: the plan, and what it was made against, for a later ``up --plan``."""
     import json
 
+    refuse_unreachable(s)
     observed = s.runner.refresh()
     unmanaged = s.runner.sweep(observed)
     plan = s.runner.plan(observed, unmanaged)
@@ -272,6 +273,7 @@ class ProtectedRefused(EngineError):
 
 def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResult:
     """Refresh, plan, and (if anything differs, and ``confirm(plan)`` agrees) apply."""
+    refuse_unreachable(s)
     observed = s.runner.refresh()
     unmanaged = s.runner.sweep(observed)
     if plan_file is not None:
@@ -379,8 +381,25 @@ def drift(s: Session) -> list[DriftItem]:
 
 
 def plan(s: Session) -> Plan:
+    refuse_unreachable(s)
     observed = s.runner.refresh()
     return s.runner.plan(observed, s.runner.sweep(observed))
+
+
+def check(s: Session) -> list[str]:
+    """``mfprov check``: one line per way a workload cannot reach what it needs (empty: none). The network
+    mfprov makes is judged from the blueprint; the user's own subnets are read from AWS."""
+    from provisioner import reachability
+
+    with aws_access(s.clients):
+        return reachability.problems(s.blueprint, s.facts, s.clients.client("ec2"))
+
+
+def refuse_unreachable(s: Session) -> None:
+    """Before any change: a workload that could never start is refused, not built."""
+    from provisioner import reachability
+
+    reachability.refuse(check(s))
 
 
 def import_resource(s: Session, address: str, id: str) -> list[str]:

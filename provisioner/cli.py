@@ -1,7 +1,8 @@
 """``mfprov``: the command line. Presentation only; the work is in ``provisioner.app``.
 
 Progress and messages go to stderr, data (``--json``, ``graph``) to stdout, so both can be piped.
-Exit codes: 0 success / in sync, 1 error, 2 drift found (``drift`` only).
+Exit codes: 0 success / in sync, 1 error (for ``check``: a workload that cannot reach what it needs), 2 drift
+found (``drift`` only).
 """
 
 from __future__ import annotations
@@ -249,6 +250,25 @@ def plan(
         p = core.save_plan(s, out_file) if out_file else core.plan(s)
         render_plan(p, verbose)
         err.print(f"[dim]{s.elapsed:.1f}s, {calls_line(s)}[/dim]")
+
+
+@cli.command()
+@guarded
+def check(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False) -> None:
+    """Check that every workload can reach what it needs (routes, public IPs, VPC endpoints). Exit 0 yes, 1 no."""
+    with open_session("check", Progress(quiet=True), lock=False) as s:
+        problems = core.check(s)
+        stack = s.state.stack
+    if as_json:
+        out.print_json(json.dumps({"stack": stack, "problems": problems}))
+    else:
+        for line in problems:
+            out.print(line, markup=False)
+    if problems:
+        err.print(f"[red]{len(problems)} problem(s)[/red]: those workloads would never start on AWS.")
+        raise typer.Exit(1)
+    if not as_json:
+        err.print("[green]Reachable[/green]: every workload has a way to what it needs.")
 
 
 @cli.command()

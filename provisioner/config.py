@@ -44,6 +44,24 @@ _AFFIX = re.compile(r"^[a-z0-9-]*$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 
+#: the interface endpoints ``network.interface_endpoints`` may name (``com.amazonaws.<region>.<name>``): what
+#: containers on ECS and Batch, and Metaflow in them, call without a route to the internet
+INTERFACE_ENDPOINTS = (
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "secretsmanager",
+    "sts",
+    "ecs",
+    "ecs-agent",
+    "ecs-telemetry",
+    "batch",
+    "states",
+    "kms",
+    "sagemaker.api",
+)
+
+
 class ConfigError(Exception):
     """A configuration problem, already worded for the user."""
 
@@ -89,6 +107,23 @@ class NetworkConfig(Section):
     private_subnet_ids: list[str] = Field(default_factory=list)
     #: an S3 gateway endpoint on the private route tables (S3 traffic stays off the NAT); None: with private
     s3_endpoint: bool | None = None
+    #: with create = false: give tasks in the public subnet_ids a public IP (they reach ECR and Docker Hub through
+    #: the subnets' internet gateway, as Terraform's with_public_ip); mfprov's own subnets: it knows, leave unset
+    assign_public_ip: bool | None = None
+    #: interface VPC endpoints in the workload subnets, for private subnets without NAT, e.g. ["ecr.api",
+    #: "ecr.dkr", "logs", "secretsmanager", "sts"]; `mfprov check` says which a workload still lacks
+    interface_endpoints: list[str] = Field(default_factory=list)
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _endpoints(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in INTERFACE_ENDPOINTS:
+                known = ", ".join(INTERFACE_ENDPOINTS)
+                raise ValueError(f"{name!r} is not an interface endpoint mfprov knows: {known}")
+        if len(set(v)) != len(v):
+            raise ValueError("interface_endpoints names a service twice")
+        return v
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -113,7 +148,17 @@ class NetworkConfig(Section):
                     "s3_endpoint needs the route tables mfprov makes (create = true); add the endpoint to your own "
                     "VPC's route tables instead"
                 )
+            if self.assign_public_ip and self.private_subnet_ids:
+                raise ValueError(
+                    "assign_public_ip is for workloads in the public subnet_ids; with private_subnet_ids they run "
+                    "there, behind your NAT (or the interface endpoints)"
+                )
             return self
+        if self.assign_public_ip is not None:
+            raise ValueError(
+                "assign_public_ip is for your own subnets (create = false); in the subnets mfprov makes, tasks get a "
+                "public IP exactly where there is no NAT"
+            )
         vpc = ipaddress.ip_network(self.vpc_cidr)
         if self.private_subnet_ids:
             raise ValueError("private_subnet_ids are for an existing VPC (create = false); mfprov makes its own")

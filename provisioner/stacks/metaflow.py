@@ -55,7 +55,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     )
 
     # --- network: public subnets without NAT by default; private subnets behind NAT; or the user's own
-    net = network.add(bp, cfg.network, facts)
+    net = network.add(bp, cfg.network, facts, cfg.named("vpc-endpoints"))
     vpc = net.vpc
 
     bp.add(

@@ -82,7 +82,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     srv, art, db, lb, auth = m.server, m.artifacts, m.database, m.load_balancer, m.auth
     part, region = facts.partition, facts.region
     bp = Blueprint()
-    net = network.add(bp, cfg.network, facts)
+    net = network.add(bp, cfg.network, facts, cfg.named("vpc-endpoints"))
     vpc_cidr = cfg.network.vpc_cidr
 
     # --- the stack's key: the database, its secret and the artifact bucket

@@ -50,18 +50,32 @@ class Network:
         return False if self.private_subnets else self.public_ip
 
 
-def s3_service_name(facts: Facts) -> str:
-    """The S3 gateway endpoint's service: ``com.amazonaws.<region>.s3``; the China partition prefixes ``cn.``."""
+def service_name(facts: Facts, service: str) -> str:
+    """An endpoint's service: ``com.amazonaws.<region>.<service>``; the China partition prefixes ``cn.``."""
     prefix = "cn.com.amazonaws" if facts.partition == "aws-cn" else "com.amazonaws"
-    return f"{prefix}.{facts.region}.s3"
+    return f"{prefix}.{facts.region}.{service}"
 
 
-def add(bp: Blueprint, net: NetworkConfig, facts: Facts) -> Network:
+def s3_service_name(facts: Facts) -> str:
+    """The S3 gateway endpoint's service."""
+    return service_name(facts, "s3")
+
+
+def add(bp: Blueprint, net: NetworkConfig, facts: Facts, endpoints_group: str = "vpc-endpoints") -> Network:
+    """The network; ``endpoints_group`` names the interface endpoints' security group (unique in the VPC)."""
+    network = _network(bp, net, facts)
+    if net.interface_endpoints:
+        _interface_endpoints(bp, net, facts, network, endpoints_group)
+    return network
+
+
+def _network(bp: Blueprint, net: NetworkConfig, facts: Facts) -> Network:
     if not net.create:
         return Network(
             vpc=net.vpc_id,
             public_subnets=list(net.subnet_ids),
-            public_ip=False,
+            # the user's subnets: only they know whether a task there needs a public IP to reach the internet
+            public_ip=bool(net.assign_public_ip),
             private_subnets=list(net.private_subnet_ids),
         )
     zones = facts.availability_zones
@@ -147,6 +161,38 @@ def _subnets(
         subnets.append(sn)
         associations.append(association)
     return subnets, associations
+
+
+def _interface_endpoints(bp: Blueprint, net: NetworkConfig, facts: Facts, network: Network, group: str) -> None:
+    """``ec2.vpc_endpoint.<service>`` (Interface, private DNS on) in the workload subnets behind a group that admits
+    HTTPS from the VPC; whatever launches into those subnets comes after them."""
+    sg = bp.add(
+        "ec2.security_group.endpoints",
+        "ec2.security_group",
+        name=group,
+        description="Interface VPC endpoints: HTTPS from the VPC",
+        vpc_id=network.vpc,
+        ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": net.vpc_cidr, "description": "HTTPS"}],
+        egress=[],
+    )
+    addresses: list[str] = []
+    for service in net.interface_endpoints:
+        address = f"ec2.vpc_endpoint.{service.replace('.', '_').replace('-', '_')}"
+        bp.add(
+            address,
+            "ec2.vpc_endpoint",
+            vpc_id=network.vpc,
+            service_name=service_name(facts, service),
+            endpoint_type="Interface",
+            subnet_ids=network.workload_subnets,
+            security_group_ids=[sg],
+            private_dns_enabled=True,
+        )
+        addresses.append(address)
+    if network.private_subnets:
+        network.private_ready = (*network.private_ready, *addresses)
+    else:
+        network.public_ready = (*network.public_ready, *addresses)
 
 
 def _s3_endpoint(bp: Blueprint, vpc: Any, facts: Facts, tables: list[Any]) -> str:

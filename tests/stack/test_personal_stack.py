@@ -296,6 +296,13 @@ def test_an_existing_vpc_is_used_and_left_alone(stack: Stack) -> None:
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.50.{i * 16}.0/20", AvailabilityZone=az)["Subnet"]["SubnetId"]
         for i, az in enumerate(("us-east-1a", "us-east-1b"))
     ]
+    # public subnets, as Batch needs them without NAT: an internet gateway on the main route table, public IPs
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"][0]["RouteTableId"]
+    ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    for subnet in subnets:
+        ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
     text = stack.path.read_text().replace("create = true ", "create = false")
     text = text.replace("[network]", f'[network]\nvpc_id = "{vpc}"\nsubnet_ids = {json.dumps(subnets)}', 1)
     stack.path.write_text(text)
