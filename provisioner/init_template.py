@@ -38,6 +38,10 @@ nat = "single"              # private only: "single" NAT gateway, or "per_az" (o
 # vpc_id = "vpc-0123456789abcdef0"
 # subnet_ids = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]           # public (or the only ones)
 # private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]  # behind your NAT
+# assign_public_ip = true    # with your public subnet_ids only: the Fargate tasks get a public IP (needed
+                            # to pull images through an internet gateway; Terraform's with_public_ip)
+# interface_endpoints = ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "sts"]   # for private subnets without
+                            # NAT (`mfprov check` says what a workload still lacks; Batch on EC2: "ecs", ...)
 
 [datastore]
 # bucket_name = "my-metaflow-bucket"   # default <prefix>-s3-<suffix>
