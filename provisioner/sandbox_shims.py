@@ -10,6 +10,8 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
 - ELBv2: an HTTPS listener needs a certificate moto's ACM or IAM holds. The sandbox cannot issue one (ACM never
   validates there), so any well-formed ACM or IAM certificate ARN is accepted.
 - Batch: UpdateComputeEnvironment accepts ``computeResources`` and drops them; AWS applies each member given.
+- API Gateway: no deployment snapshots (a stage serves the live API), a second resource or method where AWS
+  answers ConflictException, and nothing of it in the tagging API's GetResources (``apigateway``).
 """
 
 from __future__ import annotations
@@ -122,6 +124,140 @@ def batch(patch: Patch = setattr) -> None:
     patch(BatchBackend, "update_compute_environment", update_compute_environment)
 
 
+def apigateway(patch: Patch = setattr) -> None:
+    """API Gateway where moto differs from what AWS documents:
+
+    - A stage serves a deployment, a snapshot of the API's methods, integrations and resource policy taken when the
+      deployment was made: changing any of them changes nothing served until the API is deployed again ("Updates
+      to REST APIs that require redeployment", https://docs.aws.amazon.com/apigateway/latest/developerguide/updating-api.html;
+      "If you update the resource policy, you'll need to deploy the API", https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-resource-policies-create-attach.html).
+      moto keeps no snapshot; here CreateDeployment takes one, and :func:`stage_serves` tells what a stage serves.
+    - CreateResource for a path its parent already has, and PutMethod for a method its resource already has, are
+      refused with ConflictException ("Another resource with the same parent already has this name", "Method
+      already exists for this resource"; https://docs.aws.amazon.com/apigateway/latest/api/API_CreateResource.html,
+      https://docs.aws.amazon.com/apigateway/latest/api/API_PutMethod.html). moto makes a second resource, and
+      replaces the method (dropping its integration).
+    - The Resource Groups Tagging API's GetResources lists API Gateway's REST APIs, stages, API keys, usage plans
+      and VPC links ("GetResources ... support all resource types",
+      https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html,
+      https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html). moto lists none.
+    """
+    import copy
+
+    from moto.apigateway.exceptions import ConflictException
+    from moto.apigateway.models import APIGatewayBackend, RestAPI, apigateway_backends
+    from moto.core.resource_tagging import TaggedResource
+    from moto.resourcegroupstaggingapi import models as tagging
+    from moto.utilities.utils import get_partition
+
+    deploy = RestAPI.create_deployment
+
+    def create_deployment(self: RestAPI, name: str, description: str, stage_variables: Any = None) -> Any:
+        deployment: Any = deploy(self, name, description, stage_variables)
+        methods = {
+            f"{verb} {res.get_path()}": copy.deepcopy(method.to_json())
+            for res in self.resources.values()
+            for verb, method in res.resource_methods.items()
+        }
+        deployment.snapshot = {"policy": copy.deepcopy(self.policy), "methods": methods}
+        return deployment
+
+    create_resource = APIGatewayBackend.create_resource
+
+    def create_resource_once(self: APIGatewayBackend, function_id: str, parent_id: str, path_part: str) -> Any:
+        siblings = self.get_rest_api(function_id).resources.values()
+        if path_part and any(r.parent_id == parent_id and r.path_part == path_part for r in siblings):
+            raise ConflictException(f"Another resource with the same parent already has this name: {path_part}")
+        return create_resource(self, function_id, parent_id, path_part)
+
+    put_method = APIGatewayBackend.put_method
+
+    def put_method_once(self: APIGatewayBackend, api_id: str, resource_id: str, verb: str, *a: Any, **k: Any) -> Any:
+        if verb in self.get_resource(api_id, resource_id).resource_methods:
+            raise ConflictException("Method already exists for this resource")
+        return put_method(self, api_id, resource_id, verb, *a, **k)
+
+    class Tagged:
+        """API Gateway's taggable resources, as the tagging API's backends list theirs."""
+
+        def __init__(self, backend: APIGatewayBackend) -> None:
+            self.backend = backend
+
+        def owns_arn(self, arn: str) -> bool:
+            return False  # TagResources through the tagging API: not needed
+
+        def iter_tagged_resources(self) -> Any:
+            b = self.backend
+            arn = f"arn:{get_partition(b.region_name)}:apigateway:{b.region_name}::"
+            for api in b.apis.values():
+                yield TaggedResource(f"{arn}/restapis/{api.id}", dict(api.tags or {}), "apigateway:restapis")
+                for name, stage in api.stages.items():
+                    path = f"{arn}/restapis/{api.id}/stages/{name}"
+                    yield TaggedResource(path, dict(stage.tags or {}), "apigateway:stages")
+            listings: tuple[tuple[str, Any], ...] = (
+                ("apikeys", b.keys),
+                ("usageplans", b.usage_plans),
+                ("vpclinks", b.vpc_links),
+            )
+            for kind, items in listings:
+                for item in items.values():
+                    yield TaggedResource(f"{arn}/{kind}/{item.id}", dict(item.tags or {}), f"apigateway:{kind}")
+
+    listed = tagging.iter_taggable_backends
+
+    def with_api_gateway(account_id: str, region_name: str) -> Any:
+        yield from listed(account_id, region_name)
+        if account_id in apigateway_backends and region_name in apigateway_backends[account_id]:
+            yield Tagged(apigateway_backends[account_id][region_name])
+
+    patch(RestAPI, "create_deployment", create_deployment)
+    patch(APIGatewayBackend, "create_resource", create_resource_once)
+    patch(APIGatewayBackend, "put_method", put_method_once)
+    patch(tagging, "iter_taggable_backends", with_api_gateway)
+
+
+def stage_serves(rest_api_id: str, stage_name: str, account_id: str = "123456789012", region: str = "us-east-1") -> Any:
+    """What a stage of the sandbox serves (with the :func:`apigateway` shim): ``{"policy": <document or None>,
+    "methods": {"<VERB> <path>": <the method and its integration>}}`` as its deployment snapshot them."""
+    import json
+
+    from moto.apigateway.models import apigateway_backends
+
+    api = apigateway_backends[account_id][region].get_rest_api(rest_api_id)
+    deployment: Any = api.deployments[str(api.stages[stage_name].deployment_id)]
+    snapshot = dict(deployment.snapshot)
+    policy = snapshot["policy"]
+    return {**snapshot, "policy": json.loads(policy) if isinstance(policy, str) and policy else None}
+
+
+def s3_conditional_requests(patch: Patch = setattr) -> None:
+    """S3 evaluates a conditional write or delete and performs it as one step: of two concurrent requests on one
+    key, one wins and the other is answered 412 Precondition Failed (or 409 ConditionalRequestConflict). "How to
+    prevent object overwrites with conditional writes",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html, and "How to perform conditional
+    deletes", https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html (If-Match on
+    DeleteObject). moto 5.2 checks If-Match / If-None-Match and then writes, with nothing between the two: two
+    threads can both pass the check. Here every PutObject and DeleteObject runs under one lock, so the check and
+    the write are one step, as on S3 (the state lock's take-over and release rely on it)."""
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    one_at_a_time = threading.RLock()
+    put, delete = S3Response.put_object, S3Response.delete_object
+
+    def put_object(self: S3Response) -> Any:
+        with one_at_a_time:
+            return put(self)
+
+    def delete_object(self: S3Response) -> Any:
+        with one_at_a_time:
+            return delete(self)
+
+    patch(S3Response, "put_object", put_object)
+    patch(S3Response, "delete_object", delete_object)
+
+
 def install(patch: Patch = setattr) -> None:
-    for shim in (sagemaker, elbv2, batch):
+    for shim in (sagemaker, elbv2, batch, apigateway):
         shim(patch)

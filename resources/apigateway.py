@@ -2,36 +2,46 @@
 usage plan and the plan's key.
 
 Calls: Create/Get/Delete VpcLink, RestApi, Resource, ApiKey, UsagePlan, UsagePlanKey, Stage, Deployment;
-GetVpcLinks, GetRestApis, GetResources, GetApiKeys, GetUsagePlans, UpdateRestApi, UpdateApiKey,
-UpdateUsagePlan, UpdateStage, PutMethod, GetMethod, DeleteMethod, PutIntegration, GetTags, TagResource.
+GetVpcLinks, GetRestApis, GetResources, GetApiKeys, GetUsagePlans, GetStages, GetDeployments, UpdateRestApi,
+UpdateApiKey, UpdateUsagePlan, UpdateStage, PutMethod, GetMethod, DeleteMethod, PutIntegration, GetTags, TagResource.
+
+A stage serves a deployment: a snapshot of the API's methods, integrations and resource policy taken when it was
+made, not the live API (https://docs.aws.amazon.com/apigateway/latest/developerguide/updating-api.html). So the
+stage is where mfprov sees and repairs what is served: each deployment it makes records, in its description, the
+fingerprint of the configuration it snapshots; a stage whose deployment's fingerprint is not the live API's serves
+an older configuration (drift), and its desired state is the fingerprint of the configuration the blueprint wants,
+so a change of the API in the config plans a new deployment too. Names are not unique in API Gateway (two REST
+APIs, keys or plans may share one): what is found by name must also carry this node's tags.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import ClientError
+from pydantic import field_validator
 
+from provisioner.compare import normalize_policy
 from provisioner.retry import WaitFailed
-from resources.base import TAG_ADDRESS, TAG_STACK, Observed, Props, Resource, is_not_found, register
+from resources.base import Observed, Props, Resource, error_code, is_not_found, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
 
 NOT_FOUND: frozenset[str] = frozenset({"NotFoundException"})
-#: API Gateway allows a few mutations per second per account; the API answers 429 beyond
-BUSY = ("TooManyRequestsException", "ConflictException")
+#: API Gateway allows a few mutations per second per account (429 beyond), and refuses a change to an API while
+#: another is under way with ConflictException "Unable to complete operation due to concurrent modification". Any
+#: other ConflictException says the thing exists already (a create retried after its answer was lost): not retried.
+BUSY = ("TooManyRequestsException", "ConflictException:concurrent modification")
+#: what a create whose thing already exists answers (then the engine looks it up and adopts it)
+EXISTS: frozenset[str] = frozenset({"ConflictException"})
 
 
 def _arn(ctx: NodeContext, path: str) -> str:
     return f"arn:{ctx.facts.partition}:apigateway:{ctx.facts.region}::{path}"
-
-
-def _ours(ctx: NodeContext, tags: Mapping[str, str] | None) -> bool:
-    tags = tags or {}
-    return tags.get(TAG_STACK) == ctx.tags.get(TAG_STACK) and tags.get(TAG_ADDRESS) == ctx.tags.get(TAG_ADDRESS)
 
 
 def _visible(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -73,7 +83,8 @@ class VpcLink(_Api):
     def find(self, ctx: NodeContext, props: VpcLinkProps) -> str | None:
         for page in ctx.client("apigateway").get_paginator("get_vpc_links").paginate():
             for link in page.get("items", []):
-                if link["name"] == props.name and _ours(ctx, link.get("tags")) and link.get("status") != "DELETING":
+                live = link.get("status") != "DELETING"
+                if link["name"] == props.name and live and ctx.owns(_visible(link.get("tags"))):
                     return str(link["id"])
         return None
 
@@ -120,6 +131,29 @@ class VpcLink(_Api):
 # ------------------------------------------------------------- REST API
 
 
+def _rest_api(ctx: NodeContext, id: str) -> dict[str, Any] | None:
+    """GetRestApi, or None when it is gone; within one refresh made once (the API and its stage both ask)."""
+
+    def get() -> dict[str, Any] | None:
+        try:
+            return dict(ctx.client("apigateway").get_rest_api(restApiId=id))
+        except ClientError as err:
+            if is_not_found(err, NOT_FOUND):
+                return None
+            raise
+
+    return ctx.memo(("apigateway.rest_api", id), get)
+
+
+def _policy(api: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The API's resource policy as a document (None for none)."""
+    policy = api.get("policy")
+    if isinstance(policy, str) and policy:
+        # API Gateway returns the policy JSON with its quotes escaped
+        return dict(json.loads(policy.replace('\\"', '"'))) or None
+    return None
+
+
 class RestApiProps(Props):
     name: str
     description: str = ""
@@ -138,23 +172,19 @@ class RestApi(_Api):
     def find(self, ctx: NodeContext, props: RestApiProps) -> str | None:
         for page in ctx.client("apigateway").get_paginator("get_rest_apis").paginate():
             for api in page.get("items", []):
-                if api["name"] == props.name and _ours(ctx, api.get("tags")):
+                if api["name"] == props.name and ctx.owns(_visible(api.get("tags"))):
                     return str(api["id"])
         return None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
-        api = self._get(ctx.client("apigateway").get_rest_api, restApiId=id)
+        api = _rest_api(ctx, id)
         if api is None:
             return None
-        policy = api.get("policy")
-        if isinstance(policy, str) and policy:
-            # API Gateway returns the policy JSON with its quotes escaped
-            policy = json.loads(policy.replace('\\"', '"'))
         props = {
             "name": api["name"],
             "description": api.get("description", ""),
             "endpoint_type": (api.get("endpointConfiguration", {}).get("types") or ["EDGE"])[0],
-            "policy": policy or None,
+            "policy": _policy(api),
             "tags": _visible(api.get("tags")),
         }
         attrs = {
@@ -232,6 +262,8 @@ class ApiResource(_Api):
     Props = ApiResourceProps
     replace_on: ClassVar = frozenset({"rest_api_id", "parent_id", "path_part"})
     taggable = False
+    #: "Another resource with the same parent already has this name"
+    duplicate_codes: ClassVar = EXISTS
 
     def find(self, ctx: NodeContext, props: ApiResourceProps) -> str | None:
         items = self._get(ctx.client("apigateway").get_resources, restApiId=props.rest_api_id, limit=500) or {}
@@ -285,9 +317,9 @@ class ApiResource(_Api):
 # --------------------------------------------------- method + integration
 
 
-class MethodProps(Props):
-    rest_api_id: str
-    resource_id: str
+class MethodConfig(Props):
+    """What a method serves: the method and its integration, as a deployment snapshots them."""
+
     http_method: str = "ANY"
     api_key_required: bool = False
     request_parameters: dict[str, bool] = {}
@@ -295,10 +327,15 @@ class MethodProps(Props):
     integration_http_method: str = "ANY"
     uri: str
     connection_type: str = "INTERNET"
+    integration_request_parameters: dict[str, str] = {}
+
+
+class MethodProps(MethodConfig):
+    rest_api_id: str
+    resource_id: str
     #: the VPC link id. Not compared: moto drops it from GetIntegration, and the uri (which names the NLB)
     #: changes whenever the link's target does.
     connection_id: str | None = None
-    integration_request_parameters: dict[str, str] = {}
 
 
 @register
@@ -314,6 +351,8 @@ class Method(_Api):
     replace_on: ClassVar = frozenset({"rest_api_id", "resource_id", "http_method"})
     behaviour_fields: ClassVar = frozenset({"connection_id"})
     taggable = False
+    #: "Method already exists for this resource"
+    duplicate_codes: ClassVar = EXISTS
 
     def find(self, ctx: NodeContext, props: MethodProps) -> str | None:
         id = f"{props.rest_api_id}|{props.resource_id}|{props.http_method}"
@@ -399,42 +438,142 @@ class Method(_Api):
 
 # ---------------------------------------------------------------- stage
 
+#: how a deployment mfprov makes describes itself: this, then the fingerprint of the configuration it snapshots
+DEPLOYMENT_OF = "mfprov deployment of "
+
+
+class DeployedMethod(MethodConfig):
+    """A method as a stage serves it: where it is (its resource's path, ``/{proxy+}``) and what it does."""
+
+    path: str
+
+
+class ApiConfig(Props):
+    """What a deployment of a REST API snapshots and mfprov manages: the resource policy and the methods (with
+    their integrations) by path."""
+
+    policy: dict[str, Any] | None = None
+    methods: list[DeployedMethod] = []
+
+
+def fingerprint(config: ApiConfig) -> str:
+    """``API configuration <hash>``: equal for configurations that mean the same (policies in normal form, methods
+    in any order), different when anything a deployment snapshots differs."""
+    methods = sorted((m.model_dump(mode="json") for m in config.methods), key=lambda m: (m["path"], m["http_method"]))
+    doc = {"policy": normalize_policy(config.policy), "methods": methods}
+    digest = hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"API configuration {digest[:20]}"
+
+
+def live_config(ctx: NodeContext, api_id: str) -> ApiConfig | None:
+    """The configuration the API has now (what a deployment made now would snapshot); None when the API is gone."""
+    api = _rest_api(ctx, api_id)
+    if api is None:
+        return None
+    methods = []
+    for res_id, r in _api_resources(ctx, {api_id})[api_id].items():
+        for verb, m in (r.get("resourceMethods") or {}).items():
+            seen = Method._observe(f"{api_id}|{res_id}|{verb}", m).props
+            methods.append({**{k: seen.get(k) for k in MethodConfig.model_fields}, "path": r.get("path")})
+    return ApiConfig.model_validate({"policy": _policy(api), "methods": methods})
+
 
 class StageProps(Props):
     rest_api_id: str
     stage_name: str
     description: str = ""
+    #: the configuration of the API the stage must serve (an :class:`ApiConfig`), held as its fingerprint
+    serves: str
+
+    @field_validator("serves", mode="before")
+    @classmethod
+    def _fingerprint(cls, v: Any) -> Any:
+        if isinstance(v, ApiConfig):
+            return fingerprint(v)
+        return fingerprint(ApiConfig.model_validate(v)) if isinstance(v, Mapping) else v
 
 
 @register
 class Stage(_Api):
-    """A stage and the deployment it serves; id ``<api id>|<stage name>``."""
+    """A stage and the deployment it serves; id ``<api id>|<stage name>``.
+
+    ``serves`` reads as the fingerprint of the configuration its deployment snapshots, when that is the API's
+    current configuration; otherwise as which deployment it serves and why that is not current. A change makes a
+    new deployment of the live API (its dependencies, the API's policy and methods, are applied before it) and
+    points the stage at it; deployments mfprov made that no stage serves any more are deleted.
+    """
 
     kind = "apigateway.stage"
     Props = StageProps
     replace_on: ClassVar = frozenset({"rest_api_id", "stage_name"})
+    #: "Stage already exists": the stage a create whose answer was lost made
+    duplicate_codes: ClassVar = EXISTS
 
     def find(self, ctx: NodeContext, props: StageProps) -> str | None:
         id = f"{props.rest_api_id}|{props.stage_name}"
         return id if self.read(ctx, id) else None
+
+    def id_from_arn(self, arn: str) -> str:
+        # arn:aws:apigateway:<region>::/restapis/<api id>/stages/<stage name>
+        parts = arn.split("::", 1)[-1].strip("/").split("/")
+        return f"{parts[1]}|{parts[3]}" if len(parts) == 4 and parts[2] == "stages" else ""
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         api_id, name = id.split("|", 1)
         st = self._get(ctx.client("apigateway").get_stage, restApiId=api_id, stageName=name)
         if st is None:
             return None
+        deployment = st.get("deploymentId")
         props = {
             "rest_api_id": api_id,
             "stage_name": name,
             "description": st.get("description", ""),
+            "serves": self._serves(ctx, api_id, deployment),
             "tags": _visible(st.get("tags")),
         }
-        attrs = {"id": id, "stage_name": name, "deployment_id": st.get("deploymentId")}
+        attrs = {"id": id, "stage_name": name, "deployment_id": deployment}
         return Observed(id=id, props=props, attrs=attrs)
+
+    def _serves(self, ctx: NodeContext, api_id: str, deployment: str | None) -> str:
+        if not deployment:
+            return "no deployment"
+        made = self._get(ctx.client("apigateway").get_deployment, restApiId=api_id, deploymentId=deployment) or {}
+        recorded = str(made.get("description") or "")
+        if not recorded.startswith(DEPLOYMENT_OF):
+            return f"deployment {deployment}, not made by mfprov"
+        live = live_config(ctx, api_id)
+        if live is None or fingerprint(live) != recorded.removeprefix(DEPLOYMENT_OF):
+            return f"deployment {deployment}, made before the API's last change"
+        return recorded.removeprefix(DEPLOYMENT_OF)
+
+    def _deploy(self, ctx: NodeContext, api_id: str) -> str:
+        """A new deployment of the API as it is now, described by the fingerprint of what it snapshots."""
+        live = live_config(ctx, api_id)
+        description = DEPLOYMENT_OF + fingerprint(live if live is not None else ApiConfig())
+        made = ctx.call(
+            ctx.client("apigateway").create_deployment, retry_on=BUSY, restApiId=api_id, description=description
+        )
+        return str(made["id"])
+
+    def _prune(self, ctx: NodeContext, api_id: str) -> None:
+        """Delete the deployments mfprov made that no stage serves: those a redeploy replaced, and the spare one a
+        CreateDeployment whose answer was lost leaves (botocore's retry made a second)."""
+        api = ctx.client("apigateway")
+        served = {st.get("deploymentId") for st in api.get_stages(restApiId=api_id).get("item", [])}
+        for page in api.get_paginator("get_deployments").paginate(restApiId=api_id):
+            for d in page.get("items", []):
+                if d["id"] in served or not str(d.get("description") or "").startswith(DEPLOYMENT_OF):
+                    continue
+                try:
+                    ctx.call(api.delete_deployment, retry_on=BUSY, restApiId=api_id, deploymentId=d["id"])
+                except ClientError as err:
+                    # gone already, or a stage took it up meanwhile (AWS refuses to delete a served deployment)
+                    if not (self.missing(err) or error_code(err) == "BadRequestException"):
+                        raise
 
     def create(self, ctx: NodeContext, props: StageProps) -> str:
         api = ctx.client("apigateway")
-        deployment = ctx.call(api.create_deployment, retry_on=BUSY, restApiId=props.rest_api_id)["id"]
+        deployment = self._deploy(ctx, props.rest_api_id)
         ctx.call(
             api.create_stage,
             retry_on=BUSY,
@@ -446,16 +585,21 @@ class Stage(_Api):
         )
         id = f"{props.rest_api_id}|{props.stage_name}"
         ctx.created(id)
+        self._prune(ctx, props.rest_api_id)
         return id
 
     def update(self, ctx: NodeContext, id: str, props: StageProps, observed: Observed, changes: set[str]) -> None:
         api_id, name = id.split("|", 1)
+        api = ctx.client("apigateway")
+        ops: list[dict[str, str]] = []
         if "description" in changes:
-            ctx.client("apigateway").update_stage(
-                restApiId=api_id,
-                stageName=name,
-                patchOperations=[{"op": "replace", "path": "/description", "value": props.description}],
-            )
+            ops.append({"op": "replace", "path": "/description", "value": props.description})
+        if "serves" in changes:
+            ops.append({"op": "replace", "path": "/deploymentId", "value": self._deploy(ctx, api_id)})
+        if ops:
+            ctx.call(api.update_stage, retry_on=BUSY, restApiId=api_id, stageName=name, patchOperations=ops)
+        if "serves" in changes:
+            self._prune(ctx, api_id)
         if "tags" in changes:
             self._retag(ctx, f"/restapis/{api_id}/stages/{name}")
 
@@ -483,7 +627,7 @@ class ApiKey(_Api):
     def find(self, ctx: NodeContext, props: ApiKeyProps) -> str | None:
         for page in ctx.client("apigateway").get_paginator("get_api_keys").paginate(nameQuery=props.name):
             for key in page.get("items", []):
-                if key["name"] == props.name and _ours(ctx, key.get("tags")):
+                if key["name"] == props.name and ctx.owns(_visible(key.get("tags"))):
                     return str(key["id"])
         return None
 
@@ -549,7 +693,7 @@ class UsagePlan(_Api):
     def find(self, ctx: NodeContext, props: UsagePlanProps) -> str | None:
         for page in ctx.client("apigateway").get_paginator("get_usage_plans").paginate():
             for plan in page.get("items", []):
-                if plan["name"] == props.name and _ours(ctx, plan.get("tags")):
+                if plan["name"] == props.name and ctx.owns(_visible(plan.get("tags"))):
                     return str(plan["id"])
         return None
 

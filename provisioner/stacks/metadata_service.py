@@ -316,38 +316,50 @@ def add(
     bp.add(
         "apigateway.resource.db", "apigateway.resource", rest_api_id=api, parent_id=root, path_part="db_schema_status"
     )
+    proxy_method: dict[str, Any] = {
+        "http_method": "ANY",
+        "api_key_required": True,
+        "request_parameters": {"method.request.path.proxy": True},
+        "integration_http_method": "ANY",
+        "uri": Concat("http://", nlb_dns, "/{proxy}"),
+        "connection_type": "VPC_LINK",
+        "integration_request_parameters": {"integration.request.path.proxy": "method.request.path.proxy"},
+    }
+    db_method: dict[str, Any] = {
+        "http_method": "GET",
+        "api_key_required": True,
+        "integration_http_method": "GET",
+        "uri": Concat("http://", nlb_dns, ":8082/db_schema_status"),
+        "connection_type": "VPC_LINK",
+    }
     bp.add(
         "apigateway.method.proxy",
         "apigateway.method",
         rest_api_id=api,
         resource_id=Ref(address="apigateway.resource.proxy", attr="resource_id"),
-        http_method="ANY",
-        api_key_required=True,
-        request_parameters={"method.request.path.proxy": True},
-        integration_http_method="ANY",
-        uri=Concat("http://", nlb_dns, "/{proxy}"),
-        connection_type="VPC_LINK",
         connection_id=link,
-        integration_request_parameters={"integration.request.path.proxy": "method.request.path.proxy"},
+        **proxy_method,
     )
     bp.add(
         "apigateway.method.db",
         "apigateway.method",
         rest_api_id=api,
         resource_id=Ref(address="apigateway.resource.db", attr="resource_id"),
-        http_method="GET",
-        api_key_required=True,
-        integration_http_method="GET",
-        uri=Concat("http://", nlb_dns, ":8082/db_schema_status"),
-        connection_type="VPC_LINK",
         connection_id=link,
+        **db_method,
     )
+    # The stage serves a snapshot of the API (a deployment): what it must serve is this configuration, so a change
+    # of the policy or a method in the config makes a new deployment in the same run.
     bp.add(
         "apigateway.stage.api",
         "apigateway.stage",
         rest_api_id=api,
         stage_name="api",
         description="Metaflow metadata service",
+        serves={
+            "policy": policy,
+            "methods": [{"path": "/{proxy+}", **proxy_method}, {"path": "/db_schema_status", **db_method}],
+        },
         after=("apigateway.method.proxy", "apigateway.method.db"),
     )
     key = bp.add("apigateway.api_key.metadata", "apigateway.api_key", name=n("key"), enabled=True)

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from resources.base import TAG_ADDRESS, resource_type
 from tests.resources.drift import assert_drift_is_exact_and_repaired, assert_every_managed_field_has_a_case, read_back
@@ -56,7 +57,21 @@ def test_the_metadata_api_chain(make_ctx: Callable[..., Any]) -> None:
         connection_id=link,
         integration_request_parameters={"integration.request.path.proxy": "method.request.path.proxy"},
     )
-    _, _, stage = roundtrip(make_ctx, "apigateway.stage", "apigateway.stage.api", rest_api_id=api, stage_name="api")
+    serves = {
+        "methods": [
+            {
+                "path": "/{proxy+}",
+                "api_key_required": True,
+                "request_parameters": {"method.request.path.proxy": True},
+                "uri": "http://mf-nlb.example:8080/{proxy}",
+                "connection_type": "VPC_LINK",
+                "integration_request_parameters": {"integration.request.path.proxy": "method.request.path.proxy"},
+            }
+        ]
+    }
+    _, _, stage = roundtrip(
+        make_ctx, "apigateway.stage", "apigateway.stage.api", rest_api_id=api, stage_name="api", serves=serves
+    )
     key_rt, key_ctx, key = roundtrip(make_ctx, "apigateway.api_key", "apigateway.api_key.main", name="mf-key")
     plan_rt, plan_ctx, plan = roundtrip(
         make_ctx,
@@ -202,6 +217,14 @@ POLICY = {
 }
 PROXY = {"method.request.path.proxy": True}
 INTEGRATION = {"integration.request.path.proxy": "method.request.path.proxy"}
+#: the proxy method of the chain: what it serves
+METHOD: dict[str, Any] = {
+    "api_key_required": True,
+    "request_parameters": PROXY,
+    "uri": "http://mf-nlb.example:8080/{proxy}",
+    "connection_type": "VPC_LINK",
+    "integration_request_parameters": INTEGRATION,
+}
 
 
 @pytest.fixture
@@ -224,17 +247,10 @@ def chain(make_ctx: Callable[..., Any], moto_apigateway_gaps: None) -> dict[str,
     w["res"] = node("apigateway.resource", rest_api_id=w["api"], parent_id=w["root"], path_part="{proxy+}")
     w["res_id"] = w["res"].split("|")[1]
     w["method"] = node(
-        "apigateway.method",
-        rest_api_id=w["api"],
-        resource_id=w["res_id"],
-        api_key_required=True,
-        request_parameters=PROXY,
-        uri="http://mf-nlb.example:8080/{proxy}",
-        connection_type="VPC_LINK",
-        connection_id=w["link"],
-        integration_request_parameters=INTEGRATION,
+        "apigateway.method", rest_api_id=w["api"], resource_id=w["res_id"], connection_id=w["link"], **METHOD
     )
-    w["stage"] = node("apigateway.stage", rest_api_id=w["api"], stage_name="api", description="live")
+    serves = {"policy": POLICY, "methods": [{"path": "/{proxy+}", **METHOD}]}
+    w["stage"] = node("apigateway.stage", rest_api_id=w["api"], stage_name="api", description="live", serves=serves)
     w["key"] = node("apigateway.api_key", name="mf-key", description="the key")
     w["plan"] = node(
         "apigateway.usage_plan",
@@ -277,6 +293,13 @@ def _integration(w: dict[str, Any], **over: Any) -> None:
 
 def _update_method(w: dict[str, Any], ops: list[dict[str, str]]) -> None:
     _ag().update_method(restApiId=w["api"], resourceId=w["res_id"], httpMethod="ANY", patchOperations=ops)
+
+
+def _deploy_by_hand(w: dict[str, Any]) -> None:
+    """A deployment made and put on the stage by hand (the console's "Deploy API"): mfprov cannot tell what it
+    snapshots."""
+    deployment = _ag().create_deployment(restApiId=w["api"], description="by hand")["id"]
+    _ag().update_stage(restApiId=w["api"], stageName="api", patchOperations=_replace("/deploymentId", deployment))
 
 
 def _move_plan(w: dict[str, Any], api: str, stage: str) -> None:
@@ -412,6 +435,7 @@ APIGW_CASES = [
         id="stage-description",
     ),
     pytest.param("apigateway.stage", "tags", lambda w: _untag(f"/restapis/{w['api']}/stages/api"), id="stage-tags"),
+    pytest.param("apigateway.stage", "serves", lambda w: _deploy_by_hand(w), id="stage-serves-a-deployment-by-hand"),
     pytest.param(
         "apigateway.api_key",
         "name",
@@ -535,3 +559,71 @@ def test_resources_and_methods_are_read_with_one_call_per_api(make_ctx: Any, aws
     api.delete_resource(restApiId=api_id, resourceId=res_ids[2].split("|")[1])
     assert set(resources.read_many(ctx, res_ids)) == set(res_ids[:2])
     assert set(methods.read_many(ctx, method_ids)) == set(method_ids[:2])
+
+
+# ------------------------------------------------------------------ what a create retried after a lost answer meets
+
+
+@pytest.fixture
+def as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's API Gateway shim: conflicts where AWS refuses a second one, the tagging API lists API Gateway."""
+    from provisioner import sandbox_shims
+
+    sandbox_shims.apigateway(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
+
+
+def test_a_create_made_twice_meets_the_first_and_adopts_it(as_aws: None, chain: dict[str, Any]) -> None:
+    """botocore retries a create whose answer was lost: a resource, method or stage that exists already is refused
+    with ConflictException (not retried as a concurrent modification), which the engine takes as "adopt it"; the
+    one found is the one made."""
+    for kind in ("apigateway.resource", "apigateway.method", "apigateway.stage"):
+        rt, ctx, id, props = chain[kind]
+        with pytest.raises(ClientError) as exc:
+            rt.create(ctx, props)
+        assert exc.value.response["Error"]["Code"] == "ConflictException"
+        assert rt.duplicate(exc.value), kind
+        assert rt.find(ctx, props) == id
+
+
+def test_names_are_not_unique_and_twins_are_listed_by_the_tagging_api(as_aws: None, chain: dict[str, Any]) -> None:
+    """A second REST API, key or plan of the same name is made without complaint (a lost answer's retry makes a
+    twin); the tagging API lists each of them with its tags, and each type takes its id back from the ARN."""
+    rt, ctx, api, props = chain["apigateway.rest_api"]
+    twin = rt.create(ctx, props)
+    assert twin != api and rt.read(ctx, twin).props == rt.read(ctx, api).props
+    listed = {}
+    for page in boto3.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate():
+        for item in page["ResourceTagMappingList"]:
+            tags = {t["Key"]: t["Value"] for t in item["Tags"]}
+            kind = tags[TAG_ADDRESS].rsplit(".", 1)[0]
+            listed.setdefault(kind, set()).add(resource_type(kind).id_from_arn(item["ResourceARN"]))
+    assert listed["apigateway.rest_api"] == {api, twin}
+    for kind in ("apigateway.stage", "apigateway.api_key", "apigateway.usage_plan", "apigateway.vpc_link"):
+        assert listed[kind] == {chain[kind][2]}, kind
+
+
+def test_a_stage_serves_what_its_deployment_snapshot(as_aws: None, chain: dict[str, Any]) -> None:
+    """A change of the API is not served until a new deployment: the stage reads as serving an older configuration,
+    and its update deploys the API as it is now and points the stage at it (old deployments removed)."""
+    from provisioner import sandbox_shims
+
+    rt, ctx, stage, props = chain["apigateway.stage"]
+    api = chain["api"]
+    assert sandbox_shims.stage_serves(api, "api")["policy"] == POLICY
+    opened = json.loads(json.dumps(POLICY).replace('"*"}', '"arn:aws:execute-api:us-east-1:123456789012:*"}'))
+    _ag().update_rest_api(restApiId=api, patchOperations=_replace("/policy", json.dumps(opened)))
+    stale = rt.read(ctx, stage)
+    assert stale.props["serves"].endswith("made before the API's last change")
+    assert sandbox_shims.stage_serves(api, "api")["policy"] == POLICY  # AWS keeps serving the snapshot
+
+    # the config now wants the opened policy: what the stage must serve is that
+    want = rt.parse_props(
+        {**props.model_dump(), "serves": {"policy": opened, "methods": [{"path": "/{proxy+}", **METHOD}]}}
+    )
+    assert want.serves != props.serves
+    rt.update(ctx, stage, want, stale, {"serves"})
+    assert sandbox_shims.stage_serves(api, "api")["policy"] == opened
+    assert rt.read(ctx, stage).props["serves"] == want.serves
+    assert [d["id"] for d in _ag().get_deployments(restApiId=api)["items"]] == [
+        _ag().get_stage(restApiId=api, stageName="api")["deploymentId"]
+    ]
