@@ -270,6 +270,12 @@ class BatchConfig(Section):
     additional_security_group_ids: list[str] = Field(default_factory=list)
     #: managed policies attached to the job role as well (CloudFormation's AdditionalWorkerPolicyArn)
     job_policy_arns: list[str] = Field(default_factory=list)
+    #: roles a Metaflow step (and the user role) may hand to SageMaker for training jobs and models; empty: no
+    #: SageMaker at all (never any role that trusts SageMaker: that could be an administrator's)
+    sagemaker_role_arns: list[str] = Field(default_factory=list)
+    #: false: Batch's service-linked role AWSServiceRoleForBatch (what AWS recommends; Batch creates it when
+    #: absent); true: a role of the stack's own with terraform-aws-metaflow's policy
+    custom_service_role: bool = False
     gpu: GpuConfig = Field(default_factory=GpuConfig)
     imds: ImdsConfig = Field(default_factory=ImdsConfig)
 
@@ -287,6 +293,14 @@ class BatchConfig(Section):
         for arn in v:
             if not re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+", arn):
                 raise ValueError(f"{arn!r} is not a managed policy ARN like arn:aws:iam::123456789012:policy/NAME")
+        return v
+
+    @field_validator("sagemaker_role_arns")
+    @classmethod
+    def _sagemaker_roles(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", arn) or "*" in arn:
+                raise ValueError(f"{arn!r} is not a role ARN like arn:aws:iam::123456789012:role/NAME")
         return v
 
     @model_validator(mode="after")

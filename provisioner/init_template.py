@@ -62,6 +62,8 @@ root_volume_size = 100      # GiB, encrypted
 egress_cidr_blocks = ["0.0.0.0/0"]
 additional_security_group_ids = []   # your own security groups the compute environments get as well
 job_policy_arns = []        # managed policies your jobs' role gets as well (e.g. to read another bucket)
+sagemaker_role_arns = []    # roles your steps may hand to SageMaker (training jobs, models); empty: no SageMaker
+custom_service_role = false # false: Batch's own service-linked role (AWSServiceRoleForBatch); true: a role of the stack
 
 [batch.imds]
 http_endpoint = "enabled"

@@ -10,6 +10,10 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
 - ELBv2: an HTTPS listener needs a certificate moto's ACM or IAM holds. The sandbox cannot issue one (ACM never
   validates there), so any well-formed ACM or IAM certificate ARN is accepted.
 - Batch: UpdateComputeEnvironment accepts ``computeResources`` and drops them; AWS applies each member given.
+- S3: a conditional PutObject / DeleteObject (If-Match, If-None-Match) is checked and then performed, not as one
+  step; two concurrent ones can both succeed (``s3_conditional_requests``).
+- Batch: CreateComputeEnvironment refuses a MANAGED environment without ``serviceRole``; AWS uses (and creates)
+  its service-linked role AWSServiceRoleForBatch (``batch_service_linked_role``).
 - API Gateway: no deployment snapshots (a stage serves the live API), a second resource or method where AWS
   answers ConflictException, and nothing of it in the tagging API's GetResources (``apigateway``).
 """
@@ -122,6 +126,55 @@ def batch(patch: Patch = setattr) -> None:
         return out
 
     patch(BatchBackend, "update_compute_environment", update_compute_environment)
+
+
+def batch_service_linked_role(patch: Patch = setattr) -> None:
+    """A MANAGED compute environment created without ``serviceRole`` gets Batch's service-linked role, which Batch
+    creates when the account has none: "Using service-linked roles for AWS Batch",
+    https://docs.aws.amazon.com/batch/latest/userguide/using-service-linked-roles.html ("If you don't specify a
+    service role when you create a compute environment, AWS Batch uses the service-linked role ... and creates it
+    if it doesn't exist"; role AWSServiceRoleForBatch, path /aws-service-role/batch.amazonaws.com/). moto refuses
+    ("ServiceRole is required"), and its own create_service_linked_role would spell it AWSServiceRoleForbatch.
+    UNMANAGED environments still need ``serviceRole``, as on AWS."""
+    import json
+
+    from moto.batch.models import BatchBackend
+    from moto.iam.exceptions import NotFoundException
+
+    create = BatchBackend.create_compute_environment
+    name, service = "AWSServiceRoleForBatch", "batch.amazonaws.com"
+
+    def create_compute_environment(
+        self: BatchBackend,
+        compute_environment_name: str,
+        _type: str,
+        state: str,
+        compute_resources: Any,
+        service_role: Any,
+        tags: Any = None,
+    ) -> Any:
+        if not service_role and _type == "MANAGED":
+            try:
+                role = self.iam_backend.get_role(name)
+            except NotFoundException:
+                trust = {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": [service]}, "Action": "sts:AssumeRole"}],
+                }
+                role = self.iam_backend.create_role(
+                    name,
+                    json.dumps(trust),
+                    f"/aws-service-role/{service}/",
+                    permissions_boundary=None,
+                    description="Allows Batch to create and manage AWS resources on your behalf",
+                    tags=[],
+                    max_session_duration="3600",
+                    linked_service=service,
+                )
+            service_role = role.arn
+        return create(self, compute_environment_name, _type, state, compute_resources, service_role, tags)
+
+    patch(BatchBackend, "create_compute_environment", create_compute_environment)
 
 
 def apigateway(patch: Patch = setattr) -> None:
@@ -259,5 +312,5 @@ def s3_conditional_requests(patch: Patch = setattr) -> None:
 
 
 def install(patch: Patch = setattr) -> None:
-    for shim in (sagemaker, elbv2, batch, apigateway):
+    for shim in (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests):
         shim(patch)

@@ -45,6 +45,9 @@ IAM_NOT_YET = (
 #: a CE cannot go while a queue (even one being deleted) still lists it, nor while it is being modified
 _CE_STILL_USED = ("ClientException:JobQueue relationship", "ClientException:being modified")
 _GONE = ("DELETED", "DELETING")
+#: the service-linked role Batch reports as serviceRole when a create named none ("Using service-linked roles for
+#: AWS Batch"); read back as None, as it was asked for
+_SERVICE_LINKED = ":role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
 
 
 def _is_duplicate(err: BaseException) -> bool:
@@ -95,8 +98,9 @@ class ComputeEnvironmentProps(Props):
     security_group_ids: list[str]
     #: instance profile ARN; None for Fargate
     instance_role: str | None = None
-    #: role ARN Batch acts as
-    service_role: str
+    #: role ARN Batch acts as; None: Batch's service-linked role AWSServiceRoleForBatch (created by Batch when
+    #: absent), which AWS recommends and infrastructure updates require
+    service_role: str | None = None
     launch_template_id: str | None = None
     #: sent as given ("$Default", "$Latest" or a number)
     launch_template_version: str | None = None
@@ -239,7 +243,9 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
             "subnets": sorted(cr.get("subnets") or []),
             "security_group_ids": sorted(cr.get("securityGroupIds") or []),
             "instance_role": cr.get("instanceRole"),
-            "service_role": item.get("serviceRole"),
+            "service_role": None
+            if str(item.get("serviceRole") or "").endswith(_SERVICE_LINKED)
+            else item.get("serviceRole"),
             "launch_template_id": lt.get("launchTemplateId"),
             "launch_template_version": lt.get("version"),
             "bid_percentage": cr.get("bidPercentage") or None,  # 0 / absent: no bid cap set
@@ -287,6 +293,8 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
 
     def create(self, ctx: NodeContext, props: ComputeEnvironmentProps) -> str:
         batch = ctx.client("batch")
+        # a MANAGED environment without serviceRole uses (and if need be creates) AWSServiceRoleForBatch
+        role = {"serviceRole": props.service_role} if props.service_role else {}
         ctx.call(
             batch.create_compute_environment,
             retry_on=IAM_NOT_YET,
@@ -294,8 +302,8 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
             type="MANAGED",
             state=props.state,
             computeResources=self._compute_resources(props),
-            serviceRole=props.service_role,
             tags=dict(ctx.tags),
+            **role,
         )
         ctx.created(props.name)
         _wait_settled(ctx, "compute environment VALID", props.name, lambda n: self._describe(ctx, n), absent_ok=False)
@@ -317,6 +325,12 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
         if "state" in changes:
             kwargs["state"] = props.state
         if "service_role" in changes:
+            if props.service_role is None or observed.props.get("service_role") is None:
+                # "You can't switch between a service-linked role and a regular IAM role" (UpdateComputeEnvironment)
+                raise ValueError(
+                    f"compute environment {id}: AWS Batch allows no switch between its service-linked role and "
+                    "a role of your own on an existing environment; keep batch.custom_service_role as it was built"
+                )
             kwargs["serviceRole"] = props.service_role
         if kwargs:
             batch.update_compute_environment(computeEnvironment=id, **kwargs)

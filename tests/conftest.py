@@ -40,6 +40,12 @@ def _load_only_the_managed_policies_we_name() -> None:
 
 _load_only_the_managed_policies_we_name()
 
+# AWS Batch's service-linked role for compute environments created without serviceRole, as AWS does it (the
+# sandbox's shim; it changes nothing for a create that names a role)
+from provisioner import sandbox_shims  # noqa: E402
+
+sandbox_shims.batch_service_linked_role()
+
 from provisioner.context import Facts, NodeContext  # noqa: E402
 from provisioner.session import ClientFactory  # noqa: E402
 from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK  # noqa: E402

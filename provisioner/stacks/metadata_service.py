@@ -179,10 +179,12 @@ def add(
         description="ECS pulls images, writes logs and reads the DB secret for the metadata service",
         assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
         inline_policies={
-            **pol.ecs_execution_policies(),
+            # the UI's tasks run with this role too: their log group (ui.py's) as well
+            **pol.ecs_execution_policies(facts, [log_group, *([n("ui")] if cfg.ui.enabled else [])]),
             # Only this secret, only to hand it to the container (the `secrets` of the task definition).
             "db_secret": pol.doc(
-                pol.allow("secretsmanager:GetSecretValue", secret_arn), pol.allow("kms:Decrypt", rds_key_arn)
+                pol.allow("secretsmanager:GetSecretValue", secret_arn),
+                pol.allow("kms:Decrypt", rds_key_arn, **pol.via(facts, "secretsmanager")),
             ),
         },
     )
@@ -192,7 +194,7 @@ def add(
         name=n("metadata-ecs-task"),
         description="The metadata service's task role: read the datastore (terraform-aws-metaflow §3.4)",
         assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
-        inline_policies=pol.datastore_read_policies(bucket_arn, s3_key_arn),
+        inline_policies=pol.datastore_read_policies(facts, bucket_arn, s3_key_arn),
     )
     container = n("service")
     db_host = Ref(address=pg.address, attr="address")

@@ -72,14 +72,24 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     sfn = cfg.step_functions.enabled
     table_name = n("step_functions_state")
     table_arn = f"arn:{part}:dynamodb:{facts.region}:{facts.account_id}:table/{table_name}"
-    bp.add(
-        "iam.role.batch_service",
-        "iam.role",
-        name=n("batch-execution-role"),
-        description="Passed to AWS Batch as the compute environment's service role",
-        assume_role_policy=pol.trust(pol.principal(facts, "batch")),
-        inline_policies=pol.batch_service_policies(facts),
-    )
+    if cfg.batch.custom_service_role:
+        # Otherwise Batch acts through its service-linked role AWSServiceRoleForBatch (serviceRole left out)
+        batch_arn = f"arn:{part}:batch:{facts.region}:{facts.account_id}"
+        bp.add(
+            "iam.role.batch_service",
+            "iam.role",
+            name=n("batch-execution-role"),
+            description="Passed to AWS Batch as the compute environment's service role",
+            assume_role_policy=pol.trust(
+                pol.principal(facts, "batch"),
+                source_account=facts.account_id,
+                source_arns=[
+                    *(f"{batch_arn}:compute-environment/{n(ce)}" for ce in ("cpu", "cpu-on-demand", "gpu")),
+                    f"{batch_arn}:job/*",
+                ],
+            ),
+            inline_policies=pol.batch_service_policies(facts),
+        )
     if cfg.batch.ec2_based:
         bp.add(
             "iam.role.ecs_instance",
@@ -104,7 +114,9 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         name=n("batch_s3_task_role"),
         description="The role Metaflow's Batch jobs run as (METAFLOW_ECS_S3_ACCESS_IAM_ROLE)",
         assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
-        inline_policies=pol.batch_task_policies(facts, bucket_arn, key_arn, table_arn if sfn else None),
+        inline_policies=pol.batch_task_policies(
+            facts, bucket_arn, key_arn, table_arn if sfn else None, list(cfg.batch.sagemaker_role_arns)
+        ),
         **extra,
     )
 
@@ -125,8 +137,12 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             "iam.role",
             name=n("step_functions_role"),
             description="Lets AWS Step Functions run Metaflow flows on Batch and record state in DynamoDB",
-            assume_role_policy=pol.trust(pol.principal(facts, "states")),
-            inline_policies=pol.step_functions_policies(facts, queue_arn, bucket_arn, key_arn, table_arn),
+            assume_role_policy=pol.trust(
+                pol.principal(facts, "states"),
+                source_account=facts.account_id,
+                source_arns=[f"arn:{part}:states:{facts.region}:{facts.account_id}:stateMachine:{cfg.queue_name}_*"],
+            ),
+            inline_policies=pol.step_functions_policies(facts, cfg.queue_name, queues, bucket_arn, key_arn, table_arn),
             after=("dynamodb.table.step_functions",),
         )
         bp.add(
@@ -134,8 +150,12 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             "iam.role",
             name=n("eventbridge_role"),
             description="Lets Amazon EventBridge start Metaflow's Step Functions state machines",
-            assume_role_policy=pol.trust(pol.principal(facts, "events")),
-            inline_policies=pol.eventbridge_policies(facts),
+            assume_role_policy=pol.trust(
+                pol.principal(facts, "events"),
+                source_account=facts.account_id,
+                source_arns=[f"arn:{part}:events:{facts.region}:{facts.account_id}:rule/{cfg.queue_name}*"],
+            ),
+            inline_policies=pol.eventbridge_policies(facts, cfg.queue_name),
         )
 
     # --- outputs: the Metaflow profile (terraform-aws-metaflow §4.4 keys this stack has)
@@ -157,12 +177,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
 
         profile.update(metadata_service.add(bp, cfg, facts, net, bucket_arn, key_arn))
 
-    passed_roles: list[Any] = [Ref(address="iam.role.batch_task", attr="arn")]
-    if sfn:
-        passed_roles += [
-            Ref(address="iam.role.step_functions", attr="arn"),
-            Ref(address="iam.role.eventbridge", attr="arn"),
-        ]
+    job_roles: list[Any] = [Ref(address="iam.role.batch_task", attr="arn")]
     if cfg.batch.fargate:
         # Its own execution role: the metadata service's may read the database secret, and whoever may submit a
         # job could hand that secret to the job through the job's `secrets`.
@@ -172,11 +187,11 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             name=n("batch-fargate-execution-role"),
             description="The execution role of Metaflow's Fargate Batch jobs: pull images, write logs",
             assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
-            inline_policies=pol.ecs_execution_policies(),
+            inline_policies=pol.ecs_execution_policies(facts, [pol.BATCH_LOG_GROUP]),
         )
         fargate_role = Ref(address="iam.role.batch_fargate_execution", attr="arn")
         profile["METAFLOW_ECS_FARGATE_EXECUTION_ROLE"] = fargate_role
-        passed_roles.append(fargate_role)
+        job_roles.append(fargate_role)
 
     if cfg.ecr.enabled:
         profile.update(_ecr(bp, cfg, facts))
@@ -204,7 +219,10 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
                 bucket_arn=bucket_arn,
                 kms_arn=key_arn,
                 queue_arns=queues,
-                passed_roles=passed_roles,
+                job_roles=job_roles,
+                sfn_role=Ref(address="iam.role.step_functions", attr="arn") if sfn else None,
+                events_role=Ref(address="iam.role.eventbridge", attr="arn") if sfn else None,
+                sagemaker_roles=list(cfg.batch.sagemaker_role_arns),
                 notebook_arns=notebook_arns,
             ),
         )
@@ -240,7 +258,8 @@ def _batch(bp: Blueprint, cfg: Config, net: Network) -> list[Any]:
     shared: dict[str, Any] = dict(
         subnets=subnets,
         security_group_ids=[Ref(address="ec2.security_group.batch"), *b.additional_security_group_ids],
-        service_role=Ref(address="iam.role.batch_service", attr="arn"),
+        # None: Batch's service-linked role
+        service_role=Ref(address="iam.role.batch_service", attr="arn") if b.custom_service_role else None,
     )
     ec2: dict[str, Any] = dict(
         instance_role=Ref(address="iam.instance_profile.ecs_instance", attr="arn"),

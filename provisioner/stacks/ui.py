@@ -154,7 +154,7 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
         name=n("ui-ecs-task"),
         description="The Metaflow UI's task role: read the datastore (terraform-aws-metaflow §3.6)",
         assume_role_policy=pol.trust(pol.principal(facts, "ecs-tasks")),
-        inline_policies=pol.datastore_read_policies(bucket_arn, key_arn),
+        inline_policies=pol.datastore_read_policies(facts, bucket_arn, key_arn),
     )
     db_address = database.addresses(metadata_service.DATABASE, md.database).address
     secret_arn = Ref(address="secretsmanager.secret.db", attr="arn")

@@ -100,7 +100,8 @@ def inventory() -> dict[str, set[str]]:
         "route_table": {r["RouteTableId"] for r in ec2.describe_route_tables()["RouteTables"]},
         "security_group": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
         "launch_template": {t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]},
-        "role": {r["RoleName"] for r in iam.list_roles()["Roles"]},
+        # service-linked roles (Batch's) are AWS's, shared by the account and kept after a stack goes
+        "role": {r["RoleName"] for r in iam.list_roles()["Roles"] if not r["Path"].startswith("/aws-service-role/")},
         "instance_profile": {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]},
         "kms_key": keys,
         "kms_alias": {

@@ -40,7 +40,7 @@ def test_up_and_down_without_a_terminal_refuse_unless_yes(stack: Stack) -> None:
     assert invoke(stack, "up", "--yes").exit_code == 0
     refused_down = invoke(stack, "down")
     assert refused_down.exit_code == 1 and "pass --yes" in refused_down.output
-    assert len(stack.state().resources) == 22
+    assert len(stack.state().resources) == 21
 
     done = invoke(stack, "down", "--yes")
     assert done.exit_code == 0, done.output

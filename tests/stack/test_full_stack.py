@@ -37,7 +37,7 @@ from tests.stack.conftest import Stack, leftovers, write_config
 from tests.stack.test_personal_stack import FailAfter
 
 #: the resources of `full` with its defaults and the UI on (2 AZs, one NAT gateway, spot with its fallback)
-FULL_COUNT = 84
+FULL_COUNT = 83
 #: terraform-aws-metaflow's metaflow_profile_json keys with ECR, the metadata service, API Gateway and basic auth
 #: on (§4.4: A + B + D); Fargate adds METAFLOW_ECS_FARGATE_EXECUTION_ROLE (C)
 PROFILE_KEYS = {
@@ -430,9 +430,8 @@ def test_every_arn_and_name_is_of_the_accounts_partition(partition: str) -> None
         for st in node.props["assume_role_policy"]["Statement"]
         for s in st["Principal"].get("Service", [])
     }
-    assert principals == {
-        f"{s}.amazonaws.com" for s in ("batch", "ec2", "ecs-tasks", "states", "events", "lambda", "sagemaker")
-    }
+    # (no Batch service role: Batch's service-linked role by default)
+    assert principals == {f"{s}.amazonaws.com" for s in ("ec2", "ecs-tasks", "states", "events", "lambda", "sagemaker")}
 
 
 def _addresses(**sections: dict[str, Any]) -> set[str]:
@@ -526,16 +525,25 @@ def test_user_role_reaches_only_this_stack() -> None:
                         ":execution:metaflow-abc12345",
                         ":rule/metaflow-abc12345",
                         "metaflow-notebook",
-                        ":job-definition/*",
-                        ":training-job/*",
+                        ":job-definition/metaflow_*",
+                        ":job/*",
                         ":log-group:/aws/batch/job:",
                     )
                 ), r
             elif r == "*":
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
                 assert all(a.split(":")[1].startswith(("Describe", "List", "Register", "Terminate")) for a in actions)
-    passed = next(st for st in statements if st.get("Sid") == "PassRole")["Resource"]
-    assert {r.address for r in passed} == {"iam.role.batch_task", "iam.role.step_functions", "iam.role.eventbridge"}
+    passed = {
+        r.address: st["Condition"]["StringEquals"]["iam:PassedToService"]
+        for st in statements
+        if st["Action"] == "iam:PassRole"
+        for r in st["Resource"]
+    }
+    assert passed == {
+        "iam.role.batch_task": "ecs-tasks.amazonaws.com",
+        "iam.role.step_functions": "states.amazonaws.com",
+        "iam.role.eventbridge": "events.amazonaws.com",
+    }
 
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/x"

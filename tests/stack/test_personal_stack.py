@@ -19,7 +19,7 @@ EXPECTED = {
     "ec2.subnet.public_1", "ec2.subnet.public_2",
     "ec2.route_table_association.public_1", "ec2.route_table_association.public_2",
     "ec2.security_group.batch", "ec2.launch_template.cpu",
-    "iam.role.batch_service", "iam.role.ecs_instance", "iam.instance_profile.ecs_instance", "iam.role.batch_task",
+    "iam.role.ecs_instance", "iam.instance_profile.ecs_instance", "iam.role.batch_task",
     "iam.role.step_functions", "iam.role.eventbridge",
     "batch.compute_environment.cpu", "batch.job_queue.main", "dynamodb.table.step_functions",
 }  # fmt: skip
@@ -83,7 +83,7 @@ def remove_inline_policy(stack: Stack) -> None:
 
 def attach_admin(stack: Stack) -> None:
     boto3.client("iam").attach_role_policy(
-        RoleName=_state_id(stack, "iam.role.batch_service"), PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+        RoleName=_state_id(stack, "iam.role.batch_task"), PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
     )
 
 
@@ -107,7 +107,7 @@ OUT_OF_BAND: list[tuple[Callable[[Stack], Any], str, str, str | None]] = [
     (bucket_to_sse_s3, "s3.bucket.datastore", "changed", "kms_key_arn"),
     (open_public_access, "s3.bucket.datastore", "changed", "block_public_access"),
     (remove_inline_policy, "iam.role.batch_task", "changed", "inline_policies"),
-    (attach_admin, "iam.role.batch_service", "changed", "managed_policy_arns"),
+    (attach_admin, "iam.role.batch_task", "changed", "managed_policy_arns"),
     (delete_table, "dynamodb.table.step_functions", "missing", None),
     (delete_route, "ec2.route.public_internet", "missing", None),
     (remove_tag, "ec2.vpc.main", "changed", "tags"),
@@ -262,7 +262,7 @@ def test_interrupted_up_is_completed_without_duplicates(
     # exactly one of each, except the per-AZ pairs
     assert {k: len(v) for k, v in made.items()} == {
         "vpc": 1, "subnet": 2, "igw": 1, "route_table": 2, "security_group": 2, "launch_template": 1,
-        "role": 5, "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1,
+        "role": 4, "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1,
         "compute_environment": 1, "job_queue": 1,
     }  # fmt: skip
 

@@ -29,10 +29,10 @@ def team_stack(moto_account: None, tmp_path: Path) -> Stack:
 def test_state_lives_on_s3_with_history(team_stack: Stack) -> None:
     team_stack.up()
     body = boto3.client("s3").get_object(Bucket="team-state", Key="mfprov/t1/state.json")["Body"].read()
-    assert len(json.loads(body)["resources"]) == 22
+    assert len(json.loads(body)["resources"]) == 21
     assert not (team_stack.path.parent / ".mfprov" / "state.json").exists()
     versions = team_stack.ws().store().history()
-    assert len(versions) > 22  # a version per resource saved
+    assert len(versions) > 21  # a version per resource saved
     assert team_stack.up().mutating == {}
     assert team_stack.drift().value == []
 
@@ -64,7 +64,7 @@ def test_two_ups_at_once_one_is_refused_with_the_holder_named(
     first.join(60)
     assert results["first"].value.run.ok
     monkeypatch.setattr(ClientFactory, "__init__", original)
-    assert len(team_stack.state().resources) == 22  # nothing corrupted
+    assert len(team_stack.state().resources) == 21  # nothing corrupted
     assert team_stack.drift().value == []
 
 
@@ -92,7 +92,7 @@ def test_restore_an_earlier_version(team_stack: Stack) -> None:
     oldest = history[-1]["version"]
     result = CliRunner().invoke(cli, ["--config", str(team_stack.path), "state", "restore", oldest])
     assert result.exit_code == 0, result.output
-    assert len(team_stack.state().resources) < 22
+    assert len(team_stack.state().resources) < 21
     # The next up finds the rest by tags and names again.
     assert team_stack.up().mutating == {}
-    assert len(team_stack.state().resources) == 22
+    assert len(team_stack.state().resources) == 21

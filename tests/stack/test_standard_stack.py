@@ -38,7 +38,7 @@ def state_id(stack: Stack, address: str) -> str:
 def test_standard_up_is_idempotent_and_in_sync(standard: Stack) -> None:
     standard.up()
     resources = standard.state().resources
-    assert len(resources) == 51
+    assert len(resources) == 50
     assert standard.up().mutating == {}
     assert standard.drift().value == []
 
@@ -217,7 +217,7 @@ def test_interrupted_standard_up_resumes_without_duplicates(
     assert not standard.run("up", core.up).value.run.ok
     monkeypatch.setattr(ClientFactory, "__init__", original)
     standard.up()
-    assert len(standard.state().resources) == 51
+    assert len(standard.state().resources) == 50
     assert standard.drift().value == []
     assert len(boto3.client("rds").describe_db_instances()["DBInstances"]) == 1
     assert len(boto3.client("elbv2").describe_load_balancers()["LoadBalancers"]) == 1
@@ -283,7 +283,7 @@ def test_lost_state_is_rebuilt_from_tags_and_names(standard: Stack) -> None:
 
     again = standard.up()
     assert again.mutating == {}, "adopting what exists must change nothing"
-    assert len(standard.state().resources) == 51
+    assert len(standard.state().resources) == 50
     assert {k: len(v) for k, v in inventory().items()} == made  # no duplicates
     assert standard.drift().value == []
 

@@ -44,7 +44,7 @@ def test_import_adopts_an_existing_bucket_after_checking_it(stack: Stack) -> Non
 def test_state_list_show_rm(stack: Stack) -> None:
     stack.up()
     listed = invoke(stack, "state", "list")
-    assert listed.exit_code == 0 and "ec2.vpc.main" in listed.output and "22 resources" in listed.output
+    assert listed.exit_code == 0 and "ec2.vpc.main" in listed.output and "21 resources" in listed.output
     shown = invoke(stack, "state", "show", "iam.role.batch_task")
     assert json.loads(shown.stdout)["id"] == "metaflow-batch_s3_task_role-abc12345"
     assert invoke(stack, "state", "rm", "kms.alias.s3").exit_code == 0
@@ -105,7 +105,7 @@ def test_a_damaged_state_says_so_and_the_previous_one_brings_the_stack_back(stac
     assert restored.exit_code == 0, restored.output
     # The backup is one save behind; whatever it lacks is found again by name and tags.
     assert stack.up().mutating == {}
-    assert len(stack.state().resources) == 22
+    assert len(stack.state().resources) == 21
     assert stack.drift().value == []
 
     hand_edited = json.loads(path.read_text())

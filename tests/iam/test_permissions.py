@@ -1,0 +1,310 @@
+"""`mfprov permissions`: the policy it prints is enough for `up`, `drift` and `down`, and no statement is spare.
+
+Every AWS call of a run in the in-process sandbox is checked, before it is sent, the way AWS authorizes it
+(``tests/iam/provisioning_calls.py``: action, resource ARN from the call's parameters, a role passed, tags given
+at create; ``tests/iam/evaluator.py``: identity-policy evaluation), against only the policy ``mfprov permissions``
+generates for the same config; a denied call is answered with AWS's AccessDenied.
+
+What the sandbox cannot show: the checks AWS makes that no call of this run exercises (a service-linked role AWS
+creates on first use, KMS grants an integrated service makes, calls only an update or a failure path makes).
+``test_every_statement_is_needed`` names them instead of passing over them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from typer.testing import CliRunner
+
+from provisioner import app as core
+from provisioner import permissions as perms
+from provisioner.cli import cli
+from provisioner.session import is_mutating
+from resources import load_all
+from resources.base import REGISTRY
+from tests.conftest import ACCOUNT
+from tests.iam.calls import Check, Env
+from tests.iam.evaluator import Decision, Evaluator
+from tests.iam.provisioning_calls import provisioning_checks
+from tests.iam.recording import ENGINE, Call, Recording, record_calls
+from tests.stack.conftest import Stack, write_config
+
+PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/ci"
+
+
+@dataclass
+class Checked:
+    call: Call
+    checks: list[Check]
+    decisions: list[Decision]
+
+
+@dataclass
+class Guard:
+    """The policy in force, and every call checked against it."""
+
+    policy: dict[str, Any] = field(default_factory=dict)
+    env: Env = field(default_factory=lambda: Env(account=ACCOUNT, principal_arn=PRINCIPAL))
+    checked: list[Checked] = field(default_factory=list)
+    on: bool = False
+
+    def role_of_profile(self, profile_arn: str) -> str:
+        name = profile_arn.rsplit("/", 1)[1]
+        # the moto backend, through a session the guard does not watch
+        raw = boto3.session.Session(botocore_session=botocore.session.Session()).client("iam")
+        roles = raw.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+        return str(roles[0]["Arn"]) if roles else f"arn:aws:iam::{ACCOUNT}:role/(none)"
+
+    def __call__(self, call: Call) -> None:
+        if not self.on:
+            return
+        checks = provisioning_checks(call.service, call.operation, call.params, self.env, self.role_of_profile)
+        decisions = Evaluator([self.policy]).authorize(checks)
+        self.checked.append(Checked(call, checks, decisions))
+        denied = next((d for d in decisions if not d), None)
+        if denied is not None:
+            code = {"s3": "AccessDenied", "ec2": "UnauthorizedOperation"}.get(call.service, "AccessDeniedException")
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": code,
+                        "Message": f"User: {PRINCIPAL} is not authorized to perform: {denied.action} on resource: "
+                        f"{denied.resource} because no identity-based policy allows the {denied.action} action",
+                    }
+                },
+                call.operation,
+            )
+
+
+@pytest.fixture
+def guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Guard, Recording]]:
+    g = Guard()
+    rec = record_calls(monkeypatch, hooks=[g])
+    yield g, rec
+
+
+def generated(path: Path) -> dict[str, Any]:
+    """What `mfprov permissions --json` prints for the config at ``path`` (credentials: moto's account)."""
+    result = CliRunner().invoke(cli, ["--config", str(path), "permissions", "--json"])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def full_ui_config(directory: Path) -> Path:
+    from tests.stack.test_full_stack import full_config
+
+    arn = boto3.client("acm").request_certificate(DomainName="metaflow.example.com")["CertificateArn"]
+    return full_config(directory, arn)
+
+
+def config_of(name: str, directory: Path) -> Path:
+    if name == "mlflow":
+        from tests.stack.test_mlflow_stack import mlflow_config
+
+        return mlflow_config(directory / "m1")
+    if name == "full":
+        return full_ui_config(directory)
+    return write_config(directory, preset=name)
+
+
+def sandbox_gaps(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's gaps the stack tests fill the same way (tests/conftest.py, tests/stack/test_mlflow_stack.py)."""
+    from provisioner import sandbox_shims
+
+    sandbox_shims.install(lambda target, attr, value: monkeypatch.setattr(target, attr, value, raising=False))
+    if name == "mlflow":
+        from tests.stack import test_mlflow_stack
+
+        test_mlflow_stack.grace_period_kept.__wrapped__(monkeypatch)  # type: ignore[attr-defined]
+
+
+def lifecycle(stack: Stack) -> None:
+    """up, drift (in sync), a second up (nothing to do), down of everything."""
+    stack.up()
+    assert stack.drift().value == []
+    assert stack.up().value.plan.empty
+    stack.down(delete_protected=True)
+
+
+PRESETS = ["personal", "standard", "full", "mlflow"]
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, tuple[dict[str, Any], list[Checked]]]:
+    """Filled by test_up_drift_down_need_nothing_more for the tests after it (one run per stack)."""
+    return {}
+
+
+def test_every_registered_kind_has_an_entry() -> None:
+    load_all()
+    assert set(REGISTRY) - set(perms.KIND_GRANTS) == set(), "resource kinds without IAM grants"
+    assert set(perms.KIND_GRANTS) - set(REGISTRY) == set(), "grants for kinds that no longer exist"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_up_drift_down_need_nothing_more(
+    name: str,
+    guard: tuple[Guard, Recording],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    runs: dict[str, tuple[dict[str, Any], list[Checked]]],
+    moto_account: None,
+) -> None:
+    g, rec = guard
+    sandbox_gaps(name, monkeypatch)
+    path = config_of(name, tmp_path)
+    g.policy = generated(path)
+    assert ACCOUNT in json.dumps(g.policy)  # the credentials' account, from STS
+    g.on = True
+    lifecycle(Stack(path))
+    denied = [f"{c.call.service}:{c.call.operation}: {d}" for c in g.checked for d in c.decisions if not d]
+    assert denied == []
+    # Every call a resource kind's hooks make is among its kind's grants (the engine's among the engine's).
+    missing = set()
+    for c in g.checked:
+        grants = perms.ENGINE_GRANTS if c.call.kind == ENGINE else perms.grants_of(c.call.kind)
+        listed = {a for gr in grants for a in gr.actions}
+        missing |= {(c.call.kind, ch.action) for ch in c.checks if ch.action not in listed}
+    assert missing == set()
+    runs[name] = (g.policy, g.checked)
+
+
+def test_every_statement_is_needed(runs: dict[str, tuple[dict[str, Any], list[Checked]]]) -> None:
+    """Removing any statement denies some call of the run, unless the statement holds only checks no call of the
+    sandbox run makes (listed: AWS makes them, the sandbox cannot)."""
+    assert set(runs) == set(PRESETS), "needs the runs of test_up_drift_down_need_nothing_more"
+    for name, (policy, checked) in runs.items():
+        sole: set[str] = set()
+        exercised: set[str] = set()
+        for c in checked:
+            for d in c.decisions:
+                exercised |= set(d.statements)
+                if len(d.statements) == 1:
+                    sole |= set(d.statements)
+        sids = {st["Sid"] for st in policy["Statement"]}
+        spare = sids & exercised - sole
+        assert spare == set(), f"{name}: statements that other statements make redundant"
+        unexercised = sids - exercised
+        by_sid = {st["Sid"]: st for st in policy["Statement"]}
+        actions = {a for s in unexercised for a in by_sid[s]["Action"]}
+        # Only what the sandbox cannot show: roles AWS creates, KMS grants services make, calls of update paths.
+        assert all(a.split(":", 1)[0] in UNEXERCISED_SERVICES or a in UNEXERCISED_ACTIONS for a in actions), (
+            name,
+            sorted(actions - UNEXERCISED_ACTIONS),
+        )
+
+
+#: statements of these services hold only checks AWS makes behind the call (a service-linked role, a KMS grant, a
+#: CloudWatch alarm of a scaling policy) or calls the sandbox run does not make
+UNEXERCISED_SERVICES = {"cloudwatch"}
+UNEXERCISED_ACTIONS = {
+    "iam:CreateServiceLinkedRole",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:RetireGrant",
+    # API Gateway makes a VPC endpoint service of the NLB for a VPC link, as the caller
+    "ec2:CreateVpcEndpointServiceConfiguration",
+    "ec2:DeleteVpcEndpointServiceConfigurations",
+    "ec2:DescribeVpcEndpointServiceConfigurations",
+    "ec2:ModifyVpcEndpointServicePermissions",
+}
+
+
+def test_a_missing_statement_stops_up_with_one_line(
+    guard: tuple[Guard, Recording], moto_account: None, tmp_path: Path
+) -> None:
+    g, _ = guard
+    path = write_config(tmp_path)
+    policy = generated(path)
+    roles = next(st for st in policy["Statement"] if "iam:CreateRole" in st["Action"])
+    policy["Statement"].remove(roles)
+    g.policy, g.on = policy, True
+    result = CliRunner().invoke(cli, ["--config", str(path), "up", "--yes"])
+    assert result.exit_code == 1
+    said = re.compile(rf"the credentials in use lack iam:\w+ on arn:aws:iam::{ACCOUNT}:role/metaflow-[\w-]+$")
+    assert any(said.search(line) for line in result.stderr.splitlines()), result.stderr
+    assert "not authorized" not in result.stderr
+    # it stopped while looking: nothing was created, changed or deleted
+    assert [c.call.operation for c in g.checked if is_mutating(c.call.operation)] == []
+
+
+def test_permissions_without_credentials_writes_placeholders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    path = write_config(tmp_path, preset="standard")
+    result = CliRunner().invoke(cli, ["--config", str(path), "permissions"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    text = json.dumps(doc)
+    assert perms.ACCOUNT_PLACEHOLDER in text and perms.PARTITION_PLACEHOLDER in text
+    roles = next(st for st in doc["Statement"] if "iam:CreateRole" in st["Action"])
+    assert "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/metaflow-batch_s3_task_role-abc12345" in roles["Resource"]
+    # every `*` is said, with its reason, on stderr
+    unscoped = {a for st in doc["Statement"] if st["Resource"] == "*" for a in st["Action"]}
+    assert unscoped and all(a in result.stderr for a in unscoped)
+    assert "On * (" in result.stderr
+
+
+def test_only_the_stack_s_own_names_are_granted(moto_account: None, tmp_path: Path) -> None:
+    """Two stacks of one account: neither policy lets its holder touch the other's bucket, roles or table."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = generated(write_config(tmp_path / "a", name="aa"))
+    other = write_config(tmp_path / "b", name="bb")
+    other.write_text(other.read_text().replace("abc12345", "zzz99999"))
+    second = generated(other)
+    ev = Evaluator([first])
+    env = Env(account=ACCOUNT)
+    for service, op, params in (
+        ("s3", "DeleteBucket", {"Bucket": "metaflow-s3-zzz99999"}),
+        ("iam", "DeleteRole", {"RoleName": "metaflow-batch_s3_task_role-zzz99999"}),
+        ("iam", "PutRolePolicy", {"RoleName": "metaflow-batch_s3_task_role-zzz99999"}),
+        ("dynamodb", "DeleteTable", {"TableName": "metaflow-step_functions_state-zzz99999"}),
+        ("batch", "DeleteJobQueue", {"jobQueue": "metaflow-zzz99999"}),
+    ):
+        checks = provisioning_checks(service, op, params, env, lambda arn: arn)
+        assert ev.first_denied(checks) is not None, (service, op)
+        assert Evaluator([second]).first_denied(checks) is None, (service, op)
+
+
+def test_the_state_bucket_is_granted_when_the_state_lives_in_s3(moto_account: None, tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    text = path.read_text()
+    assert "[state]" not in text
+    path.write_text(text + '\n[state]\nbackend = "s3"\nbucket = "team-states"\n')
+    doc = generated(path)
+    ev, env = Evaluator([doc]), Env(account=ACCOUNT)
+    key = "mfprov/t1/state.json"
+    for op, params in (
+        ("GetObject", {"Bucket": "team-states", "Key": key}),
+        ("PutObject", {"Bucket": "team-states", "Key": key + ".lock"}),
+        ("DeleteObject", {"Bucket": "team-states", "Key": key + ".lock"}),
+        ("GetBucketVersioning", {"Bucket": "team-states"}),
+    ):
+        assert ev.first_denied(provisioning_checks("s3", op, params, env, lambda a: a)) is None, op
+    other = provisioning_checks("s3", "PutObject", {"Bucket": "team-states", "Key": "mfprov/other/state.json"}, env,
+                                lambda a: a)  # fmt: skip
+    assert ev.first_denied(other) is not None
+
+
+@pytest.fixture
+def moto_account() -> Iterator[None]:
+    from moto import mock_aws
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
