@@ -288,18 +288,6 @@ def _problems_of(w: Workload, sn: Subnet, net: Network) -> list[str]:
     public_ip = sn.map_public_ip if w.public_ip is None else w.public_ip
     if sn.internet_gateway and public_ip:
         return []
-    if not sn.internet_gateway:
-        why = "no NAT gateway route, no internet gateway route"
-    elif w.public_ip is None:
-        why = (
-            "no NAT gateway route; its internet gateway route needs a public IP, and the subnet hands out none "
-            "(MapPublicIpOnLaunch is false), which is where Batch instances take theirs from"
-        )
-    else:
-        why = (
-            "no NAT gateway route; its internet gateway route needs a public IP, and the tasks get none "
-            "(set network.assign_public_ip = true)"
-        )
     lacks = []
     missing = [s for s in w.needs if not net.has(sn, s)]
     if missing:
@@ -309,8 +297,23 @@ def _problems_of(w: Workload, sn: Subnet, net: Network) -> list[str]:
     lacks += [f"image {image} is not in this region's ECR" for image in w.internet_images]
     if not lacks:
         return []
+    if not sn.internet_gateway:
+        why = "no NAT gateway route, no internet gateway route"
+        return [
+            f"{w.name}: subnet {sn.name} has no route to the internet ({why}) and {' and '.join(lacks)}: "
+            f"{w.consequence}"
+        ]
+    # only the public IP is lacking: the one fix worth naming
+    if w.public_ip is None:
+        fix = (
+            "the subnet hands out none (MapPublicIpOnLaunch is false) and Batch instances take theirs from the "
+            "subnet: turn it on, or use subnets behind a NAT gateway"
+        )
+    else:
+        fix = "the tasks get none: set network.assign_public_ip = true"
     return [
-        f"{w.name}: subnet {sn.name} has no route to the internet ({why}) and {' and '.join(lacks)}: {w.consequence}"
+        f"{w.name}: subnet {sn.name} has no route to the internet (no NAT gateway route; its internet gateway route "
+        f"needs a public IP, and {fix}): {w.consequence}"
     ]
 
 

@@ -119,7 +119,11 @@ def test_brought_public_subnets_refuse_services_without_a_public_ip(moto_account
     assert len(found) == 2, found
     for subnet, line in zip(subnets, found, strict=True):
         assert line.startswith(f"ecs service metadata: subnet {subnet} has no route to the internet")
-        assert "set network.assign_public_ip = true" in line and "tasks cannot start" in line
+        assert line == (
+            f"ecs service metadata: subnet {subnet} has no route to the internet (no NAT gateway route; its internet "
+            "gateway route needs a public IP, and the tasks get none: set network.assign_public_ip = true): tasks "
+            "cannot start"
+        )
     # Batch instances take the subnets' auto-assigned IPs: nothing said of the compute environment
     assert not any("batch" in line for line in found)
 
@@ -154,7 +158,12 @@ def test_batch_instances_need_subnets_that_hand_out_public_ips(moto_account: Non
     stack = _stack(tmp_path, "personal", {"vpc_id": vpc, "subnet_ids": subnets, "assign_public_ip": True})
     found = _check(stack)
     assert [line.split(" has ")[0] for line in found] == [f"batch compute environment cpu: subnet {s}" for s in subnets]
-    assert all("MapPublicIpOnLaunch is false" in line and "ecr.api, ecr.dkr" in line for line in found)
+    assert found[0] == (
+        f"batch compute environment cpu: subnet {subnets[0]} has no route to the internet (no NAT gateway route; its "
+        "internet gateway route needs a public IP, and the subnet hands out none (MapPublicIpOnLaunch is false) and "
+        "Batch instances take theirs from the subnet: turn it on, or use subnets behind a NAT gateway): instances "
+        "cannot join or pull images"
+    )
     _refused_before_any_change(stack, core.up)
 
     fargate = _stack(tmp_path, "personal", {"vpc_id": vpc, "subnet_ids": subnets}, batch={"compute_type": "fargate"})
@@ -167,11 +176,18 @@ def test_batch_instances_need_subnets_that_hand_out_public_ips(moto_account: Non
 def test_private_subnets_without_nat_or_endpoints_are_refused(moto_account: None, tmp_path: Path) -> None:
     vpc, public = _vpc(internet=True, map_public_ip=True)
     private, _ = _private_subnets(vpc)
-    stack = _stack(tmp_path, "standard", {"vpc_id": vpc, "subnet_ids": public, "private_subnet_ids": private})
+    network = {"vpc_id": vpc, "subnet_ids": public, "private_subnet_ids": private}
+    stack = _stack(tmp_path, "standard", network, notebook={"enabled": True})
     found = _check(stack)
     batch = [line for line in found if line.startswith("batch compute environment cpu: ")]
     service = [line for line in found if line.startswith("ecs service metadata: ")]
-    assert len(batch) == 2 and len(service) == 2 and len(found) == 4, found
+    assert len(batch) == 2 and len(service) == 2 and len(found) == 5, found
+    # the notebook in a private subnet has no direct internet access of SageMaker's: Metaflow there needs a way out
+    assert (
+        f"sagemaker notebook notebook: subnet {private[0]} has no route to the internet (no NAT gateway route, no "
+        "internet gateway route) and no VPC endpoints for s3 (a gateway endpoint on its route table), batch: Metaflow "
+        "in the notebook cannot reach S3 or Batch"
+    ) in found
     for s in private:
         assert (
             f"batch compute environment cpu: subnet {s} has no route to the internet (no NAT gateway route, no "
@@ -188,7 +204,8 @@ def test_private_subnets_without_nat_or_endpoints_are_refused(moto_account: None
 
     # the same subnets behind the user's NAT gateway are fine
     behind_nat, _ = _private_subnets(vpc, nat=True, first=192)
-    nat = _stack(tmp_path, "standard", {"vpc_id": vpc, "subnet_ids": public, "private_subnet_ids": behind_nat})
+    network = {"vpc_id": vpc, "subnet_ids": public, "private_subnet_ids": behind_nat}
+    nat = _stack(tmp_path, "standard", network, notebook={"enabled": True})
     assert _check(nat) == []
 
 
