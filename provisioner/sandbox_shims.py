@@ -16,6 +16,8 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
   its service-linked role AWSServiceRoleForBatch (``batch_service_linked_role``).
 - API Gateway: no deployment snapshots (a stage serves the live API), a second resource or method where AWS
   answers ConflictException, and nothing of it in the tagging API's GetResources (``apigateway``).
+- KMS: EnableKey on a key pending deletion and CancelKeyDeletion on one that is not succeed; a cancelled key
+  stays enabled (``kms_key_states``).
 """
 
 from __future__ import annotations
@@ -311,6 +313,35 @@ def s3_conditional_requests(patch: Patch = setattr) -> None:
     patch(S3Response, "delete_object", delete_object)
 
 
+def kms_key_states(patch: Patch = setattr) -> None:
+    """KMS key states where moto differs from AWS: EnableKey on a key pending deletion fails, CancelKeyDeletion on
+    a key not pending deletion fails, and a key whose deletion is cancelled is Disabled, not enabled ("Key states
+    of AWS KMS keys", https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html; "Cancel key deletion",
+    https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys-cancelling-key-deletion.html). moto does
+    the first two and leaves a cancelled key ``Enabled: true``."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.kms.models import KmsBackend
+
+    enable, cancel = KmsBackend.enable_key, KmsBackend.cancel_key_deletion
+
+    def enable_key(self: KmsBackend, key_id: str) -> None:
+        key = self.keys[key_id]
+        if key.key_state == "PendingDeletion":
+            raise JsonRESTError("KMSInvalidStateException", f"{key.arn} is pending deletion.")
+        enable(self, key_id)
+
+    def cancel_key_deletion(self: KmsBackend, key_id: str) -> None:
+        key = self.keys[key_id]
+        if key.key_state != "PendingDeletion":
+            raise JsonRESTError("KMSInvalidStateException", f"{key.arn} is not pending deletion.")
+        cancel(self, key_id)
+        key.enabled = False
+
+    patch(KmsBackend, "enable_key", enable_key)
+    patch(KmsBackend, "cancel_key_deletion", cancel_key_deletion)
+
+
 def install(patch: Patch = setattr) -> None:
-    for shim in (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests):
+    shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states)
+    for shim in shims:
         shim(patch)

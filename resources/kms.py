@@ -1,8 +1,13 @@
 """KMS: customer-managed keys and their aliases.
 
 Calls: CreateKey, DescribeKey, ListKeys, ListResourceTags, TagResource, GetKeyRotationStatus,
-EnableKeyRotation, DisableKeyRotation, UpdateKeyDescription, GetKeyPolicy, PutKeyPolicy,
-ScheduleKeyDeletion; ListAliases, CreateAlias, UpdateAlias, DeleteAlias.
+EnableKeyRotation, DisableKeyRotation, UpdateKeyDescription, GetKeyPolicy, PutKeyPolicy, EnableKey,
+CancelKeyDeletion, ScheduleKeyDeletion; ListAliases, CreateAlias, UpdateAlias, DeleteAlias.
+
+A key's state: a Disabled key, or one pending deletion, makes everything it encrypts unreadable
+(https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html). The state is a managed field that must be
+Enabled: drift reports the others, and ``up`` cancels a scheduled deletion (which leaves the key Disabled) and enables
+the key; never a new key for one that holds data.
 
 The key policy: ``policy=None`` means the AWS default key policy (one statement granting the account root
 ``kms:*``, so the account's IAM policies decide who may use the key). ``read`` reports an actual policy of
@@ -15,19 +20,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import Field, field_validator
 
 from provisioner.compare import normalize_policy
-from resources.base import TAG_ADDRESS, TAG_STACK, Observed, Props, Resource, error_code, register, tag_dict, tag_list
+from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import Facts, NodeContext
 
-#: states in which a key is usable or can be made usable; anything else is on its way out
+#: states in which a key is usable or can be made usable by EnableKey
 _LIVE = ("Enabled", "Disabled")
+#: and a key pending deletion, which CancelKeyDeletion brings back (Disabled) within its waiting period
+_RESTORABLE = (*_LIVE, "PendingDeletion")
+#: EnableKey right after CancelKeyDeletion may still see the deletion pending (KMS is eventually consistent)
+_STILL_PENDING = ("KMSInvalidStateException:pending deletion",)
 #: a key policy naming a principal created seconds ago is refused until IAM has propagated it
 _NEW_PRINCIPAL = ("MalformedPolicyDocumentException:invalid principal",)
 #: ``arn:<partition>:iam::<account>:root`` or the bare account id, as a principal of the default policy
@@ -85,6 +94,8 @@ class KeyProps(Props):
     deletion_window_days: Annotated[int, Field(ge=7, le=30)] = 30
     #: the key policy; None is the AWS default (see the module docstring)
     policy: dict[str, Any] | None = None
+    #: a stack's key must be usable: Disabled or PendingDeletion is drift that ``up`` reverses
+    key_state: Literal["Enabled"] = "Enabled"
 
     @field_validator("policy")
     @classmethod
@@ -105,7 +116,13 @@ def describe_key(ctx: NodeContext, key: str) -> dict[str, Any]:
 
 @register
 class Key(Resource[KeyProps]):
-    """A symmetric ENCRYPT_DECRYPT key."""
+    """A symmetric ENCRYPT_DECRYPT key.
+
+    ``read`` takes a key pending deletion for gone, so the sweep, adoption and ``import`` never take one up on
+    their own (the keys a ``down`` or the sweep scheduled for deletion stay deleted); ``read_many``, with which a
+    refresh reads the keys the state holds, reports it with its state, so that such a key of the stack is drift
+    that ``up`` reverses.
+    """
 
     kind = "kms.key"
     service = "kms"
@@ -123,7 +140,6 @@ class Key(Resource[KeyProps]):
     def find(self, ctx: NodeContext, props: KeyProps) -> str | None:
         # Keys have no name: look for a live customer key carrying this node's stack and address tags.
         kms = ctx.client("kms")
-        want = {TAG_STACK: ctx.tags.get(TAG_STACK), TAG_ADDRESS: ctx.tags.get(TAG_ADDRESS)}
         for page in kms.get_paginator("list_keys").paginate():
             for k in page["Keys"]:
                 try:
@@ -135,17 +151,30 @@ class Key(Resource[KeyProps]):
                     if self.missing(err):  # deleted while listing
                         continue
                     raise
-                if all(tags.get(key) == value for key, value in want.items()):
+                if ctx.owns(tags):
                     return str(k["KeyId"])
         return None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
+        return self._read(ctx, id, _LIVE)
+
+    def read_many(self, ctx: NodeContext, ids: list[str]) -> dict[str, Observed]:
+        found = {id: self._read(ctx, id, _RESTORABLE) for id in ids}
+        return {id: obs for id, obs in found.items() if obs is not None}
+
+    def _read(self, ctx: NodeContext, id: str, states: tuple[str, ...]) -> Observed | None:
         kms = ctx.client("kms")
         try:
             meta = describe_key(ctx, id)
-            if meta["KeyState"] not in _LIVE:
-                return None  # pending deletion counts as gone: it can no longer be used
-            rotation = bool(kms.get_key_rotation_status(KeyId=id)["KeyRotationEnabled"])
+            if meta["KeyState"] not in states:
+                return None
+            rotation: bool | None = None
+            try:
+                rotation = bool(kms.get_key_rotation_status(KeyId=id)["KeyRotationEnabled"])
+            except ClientError as err:
+                # not readable in every state; repaired (idempotently) after the key is enabled again
+                if error_code(err) != "KMSInvalidStateException":
+                    raise
             policy = json.loads(kms.get_key_policy(KeyId=id, PolicyName="default")["Policy"])
             tags = self._tags(ctx, id)
         except ClientError as err:
@@ -156,6 +185,7 @@ class Key(Resource[KeyProps]):
             "description": meta.get("Description", ""),
             "enable_key_rotation": rotation,
             "policy": None if default_policy_account(policy) == ctx.facts.account_id else policy,
+            "key_state": meta["KeyState"],
             "tags": tags,
         }
         return Observed(id=id, props=props, attrs={"id": id, "arn": meta["Arn"]})
@@ -180,6 +210,10 @@ class Key(Resource[KeyProps]):
 
     def update(self, ctx: NodeContext, id: str, props: KeyProps, observed: Observed, changes: set[str]) -> None:
         kms = ctx.client("kms")
+        if "key_state" in changes:  # first: a disabled key takes no rotation change
+            if self._state(ctx, id) == "PendingDeletion":
+                kms.cancel_key_deletion(KeyId=id)  # leaves it Disabled
+            ctx.call(kms.enable_key, retry_on=_STILL_PENDING, KeyId=id)
         if "description" in changes:
             kms.update_key_description(KeyId=id, Description=props.description)
         if "enable_key_rotation" in changes:

@@ -200,6 +200,7 @@ KEY_CASES = [
     pytest.param("policy", lambda id: _put_policy(id, _DEFAULT), id="policy-back-to-default"),
     pytest.param("policy", lambda id: _put_policy(id, _OTHER), id="policy-rewritten"),
     pytest.param("tags", lambda id: _kms().untag_resource(KeyId=id, TagKeys=[TAG_STACK]), id="tags"),
+    pytest.param("key_state", lambda id: _kms().disable_key(KeyId=id), id="key_state-disabled"),
 ]
 #: every kms.key field can be changed out of band
 KEY_NO_CALL: dict[str, str] = {}
@@ -243,3 +244,44 @@ def test_alias_field_drift(make_ctx: Callable[..., Any], field: str, change: Cha
 )
 def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_call: dict[str, str]) -> None:
     assert_every_managed_field_has_a_case(kind, cases, no_call)
+
+
+# ------------------------------------------------------------------ key state: disabled, pending deletion
+
+
+@pytest.fixture
+def key_states_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's KMS shim: EnableKey refuses a key pending deletion, CancelKeyDeletion leaves it Disabled."""
+    from provisioner import sandbox_shims
+
+    sandbox_shims.kms_key_states(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
+
+
+def test_a_key_pending_deletion_is_drift_that_update_cancels(key_states_as_aws: None, make_ctx: Any) -> None:
+    """The refresh of the state's keys (read_many) reports a key scheduled for deletion with its state; the
+    update cancels the deletion and enables the same key, whose data stays readable. read (the sweep's and
+    adoption's) still takes it for gone, so a key mfprov itself scheduled is never taken up again."""
+    rt: Any = resource_type("kms.key")
+    ctx = make_ctx("kms.key.s3")
+    props = rt.parse_props({"description": "datastore key", "enable_key_rotation": True})
+    id = rt.create(ctx, props)
+    kms = boto3.client("kms")
+    sealed = kms.encrypt(KeyId=id, Plaintext=b"metaflow")["CiphertextBlob"]
+    kms.schedule_key_deletion(KeyId=id, PendingWindowInDays=7)
+
+    assert rt.read(ctx, id) is None and rt.find(ctx, props) is None
+    observed = rt.read_many(ctx, [id])[id]
+    assert observed.props["key_state"] == "PendingDeletion"
+    assert changed_fields(rt, props, observed, ctx) >= {"key_state"}
+
+    rt.update(ctx, id, props, observed, changed_fields(rt, props, observed, ctx))
+    assert kms.describe_key(KeyId=id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert rt.read_many(ctx, [id])[id].props == read_back(rt, props, ctx)
+    assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"metaflow"
+
+
+def test_the_key_state_must_be_enabled() -> None:
+    rt: Any = resource_type("kms.key")
+    assert rt.parse_props({}).key_state == "Enabled"
+    with pytest.raises(ValidationError):
+        rt.parse_props({"key_state": "Disabled"})
