@@ -30,6 +30,7 @@ from provisioner.stacks import metaflow, mlflow
 from resources.base import Observed, error_code, resource_type
 from state.document import StateDocument
 from state.local import LocalStateStore
+from state.private import write_private
 
 
 class AwsAccessError(Exception):
@@ -236,7 +237,7 @@ def save_plan(s: Session, path: Path) -> Plan:
         ],
         "unmanaged": plan.unmanaged,
     }
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    write_private(path, json.dumps(doc, indent=2) + "\n")  # 600 from its creation, as the state
     return plan
 
 
@@ -254,12 +255,15 @@ def check_plan(
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise EngineError(f"cannot read the plan {path}: {err}") from None
-    if doc.get("schema") != PLAN_SCHEMA or doc.get("stack") != s.state.stack:
+    if not isinstance(doc, dict) or doc.get("schema") != PLAN_SCHEMA or doc.get("stack") != s.state.stack:
         raise StalePlan(f"{path} is not a plan of stack {s.state.stack!r}")
     if doc.get("config") != config_digest(s.ws):
         raise StalePlan(f"the config changed since {path} was made; make a new plan")
+    seen = doc.get("observed")
+    if not isinstance(seen, dict):
+        raise StalePlan(f"{path} is damaged (it does not say what it was made against); make a new plan")
     now = fingerprint(s, observed, unmanaged)
-    changed = sorted(a for a in set(now) | set(doc.get("observed", {})) if now.get(a) != doc["observed"].get(a))
+    changed = sorted(a for a in set(now) | set(seen) if now.get(a) != seen.get(a))
     if changed:
         raise StalePlan(
             f"what exists changed since {path} was made ({', '.join(changed[:5])}"

@@ -22,9 +22,8 @@ from rich.table import Table
 
 from provisioner import sandbox
 from provisioner.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
-from provisioner.init_template import TEMPLATES
-from state.document import StateDocument
-from state.local import LocalStateStore, StateError
+from provisioner.init_template import TEMPLATES, render_template
+from state.local import StateError
 
 
 class _Later:
@@ -148,9 +147,17 @@ def user_errors() -> tuple[type[Exception], ...]:
     )  # fmt: skip
 
 
+#: set (to anything) to see the traceback of an unexpected error instead of its one line
+DEBUG_ENV = "MFPROV_DEBUG"
+
+
 def guarded(fn: Any) -> Any:
-    """Turn the errors a user can act on into one line and exit 1; let bugs show their traceback."""
+    """Every error ends as one line and exit 1: the errors a user can act on as they are worded; anything else
+    (an unexpected AWS answer, a bug) as its type and first line, with the traceback under MFPROV_DEBUG=1."""
     import functools
+    import os
+
+    import click
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -158,6 +165,14 @@ def guarded(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except user_errors() as e:
             fail(str(e))
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # typer's and click's own exits and usage errors
+        except Exception as e:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            first = (str(e).strip().splitlines() or [""])[0]
+            source = "AWS answered" if type(e).__module__.startswith("botocore") else "unexpected error"
+            fail(f"{source}: {type(e).__name__}: {first} (set {DEBUG_ENV}=1 for the traceback)")
 
     return wrapper
 
@@ -228,11 +243,12 @@ def init(
     if stack not in TEMPLATES:
         fail(f"unknown stack {stack!r}; known stacks: {', '.join(STACKS)}")
     preset = preset or DEFAULT_PRESET[stack]
-    text = TEMPLATES[stack].format(name=name, stack=stack, preset=preset, suffix=secrets.token_hex(4))
+    text = render_template(stack, name=name, preset=preset, suffix=secrets.token_hex(4))  # values TOML-escaped
     import tomllib
 
     parse_config(tomllib.loads(text), str(path))  # a bad --stack/--preset/--name is refused, nothing written
-    path.write_text(text)
+    with open(path, "x") as fh:  # never overwrites, even one made meanwhile
+        fh.write(text)
     err.print(f"Wrote {path} (stack {stack!r}, preset {preset!r}, name {name!r}). Next: mfprov plan")
 
 
@@ -401,6 +417,7 @@ def drift_json(stack: str, items: list[DriftItem]) -> dict[str, Any]:
 
 
 @cli.command()
+@guarded
 def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False) -> None:
     """Compare AWS with the config and the state. Exit 0 in sync, 2 drift found, 1 error."""
     try:
@@ -446,6 +463,8 @@ def outputs(
     Secrets (the API key) are fetched from AWS when asked for and masked on the console unless --show-secrets;
     the profile file written with --write-profile holds the real value (mode 600).
     """
+    if write is not None:
+        _outputs.profile_path(write)  # a bad name (or none) is refused before anything is read
     ws = core.Workspace.open(OPTS.config)
     if write and ws.config.stack != "metaflow":
         fail(f"--write-profile writes a Metaflow profile; stack {ws.config.name!r} is {ws.config.stack}")
@@ -490,6 +509,7 @@ def graph(
 
 
 @cli.command()
+@guarded
 def demo(
     keep: Annotated[bool, typer.Option(help="Leave the sandbox running afterwards.")] = False,
 ) -> None:
@@ -608,9 +628,18 @@ def state_rm(address: Annotated[str, typer.Argument(help="The resource's address
 def state_unlock(
     force: Annotated[bool, typer.Option("--force", help="Remove the lock even if its holder may be running.")] = False,
 ) -> None:
-    """Remove a lock left behind by a run that died."""
+    """Remove a lock left behind by a run that died (--force: an unreadable one too)."""
+    from state.local import LockUnreadable
+
     _, store = _store()
-    holder = store.holder()
+    try:
+        holder = store.holder()
+    except LockUnreadable as e:
+        if not force:
+            raise
+        store.unlock()
+        err.print(f"Removed the unreadable lock {e.path}.")
+        return
     if holder is None:
         err.print("The state is not locked.")
         return
@@ -644,14 +673,7 @@ def state_restore(version: Annotated[str, typer.Argument(help="A version from `m
     ws, store = _store()
     store.acquire("state restore")
     try:
-        if isinstance(store, LocalStateStore):
-            if version != "bak" or not store.backup.exists():
-                fail("the local state keeps one earlier version, `bak`; `mfprov state history` shows it")
-            old = StateDocument.model_validate_json(store.backup.read_text())
-        else:
-            old = store.load(ws.config.name, version_id=version)
-            store.load(ws.config.name)  # the current version's ETag: the restore is a normal conditional save
-        store.save(old)
+        store.restore(version, ws.config.name)  # checks it is this stack's; never needs the current one readable
     finally:
         store.release()
     err.print(f"Restored version {version} of the state of {ws.config.name!r}.")
@@ -661,6 +683,7 @@ def state_restore(version: Annotated[str, typer.Argument(help="A version from `m
 
 
 @sandbox_cli.command("start")
+@guarded
 def sandbox_start(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1.")] = None) -> None:
     """Start the local sandbox AWS (no-op when it runs already)."""
     try:
@@ -671,12 +694,14 @@ def sandbox_start(port: Annotated[int | None, typer.Option(help="Port on 127.0.0
 
 
 @sandbox_cli.command("stop")
+@guarded
 def sandbox_stop() -> None:
     """Stop the sandbox; everything in it is gone."""
     err.print("Sandbox stopped." if sandbox.stop() else "No sandbox was running.")
 
 
 @sandbox_cli.command("status")
+@guarded
 def sandbox_status() -> None:
     """Exit 0 and print the URL when the sandbox runs, else exit 1."""
     info = sandbox.status()

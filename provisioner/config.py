@@ -22,6 +22,7 @@ from provisioner.config_common import (
     LogRetention,
     PostgresConfig,
     Section,
+    bucket_name_problem,
     cognito_prefix,
     fargate_size,
 )
@@ -42,6 +43,12 @@ SERVICE_PRESETS = ("standard", "full")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _AFFIX = re.compile(r"^[a-z0-9-]*$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+#: tags per resource AWS allows, and how many of them the user may set: mfprov sets four of its own (managed-by,
+#: mfprov:stack, mfprov:address, mfprov:stack-id)
+MAX_TAGS = 50
+MAX_USER_TAGS = MAX_TAGS - 4
+#: what AWS allows in tag keys and values besides letters, digits and spaces (the strictest services' rule)
+TAG_PUNCTUATION = "_.:/=+-@"
 
 
 #: the interface endpoints ``network.interface_endpoints`` may name (``com.amazonaws.<region>.<name>``): what
@@ -265,7 +272,7 @@ class BatchConfig(Section):
     #: None: the preset decides (full: true)
     on_demand_fallback: bool | None = None
     root_volume_size: Annotated[int, Field(ge=30, le=16384)] = 100
-    egress_cidr_blocks: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    egress_cidr_blocks: Cidrs = Field(default_factory=lambda: ["0.0.0.0/0"])
     #: existing security groups the compute environments get as well (e.g. to reach a database of yours)
     additional_security_group_ids: list[str] = Field(default_factory=list)
     #: managed policies attached to the job role as well (CloudFormation's AdditionalWorkerPolicyArn)
@@ -387,7 +394,7 @@ class MetadataConfig(Section):
     #: the public entry: API Gateway with an API key; off, only the internal NLB URL exists
     api_gateway: bool = True
     #: CIDRs allowed to call the API (a resource policy); empty: any source with the key
-    api_allow_cidrs: list[str] = Field(default_factory=list)
+    api_allow_cidrs: Cidrs = Field(default_factory=list)
     throttle_burst_limit: Annotated[int, Field(ge=1)] = 100
     throttle_rate_limit: Annotated[float, Field(gt=0)] = 50.0
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -599,6 +606,15 @@ class Config(Section):
                 raise ValueError(f"tag key {key!r} is reserved (aws:* and mfprov:* are set by AWS and mfprov)")
             if not 1 <= len(key) <= 128 or len(value) > 256:
                 raise ValueError(f"tag {key!r}: keys are 1-128 characters, values at most 256")
+            if not all(c.isalnum() or c.isspace() or c in TAG_PUNCTUATION for c in key + value):
+                raise ValueError(
+                    f"tag {key!r}: keys and values hold letters, digits, spaces and {TAG_PUNCTUATION} only"
+                )
+        if len(v) > MAX_USER_TAGS:
+            raise ValueError(
+                f"{len(v)} tags: AWS allows {MAX_TAGS} per resource and mfprov sets {MAX_TAGS - MAX_USER_TAGS} "
+                f"of its own, so at most {MAX_USER_TAGS}"
+            )
         return v
 
     @model_validator(mode="after")
@@ -633,8 +649,22 @@ class Config(Section):
             except ValueError as err:
                 raise ValueError(f"{err}; set ui.cognito_domain to another prefix") from None
         bucket = self.bucket_name if self.stack == "metaflow" else self.mlflow.bucket_name_for(self)
-        if bucket is not None and (not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket) or ".." in bucket):
-            raise ValueError(f"bucket name {bucket!r} breaks S3 naming: 3-63 lowercase letters, digits, '.', '-'")
+        problem = None if bucket is None else bucket_name_problem(bucket)
+        if problem:
+            raise ValueError(f"bucket name {bucket!r} breaks S3 naming: {problem}")
+        named_bucket = self.datastore.bucket_name if self.stack == "metaflow" else self.mlflow.artifacts.bucket_name
+        if not self.suffix and bucket is not None and named_bucket is None:
+            # S3 names are global: without the suffix, every stack of this prefix in every account wants this one
+            raise ValueError(
+                f"suffix is empty, so the bucket would be {bucket!r}, a name S3 shares among all AWS accounts (and "
+                "likely taken): set suffix (`mfprov init` draws a random one) or name the bucket yourself"
+            )
+        if self.has_metadata_service:
+            ident = self.named("metaflow")
+            if not ident[0].isalpha() or "--" in ident:
+                raise ValueError(
+                    f"the RDS identifier {ident!r} must start with a letter and have no '--': change prefix or suffix"
+                )
         return self
 
     def _settle_preset_defaults(self) -> None:
@@ -760,8 +790,12 @@ def parse_config(data: dict[str, Any], source: str = CONFIG_FILE) -> Config:
 def load_config(path: Path) -> Config:
     if not path.exists():
         raise ConfigError(f"no config at {path}; run `mfprov init` to write one")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; --config names the file (e.g. {path / CONFIG_FILE})")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from None
     return parse_config(data, str(path))

@@ -28,7 +28,30 @@ _COGNITO_RESERVED = ("aws", "amazon", "cognito")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a boolean is not an integer (TOML's `max_vcpus = true` would otherwise be 1), a string not a number
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+#: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
+BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """What breaks S3's naming rules in ``name`` (None: nothing); CreateBucket would refuse it mid-apply."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+        return "3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+    if ".." in name:
+        return "no two adjacent periods"
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        return "not formatted as an IP address"
+    for prefix in BUCKET_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"the prefix {prefix!r} is reserved by AWS"
+    for suffix in BUCKET_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"the suffix {suffix!r} is reserved by AWS"
+    return None
 
 
 def cidrs(values: list[str], what: str = "") -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from provisioner.init_template_mlflow import TEMPLATE as MLFLOW_TEMPLATE
 
 TEMPLATE = """\
@@ -149,3 +151,16 @@ desired_count = 1
 
 #: per stack, the starter file ``mfprov init --stack`` writes
 TEMPLATES = {"metaflow": TEMPLATE, "mlflow": MLFLOW_TEMPLATE}
+
+
+def toml_basic(value: str) -> str:
+    """``value`` escaped for the inside of a TOML basic string ("..."): read back, it is exactly ``value``.
+
+    JSON's string escapes are TOML's (backslash, quote, control characters as short or 4-digit escapes), but for
+    DEL, which TOML wants escaped too."""
+    return json.dumps(value, ensure_ascii=False)[1:-1].replace("\x7f", "\\u007f")
+
+
+def render_template(stack: str, **values: str) -> str:
+    """The starter file of ``stack`` with ``values`` (name, preset, suffix) written in as TOML strings."""
+    return TEMPLATES[stack].format(stack=toml_basic(stack), **{k: toml_basic(v) for k, v in values.items()})

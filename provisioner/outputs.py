@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from provisioner.graph import Blueprint, SecretOutput, has_unknown, resolve
 from state.document import StateDocument
+from state.private import write_private
 
 
 def resolve_outputs(blueprint: Blueprint, state: StateDocument) -> dict[str, Any]:
@@ -37,16 +39,27 @@ def metaflow_home() -> Path:
     return Path(os.environ.get("METAFLOW_HOME") or Path.home() / ".metaflowconfig")
 
 
+#: a profile name is part of a file name in METAFLOW_HOME: no separator, no "..", nothing hidden
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class ProfileNameError(ValueError):
+    pass
+
+
 def profile_path(name: str) -> Path:
-    """Where ``METAFLOW_PROFILE=name`` makes Metaflow read its config."""
+    """Where ``METAFLOW_PROFILE=name`` makes Metaflow read its config (always inside METAFLOW_HOME)."""
+    if not PROFILE_NAME.fullmatch(name) or ".." in name:
+        raise ProfileNameError(
+            f"profile name {name!r}: use letters, digits, '_', '-' and '.' (it names the file config_NAME.json in "
+            f"{metaflow_home()})"
+        )
     return metaflow_home() / f"config_{name}.json"
 
 
 def write_profile(name: str, profile: Mapping[str, Any]) -> Path:
+    """The profile holds the API key: the file is readable by its owner only from its creation."""
     path = profile_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(profile), indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(path, json.dumps(dict(profile), indent=2, sort_keys=True) + "\n")
     return path

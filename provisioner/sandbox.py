@@ -126,10 +126,36 @@ def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
     return info
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The command line of a process (None: no such process, or it cannot be read)."""
+    if Path("/proc/self").exists():
+        try:
+            return [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            return None
+    try:  # no /proc (macOS): ps says it
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return out.stdout.split() or None
+
+
+def is_our_server(info: SandboxInfo) -> bool:
+    """Whether the record's pid is still the moto server mfprov started on that port (a pid can be reused)."""
+    args = command_line(info.pid) or []
+    return "provisioner.sandbox_server" in args and str(info.port) in args
+
+
 def stop() -> bool:
     info = status()
     if info is None:
         return False
+    if not is_our_server(info):
+        shown = " ".join(command_line(info.pid) or ["(nothing)"])[:80]
+        raise SandboxError(
+            f"{_info_path()} names pid {info.pid}, which is not the sandbox's moto server (it runs: {shown}); "
+            f"nothing was stopped. Stop the server on port {info.port} yourself, then remove {_info_path()}."
+        )
     try:
         os.kill(info.pid, signal.SIGTERM)
         for _ in range(50):
