@@ -97,8 +97,15 @@ def _config_region(path: Path) -> str | None:
         return None
 
 
+def _explain_denied(message: str) -> str:
+    """An AWS refusal as "the credentials in use lack <action> on <resource>" (provisioner.permissions)."""
+    from provisioner.permissions import explain_denied
+
+    return explain_denied(message)
+
+
 def fail(message: str, code: int = 1) -> Any:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(f"[bold red]error:[/bold red] {_explain_denied(message)}")
     raise typer.Exit(code)
 
 
@@ -117,7 +124,7 @@ class Progress:
         with self.lock:
             if e.kind == "failed":
                 self.failures.append(e)
-                err.print(f"  [red]✗[/red] {e.address}  [red]{e.message}[/red]")
+                err.print(f"  [red]✗[/red] {e.address}  [red]{_explain_denied(e.message)}[/red]")
             elif self.quiet:
                 return
             elif e.kind == "start":
@@ -506,6 +513,35 @@ def graph(
     with open_session("graph", Progress(quiet=True), lock=False) as s:
         g = s.blueprint.graph()
     sys.stdout.write(_graph.to_dot(g) if fmt_ == "dot" else _graph.to_mermaid(g))
+
+
+@cli.command()
+@guarded
+def permissions(
+    as_json: Annotated[bool, typer.Option("--json", help="Only the policy document, on stdout.")] = False,
+    account: Annotated[
+        str | None, typer.Option(help="The account id to write (default: the credentials' own, via STS).")
+    ] = None,
+) -> None:
+    """Print the least-privilege IAM policy that `up`, `drift` and `down` of this config need."""
+    from provisioner import permissions as perms
+
+    ws = core.Workspace.open(OPTS.config)
+    region = ws.config.region or perms.default_region()
+    found = (account, "aws") if account else perms.caller_account(region)
+    policy = perms.policy_for(ws.config, region, *(found or ()))
+    sys.stdout.write(policy.json() + "\n")
+    if as_json:
+        return
+    if found is None:
+        err.print(
+            f"No AWS credentials at hand: {perms.ACCOUNT_PLACEHOLDER} and {perms.PARTITION_PLACEHOLDER} stand for "
+            "the account and partition (CloudFormation's Fn::Sub fills them), or pass --account.",
+            markup=False,
+        )
+    for why, actions in policy.unscoped_reasons().items():
+        err.print(f"On * ({why}): {', '.join(actions)}", markup=False)
+    err.print(policy.summary(), markup=False)
 
 
 @cli.command()

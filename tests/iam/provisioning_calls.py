@@ -230,7 +230,11 @@ def _sagemaker(env: Env, op: str, p: Mapping[str, Any]) -> list[str]:
     if "ResourceArn" in p:
         return [p["ResourceArn"]]
     if "NotebookInstanceLifecycleConfigName" in p and "NotebookInstanceName" not in p:
-        return [env.arn("sagemaker", f"notebook-instance-lifecycle-config/{p['NotebookInstanceLifecycleConfigName'].lower()}")]
+        return [
+            env.arn(
+                "sagemaker", f"notebook-instance-lifecycle-config/{p['NotebookInstanceLifecycleConfigName'].lower()}"
+            )
+        ]
     if "NotebookInstanceName" in p:
         return [env.arn("sagemaker", f"notebook-instance/{p['NotebookInstanceName'].lower()}")]
     raise Unmapped(f"sagemaker:{op}")  # fmt: skip
@@ -322,7 +326,10 @@ def provisioning_checks(
             role = env.arn("iam", f"role/{role}", region=False)
         checks.append(Check("iam:PassRole", role, ctx))
     if op.startswith(("Create", "Allocate", "Register")) and any(p.get(t) for t in TAG_PARAMS):
-        tag = TAG_ACTION.get(service) or {"CreateRole": "iam:TagRole", "CreateInstanceProfile": "iam:TagInstanceProfile"}.get(op)
+        tag = TAG_ACTION.get(service) or {
+            "CreateRole": "iam:TagRole",
+            "CreateInstanceProfile": "iam:TagInstanceProfile",
+        }.get(op)
         if tag is not None and checks:
             # a create authorized against `*` (no ARN before it exists) tags the new resource: KMS's "Controlling
             # access to tags" asks for kms:TagResource on the account's keys in the region (key/*)

@@ -26,7 +26,6 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from provisioner import app as core
 from provisioner import permissions as perms
 from provisioner.cli import cli
 from provisioner.session import is_mutating
