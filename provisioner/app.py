@@ -395,8 +395,11 @@ def check(s: Session) -> list[str]:
     mfprov makes is judged from the blueprint; the user's own subnets are read from AWS."""
     from provisioner import reachability
 
+    def owns(address: str, tags: dict[str, str]) -> bool:
+        return s.runner.ctx(address, "ec2.vpc_endpoint").owns(tags)
+
     with aws_access(s.clients):
-        return reachability.problems(s.blueprint, s.facts, s.clients.client("ec2"))
+        return reachability.problems(s.blueprint, s.facts, s.clients.client("ec2"), owns)
 
 
 def refuse_unreachable(s: Session) -> None:

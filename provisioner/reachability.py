@@ -25,7 +25,7 @@ read from AWS: their route table (the VPC's main one when none is associated), i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,8 @@ class Subnet:
     s3_gateway: bool = False
     #: no such subnet
     missing: bool = False
+    #: its availability zone, where AWS says (an interface endpoint takes one subnet per zone)
+    zone: str = ""
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Network:
     subnets: dict[str, Subnet] = field(default_factory=dict)
     #: per VPC, the interface endpoints with private DNS (short names: ``ecr.api``, ``logs``, ...)
     endpoints: dict[str, set[str]] = field(default_factory=dict)
+    #: the interface endpoints with private DNS AWS has in the user's VPCs: (VPC, short name, id, tags)
+    existing: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)
 
     def has(self, subnet: Subnet, service: str) -> bool:
         if service == "s3" and subnet.s3_gateway:
@@ -259,6 +263,8 @@ def read_subnets(ec2: Any, ids: Iterable[str], net: Network) -> None:
                 s3_tables |= set(e.get("RouteTableIds") or [])
         elif e.get("PrivateDnsEnabled"):
             net.endpoints.setdefault(e["VpcId"], set()).add(short)
+            tags = {t["Key"]: t["Value"] for t in e.get("Tags") or []}
+            net.existing.append((e["VpcId"], short, e["VpcEndpointId"], tags))
     for s in found:
         table = explicit.get(s["SubnetId"]) or main.get(s["VpcId"]) or {}
         default = [
@@ -270,6 +276,7 @@ def read_subnets(ec2: Any, ids: Iterable[str], net: Network) -> None:
         net.subnets[s["SubnetId"]] = Subnet(
             name=s["SubnetId"],
             vpc=s["VpcId"],
+            zone=str(s.get("AvailabilityZone", "")),
             map_public_ip=bool(s.get("MapPublicIpOnLaunch")),
             internet_gateway=igw,
             egress=any(not str(r.get("GatewayId", "")).startswith("igw-") for r in default),
@@ -328,14 +335,49 @@ def judge(ws: list[Workload], net: Network) -> list[str]:
     return problems
 
 
-def problems(bp: Blueprint, facts: Facts, ec2: Any) -> list[str]:
+def endpoint_problems(bp: Blueprint, net: Network, owns: Callable[[str, dict[str, str]], bool]) -> list[str]:
+    """What AWS would refuse of the interface endpoints mfprov makes in the user's VPC, said before any change:
+    two subnets in one zone, or a service the VPC already has an endpoint with private DNS for (its name can
+    answer for one endpoint only). ``owns(address, tags)``: whether a found endpoint is that node's."""
+    found: list[str] = []
+    for node in bp.nodes.values():
+        p = node.props
+        if node.kind != "ec2.vpc_endpoint" or p.get("endpoint_type") != "Interface" or isinstance(p["vpc_id"], Ref):
+            continue
+        short = _short(str(p["service_name"]))
+        zones: dict[str, str] = {}
+        for sid in p.get("subnet_ids") or []:
+            sn = net.subnets.get(_key(sid))
+            if sn is None or not sn.zone:
+                continue
+            if sn.zone in zones:
+                found.append(
+                    f"network.interface_endpoints {short}: subnets {zones[sn.zone]} and {sn.name} are both in "
+                    f"{sn.zone}, and an interface endpoint takes one subnet per zone"
+                )
+            zones.setdefault(sn.zone, sn.name)
+        if not p.get("private_dns_enabled", True):
+            continue
+        for vpc, service, id, tags in net.existing:
+            if vpc == p["vpc_id"] and service == short and not owns(node.address, tags):
+                found.append(
+                    f"network.interface_endpoints {short}: VPC {vpc} already has an endpoint for it with private "
+                    f"DNS ({id}), and AWS allows one: drop {short} from the list"
+                )
+    return found
+
+
+def problems(
+    bp: Blueprint, facts: Facts, ec2: Any, owns: Callable[[str, dict[str, str]], bool] | None = None
+) -> list[str]:
     """What keeps the blueprint's workloads from reaching what they need (empty: nothing). Reads AWS only for
     subnets mfprov does not make."""
     ws = workloads(bp, facts)
     net = planned_network(bp)
     brought = {s for w in ws for s in w.subnets if s not in bp.nodes}
     read_subnets(ec2, brought, net)
-    return judge(ws, net)
+    mine = owns or (lambda address, tags: False)
+    return judge(ws, net) + endpoint_problems(bp, net, mine)
 
 
 def refuse(found: list[str]) -> None:

@@ -243,6 +243,39 @@ def test_interface_endpoints_make_private_subnets_without_nat_work(moto_account:
     assert _check(stack) == []
 
 
+def test_interface_endpoints_aws_would_refuse_are_said_before_any_change(moto_account: None, tmp_path: Path) -> None:
+    """An interface endpoint takes one subnet per zone, and a VPC one endpoint with private DNS per service."""
+    vpc, public = _vpc(internet=True, map_public_ip=True)
+    private, table = _private_subnets(vpc)
+    ec2 = boto3.client("ec2")
+    third = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.224.0/20", AvailabilityZone="us-east-1a")["Subnet"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=third["SubnetId"])
+    theirs = ec2.create_vpc_endpoint(
+        VpcEndpointType="Interface",
+        VpcId=vpc,
+        ServiceName="com.amazonaws.us-east-1.logs",
+        SubnetIds=[private[0]],
+        PrivateDnsEnabled=True,
+    )["VpcEndpoint"]["VpcEndpointId"]
+    network = {
+        "vpc_id": vpc,
+        "subnet_ids": public,
+        "private_subnet_ids": [*private, third["SubnetId"]],
+        "interface_endpoints": ["ecr.api", "logs"],
+    }
+    stack = _stack(tmp_path, "personal", network)
+    found = [line for line in _check(stack) if line.startswith("network.interface_endpoints")]
+    assert found == [
+        f"network.interface_endpoints ecr.api: subnets {private[0]} and {third['SubnetId']} are both in us-east-1a, "
+        "and an interface endpoint takes one subnet per zone",
+        f"network.interface_endpoints logs: subnets {private[0]} and {third['SubnetId']} are both in us-east-1a, "
+        "and an interface endpoint takes one subnet per zone",
+        f"network.interface_endpoints logs: VPC {vpc} already has an endpoint for it with private DNS ({theirs}), "
+        "and AWS allows one: drop logs from the list",
+    ]
+    _refused_before_any_change(stack, core.up)
+
+
 # ------------------------------------------------------------------ what mfprov makes itself
 
 
