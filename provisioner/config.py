@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from provisioner.config_common import (
     CertificateArn,
@@ -132,6 +132,23 @@ class NetworkConfig(Section):
             raise ValueError("interface_endpoints names a service twice")
         return v
 
+    @field_validator("vpc_id")
+    @classmethod
+    def _vpc_id(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"vpc-[0-9a-z]+", v):
+            raise ValueError(f"{v!r} is not a VPC id like vpc-0123456789abcdef0")
+        return v
+
+    @field_validator("subnet_ids", "private_subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not re.fullmatch(r"subnet-[0-9a-z]+", s):
+                raise ValueError(f"{s!r} is not a subnet id like subnet-0123456789abcdef0")
+        if len(set(v)) != len(v):
+            raise ValueError("a subnet is named twice")
+        return v
+
     @field_validator("vpc_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
@@ -248,9 +265,21 @@ class ImdsConfig(Section):
     hop_limit: Annotated[int, Field(ge=1, le=64)] = 2
 
 
+def _instance_types(v: list[str]) -> list[str]:
+    """EC2 instance types or families as Batch takes them (c5, g4dn.xlarge), or Batch's own ``optimal``."""
+    for t in v:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)?|default_(x86_64|arm64)", t):
+            raise ValueError(f"{t!r} is not an instance type or family like c5, m6i.large or optimal")
+    return v
+
+
+#: a list of Batch instance types, checked
+InstanceTypes = Annotated[list[str], AfterValidator(_instance_types)]
+
+
 class GpuConfig(Section):
     enabled: bool = False
-    instance_types: list[str] = Field(default_factory=lambda: ["g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge"])
+    instance_types: InstanceTypes = Field(default_factory=lambda: ["g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge"])
     max_vcpus: Annotated[int, Field(ge=1)] = 32
 
 
@@ -263,7 +292,7 @@ class BatchConfig(Section):
     compute_type: Literal["fargate", "fargate_spot", "spot", "ec2"] = "spot"
     #: default SPOT_CAPACITY_OPTIMIZED for spot, BEST_FIT_PROGRESSIVE for ec2; none for Fargate
     allocation_strategy: Literal["BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED"] | None = None
-    instance_types: list[str] = Field(default_factory=lambda: ["optimal"], min_length=1)
+    instance_types: InstanceTypes = Field(default_factory=lambda: ["optimal"], min_length=1)
     min_vcpus: Annotated[int, Field(ge=0)] = 0
     desired_vcpus: Annotated[int, Field(ge=0)] = 0
     max_vcpus: Annotated[int, Field(ge=1)] = 64

@@ -164,6 +164,12 @@ TAGS_46 = "\n".join(f'tag{i} = "v"' for i in range(46))
         ([("parallelism = 8", "parallelism = false")], "parallelism: Input should be a valid integer"),
         ([('egress_cidr_blocks = ["0.0.0.0/0"]', 'egress_cidr_blocks = ["not-a-cidr"]')], "'not-a-cidr' is not a CIDR"),
         ([("api_allow_cidrs = []", 'api_allow_cidrs = ["10.0.0.0/33"]')], "is not a CIDR"),
+        ([("create = true", 'create = false\nvpc_id = "my-vpc"\nsubnet_ids = ["subnet-0a1b2c3d"]\n#')], "not a VPC id"),
+        (
+            [("create = true", 'create = false\nvpc_id = "vpc-0a1b2c3d"\nsubnet_ids = ["10.0.1.0/24"]\n#')],
+            "not a subnet id",
+        ),
+        ([('instance_types = ["optimal"]', 'instance_types = ["c5 large"]')], "not an instance type"),
         (
             [('prefix = "metaflow"', 'prefix = "meta--flow"'), ('preset = "personal"', 'preset = "standard"')],
             "RDS identifier",
@@ -234,7 +240,8 @@ def test_an_unexpected_error_after_a_successful_apply_is_one_line(
 
     monkeypatch.setattr(Runner, "sweep", refused_after_apply)
     message = refused(run(stack.path, "up", "--yes")).strip().splitlines()[-1]  # after the progress lines
-    assert message.startswith("error:") and "AccessDenied" in message and "GetResources" in message and "MFPROV_DEBUG=1" in message
+    assert message.startswith("error:") and "AccessDenied" in message and "GetResources" in message
+    assert "MFPROV_DEBUG=1" in message
     calls[:] = [1]  # the next look-up is refused too
     debug = run(stack.path, "up", "--yes", MFPROV_DEBUG="1")
     assert isinstance(debug.exception, ClientError)  # the developer gets the real exception and its traceback
