@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4599
@@ -94,6 +95,13 @@ def _configure(url: str) -> None:
         pass
 
 
+def _spawn(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(*args, **kwargs)
+    except OSError as err:
+        raise SandboxError(f"cannot start the moto server: {err}") from None
+
+
 def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
     running = status()
     if running is not None:
@@ -104,7 +112,7 @@ def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **DUMMY_CREDENTIALS}
     env.pop("AWS_ENDPOINT_URL", None)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        proc = _spawn(
             [sys.executable, "-m", "provisioner.sandbox_server", "-H", HOST, "-p", str(chosen)],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -121,7 +129,11 @@ def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
             proc.kill()
             raise SandboxError(f"the moto server did not answer within {timeout:.0f}s; see {log}")
         time.sleep(0.1)
-    _configure(info.url)
+    try:
+        _configure(info.url)
+    except (urllib.error.URLError, OSError) as err:
+        proc.kill()
+        raise SandboxError(f"the moto server on {info.url} refused its configuration ({err}); see {log}") from None
     _info_path().write_text(json.dumps(asdict(info)))
     return info
 
