@@ -331,3 +331,22 @@ def test_the_networks_mfprov_makes_pass(stack: str, preset: str, changes: dict[s
 def test_the_network_options_are_checked_before_any_call(network: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(words)):
         parse_config({"name": "t1", "network": network})
+
+
+@pytest.mark.parametrize("assign", [True, False])
+def test_the_public_ip_option_reaches_every_service(assign: bool) -> None:
+    """The metadata service, the UI's two services and the MLflow server: all in the user's public subnets."""
+    network = {"create": False, "vpc_id": "vpc-1", "subnet_ids": ["subnet-1", "subnet-2"], "assign_public_ip": assign}
+    ui = {"certificate_arn": CERT, "allow_cidrs": ["10.0.0.0/8"]}
+    full = metaflow.build(
+        parse_config({"name": "t1", "preset": "full", "suffix": "x1", "network": network, "ui": ui}), FACTS
+    )
+    server = mlflow.build(parse_config({"name": "t1", "stack": "mlflow", "suffix": "x1", "network": network}), FACTS)
+    services = {a: n.props for bp in (full, server) for a, n in bp.nodes.items() if n.kind == "ecs.service"}
+    assert set(services) == {
+        "ecs.service.metadata",
+        "ecs.service.ui_backend",
+        "ecs.service.ui_static",
+        "ecs.service.server",
+    }
+    assert {a: p["assign_public_ip"] for a, p in services.items()} == dict.fromkeys(services, assign)
