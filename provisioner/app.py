@@ -18,10 +18,22 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from provisioner import migrate as migrations
 from provisioner.config import Config, load_config
 from provisioner.context import Facts
-from provisioner.engine import DriftItem, EngineError, Event, Listener, Runner, Unmanaged, drift_report, stamp
+from provisioner.engine import (
+    DriftItem,
+    EngineError,
+    Event,
+    Foreign,
+    Listener,
+    Runner,
+    Unmanaged,
+    drift_report,
+    stamp,
+)
 from provisioner.graph import Blueprint
+from provisioner.identity import describe_identity, stack_identity
 from provisioner.outputs import resolve_outputs
 from provisioner.plan import Plan
 from provisioner.scheduler import RunResult
@@ -140,6 +152,35 @@ class Session:
         return resolve_outputs(self.blueprint, self.state)
 
 
+class IdentityMismatch(EngineError):
+    """The run would act as another stack than the one its state records (another region, suffix, prefix)."""
+
+
+def bind_identity(state: StateDocument, cfg: Config, region: str) -> None:
+    """A state belongs to one stack identity, region included: a run that resolves another (the shell's region
+    changed, the suffix was edited) is refused before any change, instead of building a second copy beside the
+    first and losing track of it. A state that holds no resource takes the run's identity."""
+    identity = stack_identity(cfg.name, cfg.prefix, cfg.suffix, region)
+    if state.stack_id in (None, identity) and (state.region in (None, region) or not state.resources):
+        state.stack_id = identity
+        return
+    if not state.resources:
+        state.stack_id, state.region = identity, region
+        return
+    if state.region and state.region != region:
+        raise IdentityMismatch(
+            f"the state of stack {cfg.name!r} is in region {state.region}, but this run resolves {region}. "
+            f'Set region = "{state.region}" in the config (or AWS_REGION), or use another folder for a stack in '
+            f"{region}; nothing was changed."
+        )
+    assert state.stack_id is not None
+    raise IdentityMismatch(
+        f"the state belongs to {describe_identity(state.stack_id)}, but the config now makes "
+        f"{describe_identity(identity)}. Changing the name, prefix or suffix makes another stack: put them back, "
+        "or `mfprov down` this one with its old config first; nothing was changed."
+    )
+
+
 @contextmanager
 def session(ws: Workspace, command: str, listener: Listener, lock: bool = True) -> Iterator[Session]:
     cfg = ws.config
@@ -158,6 +199,7 @@ def session(ws: Workspace, command: str, listener: Listener, lock: bool = True) 
                 f"the state of stack {cfg.name!r} belongs to account {state.account_id} in {state.region}, "
                 f"but the credentials are for account {account}. Use the right AWS_PROFILE."
             )
+        bind_identity(state, cfg, clients.region)
         same_region = state.region in (None, clients.region)
         facts = discover_facts(clients, tuple(state.availability_zones) if same_region else (), ident)
         blueprint = STACK_BUILDERS[cfg.stack](cfg, facts)
@@ -186,6 +228,8 @@ class UpResult:
     outputs: dict[str, Any]
     #: unmanaged resources `up` could not repair (they may hold data)
     left_alone: list[Unmanaged] = field(default_factory=list)
+    #: the schema migration `up` ran because the metadata service's image changed
+    migration: migrations.Migration | None = None
 
 
 PLAN_SCHEMA = "mfprov.plan/1"
@@ -314,6 +358,7 @@ def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResu
     if confirm is not None and not confirm(plan):
         return UpResult(plan, None, s.outputs())
     stamp(s.state, s.facts)
+    images = migrations.running_images(s, observed) if migrations.wanted(s) else None
     run = s.runner.apply(plan, observed, unmanaged)
     if run.ok and (s.runner.tally["create"] or s.runner.tally["replace"]):
         # A create whose answer was lost on the way back (botocore then retried it) made a twin: it carries the
@@ -325,7 +370,13 @@ def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResu
         unmanaged = [u for u in unmanaged + twins if u.kept_because]
     s.state.outputs = s.outputs()
     s.store.save(s.state)
-    return UpResult(plan, run, s.state.outputs, [u for u in unmanaged if u.kept_because])
+    migration = None
+    if run.ok and images is not None and migrations.running_images(s) not in (None, images):
+        # the service runs another image now, which may expect a newer schema (a first create is no change: the
+        # service sets up an empty database itself)
+        s.runner.listener(Event("progress", migrations.FUNCTION, message="new image: migrating the schema"))
+        migration = migrations.migrate(s)
+    return UpResult(plan, run, s.state.outputs, [u for u in unmanaged if u.kept_because], migration=migration)
 
 
 @dataclass
@@ -428,11 +479,17 @@ def import_resource(s: Session, address: str, id: str) -> list[str]:
     observed = rt.read(ctx, id)
     if observed is None:
         raise EngineError(f"{address}: no {node.kind} with id {id!r} exists")
+    holder = next((a for a, r in s.state.resources.items() if r.kind == node.kind and r.id == observed.id), None)
+    if holder is not None:
+        raise EngineError(f"{id} is already in the state as {holder}")
+    why = s.runner.not_ours(address, node.kind, observed)
+    if why:
+        raise Foreign(f"{address}: {id} {why}; mfprov imports only what no other stack owns")
     attrs = {a: r.attrs for a, r in s.state.resources.items()}
     from provisioner.graph import resolve
 
     desired = desired_dump(rt, resolve(node.props, attrs))
-    tags = node_tags(s.state.stack, address, s.runner.user_tags) if rt.taggable else None
+    tags = node_tags(s.state, address, s.runner.user_tags) if rt.taggable else None
     changes = diff(rt, desired, observed.props, tags)
     forced = [
         c

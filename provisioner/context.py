@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from provisioner.retry import DEFAULT_BUDGET, call_with_retry, wait_for
 from provisioner.session import ClientFactory
-from resources.base import TAG_ADDRESS, TAG_STACK
+from resources.base import TAG_ADDRESS, TAG_STACK, TAG_STACK_ID
 
 T = TypeVar("T")
 _SHARED_LOCK = threading.Lock()
@@ -54,15 +54,17 @@ class NodeContext:
         return self.tags.get(TAG_STACK, "")
 
     def ec2_tag_filters(self) -> list[dict[str, Any]]:
-        """EC2 ``Filters`` that find this node's resource by the stack and address tags."""
+        """EC2 ``Filters`` that find this node's resource by the stack's identity and the address tags."""
         return [
-            {"Name": f"tag:{TAG_STACK}", "Values": [self.tags[TAG_STACK]]},
-            {"Name": f"tag:{TAG_ADDRESS}", "Values": [self.tags[TAG_ADDRESS]]},
+            {"Name": f"tag:{key}", "Values": [self.tags[key]]}
+            for key in (TAG_STACK, TAG_STACK_ID, TAG_ADDRESS)
+            if key in self.tags
         ]
 
     def owns(self, tags: dict[str, str]) -> bool:
-        """Whether a found resource's tags say it is this node of this stack."""
-        return tags.get(TAG_STACK) == self.tags.get(TAG_STACK) and tags.get(TAG_ADDRESS) == self.tags.get(TAG_ADDRESS)
+        """Whether a found resource's tags say it is this node of this stack: the same name, the same whole
+        identity (another stack of the same name has another suffix, prefix or region), the same address."""
+        return all(tags.get(key) == self.tags.get(key) for key in (TAG_STACK, TAG_STACK_ID, TAG_ADDRESS))
 
     def client(self, service: str) -> Any:
         return self.clients.client(service)

@@ -20,13 +20,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from provisioner.compare import FieldChange, diff
 from provisioner.context import Facts, NodeContext
 from provisioner.graph import Blueprint, has_unknown, resolve
+from provisioner.identity import describe_identity
 from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Action, Plan, make_plan, node_tags
+from provisioner.retry import WaitTimeout, wait_for
 from provisioner.scheduler import Outcome, RunResult, run_graph
 from provisioner.session import ClientFactory
 from resources.base import (
     REGISTRY,
     TAG_ADDRESS,
     TAG_STACK,
+    TAG_STACK_ID,
     Observed,
     Resource,
     arn_type_of,
@@ -35,6 +38,9 @@ from resources.base import (
 )
 from state.document import ResourceState, StateDocument, now
 
+#: how long a field just set may take to read back as set before it counts as not taken
+READ_BACK_DEADLINE = 30.0
+
 
 class EngineError(Exception):
     pass
@@ -42,6 +48,19 @@ class EngineError(Exception):
 
 class NotOurs(EngineError):
     """A resource with this node's unique name exists but belongs to something else."""
+
+
+class Foreign(NotOurs):
+    """Ids the state (or an import) names that belong to another stack: nothing is changed, nothing deleted."""
+
+
+def owner_of(tags: Mapping[str, str]) -> str:
+    """Who a resource's mfprov tags say it belongs to, for messages."""
+    if tags.get(TAG_STACK_ID):
+        return describe_identity(tags[TAG_STACK_ID])
+    if tags.get(TAG_STACK):
+        return f"stack {tags[TAG_STACK]!r}"
+    return "nothing mfprov manages"
 
 
 @dataclass
@@ -116,6 +135,8 @@ class Runner:
     _searched: set[str] = field(default_factory=set, repr=False)
     #: lookups the reads of the current refresh share (None outside a refresh)
     _shared: dict[Any, Any] | None = field(default=None, repr=False)
+    #: address -> the id refresh found for it that `state rm` released: never taken back, never duplicated
+    _released_found: dict[str, str] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------- helpers
 
@@ -125,7 +146,7 @@ class Runner:
             address=address,
             clients=self.clients,
             facts=self.facts,
-            tags=node_tags(self.state.stack, address, self.user_tags) if rt.taggable else {},
+            tags=node_tags(self.state, address, self.user_tags) if rt.taggable else {},
             timeout=self.timeouts.get(kind, rt.timeout),
             on_created=lambda id_: self._record_created(address, kind, id_),
             on_progress=lambda msg: self.listener(Event("progress", address, message=msg)),
@@ -239,11 +260,15 @@ class Runner:
                     observed.update(part)
         finally:
             self._shared = None
-        # Then look for what the state does not know, parents first so refs resolve.
+        self._refuse_foreign({a: o for a, o in observed.items() if o is not None})
+        # Then look for what the state does not know, parents first so refs resolve; and for what the state knows
+        # by an id that names nothing (a state restored from before a replacement): a live resource with this
+        # node's identity is then the node, adopted rather than made twice and swept.
+        stale = {a for a, o in observed.items() if o is None}
         attrs: dict[str, Mapping[str, Any]] = {a: o.attrs for a, o in observed.items() if o is not None}
 
         def find(address: str) -> None:
-            if address in observed or address not in self.blueprint.nodes:
+            if address not in self.blueprint.nodes or (address in observed and address not in stale):
                 return
             node = self.blueprint.nodes[address]
             rt = resource_type(node.kind)
@@ -256,6 +281,11 @@ class Runner:
             ctx = self.ctx(address, node.kind)
             props = rt.parse_props(raw)
             id_ = rt.find(ctx, props)
+            if id_ and id_ in self.state.released:
+                # `state rm` let go of it: not this stack's any more until `mfprov import` takes it back.
+                with self._lock:
+                    self._released_found[address] = id_
+                id_ = None
             obs = rt.read(ctx, id_) if id_ else None
             if obs is not None:
                 self._check_ours(rt, ctx, address, obs)
@@ -264,7 +294,7 @@ class Runner:
                 with self._lock:
                     attrs[address] = obs.attrs
 
-        if any(a not in observed for a in self.blueprint.nodes):
+        if any(a not in observed or a in stale for a in self.blueprint.nodes):
             result = run_graph(self.blueprint.graph(), find, self.workers, self.stop)
             failed = result.failed
             if failed:
@@ -298,8 +328,11 @@ class Runner:
         known |= {(self._kind_of(a), o.id) for a, o in observed.items() if o is not None}
         tagging = self.clients.client("resourcegroupstaggingapi")
         found: list[Unmanaged] = []
+        # The whole identity, not the name: another stack of the same name (another suffix, prefix or region)
+        # is never taken for this one's leftovers.
         pages = tagging.get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": TAG_STACK, "Values": [self.state.stack]}], ResourcesPerPage=100
+            TagFilters=[{"Key": TAG_STACK_ID, "Values": [self.state.stack_id or self.state.stack]}],
+            ResourcesPerPage=100,
         )
         for page in pages:
             for item in page.get("ResourceTagMappingList", []):
@@ -333,7 +366,9 @@ class Runner:
         """Delete the sweep's finds that hold no data. They have no graph: dependents are whatever fails with a
         dependency error, so each round retries what is left until a round deletes nothing more."""
         result = RunResult()
-        todo = [u for u in items if not u.kept_because]
+        # Never what this run has just adopted or recorded (a live resource found for a stale id).
+        known = {(rs.kind, rs.id) for rs in self.state.resources.values()}
+        todo = [u for u in items if not u.kept_because and (u.kind, u.id) not in known]
         while todo and not self.stop.is_set():
             failed: list[Unmanaged] = []
             for u in todo:
@@ -366,6 +401,7 @@ class Runner:
         return stale
 
     def _check_ours(self, rt: Resource[Any], ctx: NodeContext, address: str, obs: Observed) -> None:
+        """A resource found by this node's unique name or tags is taken only if its tags say it is this node."""
         if not rt.taggable:
             return
         tags = obs.props.get("tags") or {}
@@ -373,11 +409,40 @@ class Runner:
             self.listener(Event("progress", address, message=f"taking over untagged {obs.id} (an interrupted create)"))
             return
         if not ctx.owns(tags):
-            owner = tags.get("mfprov:stack")
-            whose = f"stack {owner!r}" if owner else "nothing mfprov manages"
             raise NotOurs(
-                f"{address}: {obs.id} already exists and belongs to {whose}. mfprov will not take it over; "
+                f"{address}: {obs.id} already exists and belongs to {owner_of(tags)}. mfprov will not take it over; "
                 "choose another prefix/suffix or name, or remove it."
+            )
+
+    def not_ours(self, address: str, kind: str, obs: Observed) -> str | None:
+        """Why a resource the state or an import names by id may not be changed or deleted as ``address`` (it
+        carries another stack's identity, or is another node of this one), or None when it may be."""
+        if not resource_type(kind).taggable:
+            return None  # identified by its parent and a deterministic name; the parent is checked
+        tags = obs.props.get("tags") or {}
+        if tags.get(TAG_STACK_ID):
+            if tags[TAG_STACK_ID] != self.state.stack_id:
+                return f"belongs to {owner_of(tags)}"
+        elif TAG_STACK in tags and tags[TAG_STACK] != self.state.stack:
+            return f"belongs to {owner_of(tags)}"
+        # No mfprov tags (made elsewhere and imported, or untagged out of band), or this stack's name alone (a
+        # stack from before identities; the next `up` adds it): ours, since the state names it.
+        if TAG_ADDRESS in tags and TAG_STACK in tags and tags[TAG_ADDRESS] != address:
+            return f"is {tags[TAG_ADDRESS]} of this stack"
+        return None
+
+    def _refuse_foreign(self, observed: Mapping[str, Observed]) -> None:
+        """Refuse the whole run, before any change, when the state names a resource that is not this stack's
+        (a hand-edited or restored state, another stack's id): it would be re-tagged, changed or deleted."""
+        bad = []
+        for address, obs in sorted(observed.items()):
+            why = self.not_ours(address, self.state.resources[address].kind, obs)
+            if why:
+                bad.append(f"{address} ({obs.id}) {why}")
+        if bad:
+            raise Foreign(
+                f"the state names resources that are not this stack's: {'; '.join(bad)}. mfprov changes and deletes "
+                "only its own; `mfprov state rm ADDRESS` drops such a record (nothing in AWS is touched)."
             )
 
     def plan(self, observed: Mapping[str, Observed | None], unmanaged: list[Unmanaged] | None = None) -> Plan:
@@ -452,11 +517,23 @@ class Runner:
         return result
 
     def _create(self, rt: Resource[Any], ctx: NodeContext, address: str, props: Any, verb: str) -> tuple[Observed, str]:
+        released = self._released_found.get(address)
+        if released is not None:
+            raise EngineError(
+                f"{address}: {released} carries this node's name or tags but was released with `mfprov state rm`; "
+                f"mfprov neither takes it back nor makes a second one beside it. `mfprov import {address} "
+                f"{released}` takes it back; or delete it, or give the stack another prefix/suffix."
+            )
         if address not in self._searched and verb != REPLACE:
             # Refresh could not look for it (it refers to something that did not exist yet): look now, so a
             # resource with this name is never created twice or taken over unseen (S3 in us-east-1 answers
             # CreateBucket on an existing bucket of the account with success).
             found = rt.find(ctx, props)
+            if found and found in self.state.released:
+                raise EngineError(
+                    f"{address}: {found} was released with `mfprov state rm`; mfprov will not take it back or make "
+                    f"a second one. `mfprov import {address} {found}` takes it back."
+                )
             existing = rt.read(ctx, found) if found else None
             if existing is not None:
                 self._check_ours(rt, ctx, address, existing)
@@ -470,6 +547,11 @@ class Runner:
                 raise
             # It exists already (a run that died before saving its id, or a race): adopt it if it is ours.
             found = rt.find(ctx, props)
+            if found and found in self.state.released:
+                raise EngineError(
+                    f"{address}: {found} exists and was released with `mfprov state rm`; mfprov will not take it "
+                    f"back. `mfprov import {address} {found}` does."
+                ) from err
             obs = rt.read(ctx, found) if found else None
             if obs is None:
                 raise
@@ -488,7 +570,7 @@ class Runner:
                 Event("progress", address, message=f"setting {', '.join(c.field for c in left)} after create")
             )
             rt.update(ctx, obs.id, props, obs, {c.field for c in left})
-            obs = rt.read(ctx, id_) or obs
+            obs = self._read_back(rt, ctx, address, id_, props, "after create")
         with self._lock:
             self.tally[CREATE if verb != REPLACE else REPLACE] += 1
         return obs, verb if verb == REPLACE else CREATE
@@ -503,13 +585,42 @@ class Runner:
                 f"{address}: {', '.join(forced)} changed while applying and forces replacement; run `mfprov up` again"
             )
         rt.update(ctx, obs.id, props, obs, {c.field for c in changes})
-        fresh = rt.read(ctx, obs.id)
-        if fresh is None:
-            raise EngineError(f"{address}: {obs.id} vanished while being updated")
+        fresh = self._read_back(rt, ctx, address, obs.id, props, "")
         obs.props, obs.attrs = fresh.props, fresh.attrs
         with self._lock:
             self.tally[UPDATE] += 1
         return UPDATE
+
+    def _read_back(
+        self, rt: Resource[Any], ctx: NodeContext, address: str, id_: str, props: Any, when: str
+    ) -> Observed:
+        """Read a resource after setting fields, until they read as set: a field AWS did not take is an error,
+        never a success. Reads may lag a write for a moment on AWS, so a short wait comes before the verdict."""
+        want = props.model_dump(mode="json")
+        tags = ctx.tags if rt.taggable else None
+        last: list[Observed | None] = [None]
+
+        def taken() -> bool | str:
+            last[0] = rt.read(ctx, id_)
+            if last[0] is None:
+                return "not readable yet"
+            left = [c for c in diff(rt, want, last[0].props, tags) if not c.forces_replacement]
+            return True if not left else "still differs: " + ", ".join(c.field for c in left)
+
+        try:
+            wait_for(f"{address}: the fields set {when}".rstrip(), taken, READ_BACK_DEADLINE, max_interval=2.0)
+        except WaitTimeout:
+            obs = last[0]
+            if obs is None:
+                raise EngineError(f"{address}: {id_} vanished while being updated") from None
+            left = [c.field for c in diff(rt, want, obs.props, tags) if not c.forces_replacement]
+            raise EngineError(
+                f"{address}: AWS did not take {', '.join(left)} on {id_} (set {when or 'by this update'}, read back "
+                "different); nothing else of it is wrong. Check the value, or the account's limits, and run "
+                "`mfprov up` again."
+            ) from None
+        assert last[0] is not None
+        return last[0]
 
     def _delete_node(self, address: str, verb: str) -> str:
         rs = self.state.resources.get(address)
@@ -619,6 +730,7 @@ DRIFT_CLASSES = {
     "removed from config": "pending",  # in the state and AWS, no longer in the config
     "incomplete": "state",  # the state holds a create that never finished
     "stale": "state",  # the state holds a resource that neither the config nor AWS has
+    "stale id": "state",  # the state's id names nothing, while a resource with the node's identity exists
 }
 
 
@@ -663,8 +775,11 @@ def drift_report(
         if rs is not None and rs.status == "creating" and observed.get(act.address) is not None:
             items.append(DriftItem(act.address, act.kind, "incomplete", rs.id, repair="record it as created"))
     for address, rs in runner.state.resources.items():
-        if address not in runner.blueprint.nodes and observed.get(address) is None:
+        obs = observed.get(address)
+        if address not in runner.blueprint.nodes and obs is None:
             items.append(DriftItem(address, rs.kind, "stale", rs.id, repair="forget it"))
+        elif obs is not None and obs.id != rs.id:
+            items.append(DriftItem(address, rs.kind, "stale id", rs.id, repair=f"record {obs.id}, found by its tags"))
     for u in unmanaged or []:
         repair = f"none: {u.kept_because}" if u.kept_because else "delete"
         items.append(DriftItem(u.address, u.kind, "unmanaged", u.id, repair=repair))

@@ -114,10 +114,14 @@ def _cascade(blueprint: Blueprint, g: nx.DiGraph, actions: list[Action]) -> None
                 other.changes = [FieldChange(f"(refers to {replaced})", "(known after apply)", "(as now)")]
 
 
-def node_tags(stack: str, address: str, user_tags: Mapping[str, str]) -> dict[str, str]:
-    from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK
+def node_tags(state: StateDocument, address: str, user_tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags a node's resource carries: the user's, then mfprov's (which win)."""
+    from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK, TAG_STACK_ID
 
-    return {**user_tags, TAG_MANAGED_BY: "mfprov", TAG_STACK: stack, TAG_ADDRESS: address}
+    tags = {**user_tags, TAG_MANAGED_BY: "mfprov", TAG_STACK: state.stack, TAG_ADDRESS: address}
+    if state.stack_id:
+        tags[TAG_STACK_ID] = state.stack_id
+    return tags
 
 
 def make_plan(
@@ -148,7 +152,7 @@ def make_plan(
                 )
             )
             continue
-        tags = node_tags(state.stack, address, user_tags) if rt.taggable else None
+        tags = node_tags(state, address, user_tags) if rt.taggable else None
         changes = diff(rt, desired, obs.props, tags)
         if any(c.forces_replacement for c in changes):
             actions.append(Action(address, node.kind, REPLACE, changes, obs.id))

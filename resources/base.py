@@ -28,10 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from provisioner.context import NodeContext
 
 
-#: tags mfprov puts on everything taggable; ``find`` and adoption rely on the first two
+#: tags mfprov puts on everything taggable; ``find``, adoption and the sweep rely on the stack id and address
 TAG_STACK = "mfprov:stack"
 TAG_ADDRESS = "mfprov:address"
 TAG_MANAGED_BY = "managed-by"
+#: the stack's whole identity (name, prefix, suffix, region): two stacks of one name never take each other's
+TAG_STACK_ID = "mfprov:stack-id"
 
 
 class Ref(BaseModel):

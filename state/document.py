@@ -5,6 +5,8 @@ Schema history:
   2  + ``protected`` per resource (None in a migrated file: the engine applies its kind's default and writes it)
      + ``released``: ids `state rm` let go of, which the sweep by tags then leaves alone
      + ``availability_zones``: the zones the stack was built with
+  3  + ``stack_id``: the stack's whole identity (name, prefix, suffix, region), also carried by every resource
+     in its ``mfprov:stack-id`` tag; None in a migrated file until the next run settles it from the config
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def now() -> str:
@@ -39,6 +41,8 @@ class ResourceState(BaseModel):
 class StateDocument(BaseModel):
     schema_version: int = SCHEMA_VERSION
     stack: str
+    #: the stack's identity (see ``provisioner.identity``); a run whose config or region makes another is refused
+    stack_id: str | None = None
     serial: int = 0
     account_id: str | None = None
     region: str | None = None
@@ -67,8 +71,13 @@ def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "schema_version": 2}
 
 
+def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    # The identity is not known from the file alone: the next run settles it from its config and region.
+    return {**raw, "schema_version": 3}
+
+
 #: from version N to N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class SchemaTooNew(ValueError):

@@ -10,13 +10,17 @@ import pytest
 
 from provisioner import app as core
 from provisioner.engine import EngineError
-from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK
+from provisioner.identity import stack_identity
+from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK, TAG_STACK_ID
+from state.document import SCHEMA_VERSION
 from tests.stack.conftest import Stack, inventory
 
 
-def stack_tags(address: str, stack: str = "t1") -> list[dict[str, str]]:
+def stack_tags(address: str, stack: str = "t1", stack_id: str | None = None) -> list[dict[str, str]]:
+    """The tags mfprov gives ``address`` of a stack (of the test stack ``t1`` in us-east-1 by default)."""
     return [
         {"Key": TAG_STACK, "Value": stack},
+        {"Key": TAG_STACK_ID, "Value": stack_id or stack_identity(stack, "metaflow", "abc12345", "us-east-1")},
         {"Key": TAG_ADDRESS, "Value": address},
         {"Key": TAG_MANAGED_BY, "Value": "mfprov"},
     ]
@@ -179,7 +183,7 @@ def test_a_state_written_by_schema_1_is_migrated_and_kept(stack: Stack) -> None:
     assert stack.up().mutating == {}
     assert stack.drift().value == []
     state = stack.state()
-    assert state.schema_version == 2
+    assert state.schema_version == SCHEMA_VERSION
     assert {a for a, r in state.resources.items() if r.protected} == {"kms.key.s3", "s3.bucket.datastore"}
     assert json.loads((path.parent / "state.v1.json").read_text())["schema_version"] == 1
 

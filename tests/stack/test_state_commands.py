@@ -49,7 +49,11 @@ def test_state_list_show_rm(stack: Stack) -> None:
     assert json.loads(shown.stdout)["id"] == "metaflow-batch_s3_task_role-abc12345"
     assert invoke(stack, "state", "rm", "kms.alias.s3").exit_code == 0
     assert "kms.alias.s3" not in stack.state().resources
-    # Forgotten, not deleted: the next up finds it again by its name.
+    # Released, not deleted: up neither takes it back nor makes a second one beside it, until `import` does.
+    refused = invoke(stack, "up", "--yes")
+    assert refused.exit_code == 1 and "released" in refused.output, refused.output
+    assert "kms.alias.s3" not in stack.state().resources
+    assert invoke(stack, "import", "kms.alias.s3", "alias/metaflow-s3-abc12345").exit_code == 0
     assert stack.up().mutating == {}
     assert "kms.alias.s3" in stack.state().resources
 
