@@ -342,15 +342,11 @@ def notebook_policies(
             allow("logs:GetLogEvents", f"{logs}:/aws/batch/job:log-stream:*", "BatchJobLogs"),
             allow("logs:DescribeLogGroups", "*", "DescribeLogGroups"),
         ),
+        # from inside, the notebook can look at itself and stop itself (an idle auto-stop); starting it, changing
+        # it or opening a URL to it are the user role's (the template gave the notebook those as well)
         "sagemaker": doc(
             allow(
-                [
-                    "sagemaker:DescribeNotebook*",
-                    "sagemaker:StartNotebookInstance",
-                    "sagemaker:StopNotebookInstance",
-                    "sagemaker:UpdateNotebookInstance",
-                    "sagemaker:CreatePresignedNotebookInstanceUrl",
-                ],
+                ["sagemaker:DescribeNotebook*", "sagemaker:StopNotebookInstance"],
                 [notebook_arn, lifecycle_arn],
                 "SageMakerPermissions",
             )

@@ -49,7 +49,7 @@ class Guard:
             {
                 "call": call,
                 "checks": [str(c) for c in checks],
-                "denied": str(denied) if denied else None,
+                "denied": None if denied is None else str(denied),
                 "pid": os.getpid(),
             }
         )

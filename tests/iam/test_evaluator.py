@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.iam.calls import Env, Unmapped, checks_for
@@ -194,3 +196,21 @@ def test_batch_submit_is_authorized_on_job_queue_and_definition() -> None:
 def test_unmapped_calls_are_refused() -> None:
     with pytest.raises(Unmapped):
         checks_for("s3", "PutBucketAcl", {"Bucket": "b"}, Env())
+
+
+def test_the_guard_answers_access_denied_and_logs_it(tmp_path: Path) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from tests.iam.hook import Guard, read_log
+
+    log = tmp_path / "calls.jsonl"
+    guard = Guard(ev(allow("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/mine")), Env(), log)
+    ddb = guard.install(boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1"))
+    with pytest.raises(ClientError) as err:
+        ddb.get_item(TableName="theirs", Key={"k": {"S": "v"}})
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    (entry,) = read_log(log)
+    assert entry["call"] == "dynamodb:GetItem" and entry["denied"].startswith("implicit-deny")
+    with pytest.raises(RuntimeError, match="no authorization mapping"):
+        ddb.list_tables()
