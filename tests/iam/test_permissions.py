@@ -220,7 +220,45 @@ UNEXERCISED_ACTIONS = {
 }
 
 
-def test_a_missing_statement_stops_up_with_one_line(
+def personal_statements() -> list[str]:
+    """The Sids of the personal stack's policy (the account does not change them)."""
+    import tempfile
+
+    from provisioner.config import load_config
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = load_config(write_config(Path(d)))
+    doc = perms.policy_for(cfg, "us-east-1", ACCOUNT, "aws").document()
+    return [
+        st["Sid"]
+        for st in doc["Statement"]
+        if not all(a.split(":", 1)[0] in UNEXERCISED_SERVICES or a in UNEXERCISED_ACTIONS for a in st["Action"])
+    ]
+
+
+@pytest.mark.parametrize("sid", personal_statements())
+def test_without_any_one_statement_up_stops_with_one_line(
+    sid: str, guard: tuple[Guard, Recording], moto_account: None, tmp_path: Path
+) -> None:
+    g, _ = guard
+    path = write_config(tmp_path)
+    policy = generated(path)
+    removed = next(st for st in policy["Statement"] if st["Sid"] == sid)
+    policy["Statement"].remove(removed)
+    g.policy, g.on = policy, True
+    # up, drift and down, until one of them stops (a batched read is needed only once the state knows 3 roles)
+    for command in (["up", "--yes"], ["drift"], ["down", "--yes", "--delete-protected"]):
+        result = CliRunner().invoke(cli, ["--config", str(path), *command])
+        if result.exit_code != 0:
+            break
+    assert result.exit_code == 1, f"{command} did not stop"
+    actions = "|".join(re.escape(a) for a in removed["Action"])
+    said = re.compile(rf"the credentials in use lack ({actions}) on \S+$")
+    assert any(said.search(line) for line in result.stderr.splitlines()), result.stderr
+    assert "not authorized" not in result.stderr
+
+
+def test_a_missing_read_permission_stops_up_before_any_change(
     guard: tuple[Guard, Recording], moto_account: None, tmp_path: Path
 ) -> None:
     g, _ = guard
@@ -233,8 +271,7 @@ def test_a_missing_statement_stops_up_with_one_line(
     assert result.exit_code == 1
     said = re.compile(rf"the credentials in use lack iam:\w+ on arn:aws:iam::{ACCOUNT}:role/metaflow-[\w-]+$")
     assert any(said.search(line) for line in result.stderr.splitlines()), result.stderr
-    assert "not authorized" not in result.stderr
-    # it stopped while looking: nothing was created, changed or deleted
+    # it stopped while looking (refresh reads every role first): nothing was created, changed or deleted
     assert [c.call.operation for c in g.checked if is_mutating(c.call.operation)] == []
 
 
@@ -280,24 +317,26 @@ def test_only_the_stack_s_own_names_are_granted(moto_account: None, tmp_path: Pa
         assert Evaluator([second]).first_denied(checks) is None, (service, op)
 
 
-def test_the_state_bucket_is_granted_when_the_state_lives_in_s3(moto_account: None, tmp_path: Path) -> None:
+def test_with_the_state_on_s3_the_state_object_is_granted_and_nothing_else_of_its_bucket(
+    guard: tuple[Guard, Recording], moto_account: None, tmp_path: Path
+) -> None:
+    g, _ = guard
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="team-states")
+    s3.put_bucket_versioning(Bucket="team-states", VersioningConfiguration={"Status": "Enabled"})
     path = write_config(tmp_path)
-    text = path.read_text()
-    assert "[state]" not in text
-    path.write_text(text + '\n[state]\nbackend = "s3"\nbucket = "team-states"\n')
-    doc = generated(path)
-    ev, env = Evaluator([doc]), Env(account=ACCOUNT)
-    key = "mfprov/t1/state.json"
-    for op, params in (
-        ("GetObject", {"Bucket": "team-states", "Key": key}),
-        ("PutObject", {"Bucket": "team-states", "Key": key + ".lock"}),
-        ("DeleteObject", {"Bucket": "team-states", "Key": key + ".lock"}),
-        ("GetBucketVersioning", {"Bucket": "team-states"}),
-    ):
-        assert ev.first_denied(provisioning_checks("s3", op, params, env, lambda a: a)) is None, op
-    other = provisioning_checks("s3", "PutObject", {"Bucket": "team-states", "Key": "mfprov/other/state.json"}, env,
-                                lambda a: a)  # fmt: skip
-    assert ev.first_denied(other) is not None
+    path.write_text(path.read_text() + '\n[state]\nbackend = "s3"\nbucket = "team-states"\n')
+    g.policy = generated(path)
+    g.on = True
+    lifecycle(Stack(path))
+    state_calls = {c.call.operation for c in g.checked if c.call.params.get("Bucket") == "team-states"}
+    assert {"GetObject", "PutObject", "DeleteObject"} <= state_calls  # the state, and its lock, were used
+    assert [d for c in g.checked for d in c.decisions if not d] == []
+    env = Env(account=ACCOUNT)
+    other = provisioning_checks(
+        "s3", "PutObject", {"Bucket": "team-states", "Key": "mfprov/other/state.json"}, env, lambda a: a
+    )
+    assert Evaluator([g.policy]).first_denied(other) is not None
 
 
 @pytest.fixture
