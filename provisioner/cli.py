@@ -334,7 +334,29 @@ def up(
         if not result.run.ok:
             fail(f"{len(result.run.failed)} resource(s) failed; {summary}. Fix the cause and run `mfprov up` again.")
         err.print(f"[bold green]Apply complete[/bold green]: {summary}")
+        if result.migration is not None:
+            report_migration(result.migration, "`mfprov migrate` runs it again")
         err.print(NEXT_STEP[s.ws.config.stack])
+
+
+def report_migration(m: Any, again: str) -> None:
+    """The migration Lambda's answer on stdout; a failure as the one error line (exit 1)."""
+    out.print_json(json.dumps(m.answer, default=str))
+    if not m.ok:
+        fail(f"schema migration by {m.function}: {m.error}; {again}")
+    err.print(f"[green]Schema migrated[/green] by {m.function}.")
+
+
+@cli.command()
+@guarded
+def migrate() -> None:
+    """Migrate the metadata service's database schema: invoke the stack's migration Lambda and print its answer.
+    Exit 0 when the schema is up to date afterwards, 1 when the Lambda failed or the schema is still behind."""
+    from provisioner.migrate import migrate as run_migration
+
+    with open_session("migrate", Progress(quiet=True)) as s:
+        m = run_migration(s)
+    report_migration(m, "see the Lambda's log group /aws/lambda/" + m.function)
 
 
 @cli.command()

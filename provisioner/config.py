@@ -427,6 +427,8 @@ class MetadataConfig(Section):
     throttle_burst_limit: Annotated[int, Field(ge=1)] = 100
     throttle_rate_limit: Annotated[float, Field(gt=0)] = 50.0
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    #: `up` invokes the migration Lambda (as `mfprov migrate` does) after the service's image changed
+    migrate_on_image_change: bool = True
 
     @model_validator(mode="after")
     def _size(self) -> MetadataConfig:

@@ -126,6 +126,10 @@ class PostgresConfig(Section):
     deletion_protection: bool = True
     #: false: deleting the database (``down --delete-protected``) first takes a final snapshot
     skip_final_snapshot: bool = False
+    #: a newer major engine_version upgrades the database in place (an outage, no way back); false: refused
+    allow_major_version_upgrade: bool = False
+    #: false: RDS queues changes (class, storage, version...) for the next maintenance window
+    apply_immediately: bool = True
     #: Aurora only: the instance class ("db.serverless": Serverless v2) and its capacity in ACUs (min 0: it pauses)
     aurora_instance_class: str = "db.serverless"
     serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0.5

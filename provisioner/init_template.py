@@ -91,6 +91,7 @@ api_gateway = true          # the public entry, with an API key; false: only the
 api_allow_cidrs = []        # CIDRs allowed to call the API; empty: any source with the key
 throttle_burst_limit = 100
 throttle_rate_limit = 50.0
+migrate_on_image_change = true  # `up` migrates the schema (`mfprov migrate`) after a new image
 
 [metadata.database]         # PostgreSQL; the password is generated into Secrets Manager, never shown or stored
 engine = "postgres"         # or "aurora-postgresql" (Serverless v2 by default)
@@ -102,6 +103,8 @@ backup_retention_days = 7
 multi_az = false
 deletion_protection = true
 skip_final_snapshot = false # false: deleting the database takes a final snapshot <prefix>-metaflow-<suffix>-final
+allow_major_version_upgrade = false  # true: a newer major engine_version upgrades in place (an outage)
+apply_immediately = true    # false: RDS makes changes in the next maintenance window
 aurora_instance_class = "db.serverless"
 serverless_min_capacity = 0.5
 serverless_max_capacity = 4.0

@@ -18,6 +18,10 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
   answers ConflictException, and nothing of it in the tagging API's GetResources (``apigateway``).
 - KMS: EnableKey on a key pending deletion and CancelKeyDeletion on one that is not succeed; a cancelled key
   stays enabled (``kms_key_states``).
+- EC2: tags changed on a launch template after its creation never show in DescribeLaunchTemplates
+  (``ec2_launch_template_tags``).
+- RDS: ModifyDBInstance and ModifyDBCluster move to a new major EngineVersion without AllowMajorVersionUpgrade,
+  which AWS refuses (``rds_major_upgrade``).
 """
 
 from __future__ import annotations
@@ -341,7 +345,54 @@ def kms_key_states(patch: Patch = setattr) -> None:
     patch(KmsBackend, "cancel_key_deletion", cancel_key_deletion)
 
 
+def rds_major_upgrade(patch: Patch = setattr) -> None:
+    """A new major ``EngineVersion`` needs ``AllowMajorVersionUpgrade``, as the ModifyDBInstance and ModifyDBCluster
+    API references say ("Major version upgrades must be allowed when specifying a value for the EngineVersion
+    parameter that's a different major version than the DB instance's current version";
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html,
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html). moto makes the jump."""
+    from moto.rds.exceptions import InvalidParameterCombination
+    from moto.rds.models import RDSBackend
+
+    def check(current: Any, kwargs: dict[str, Any]) -> None:
+        wanted = kwargs.get("engine_version")
+        if not wanted or not current or kwargs.get("allow_major_version_upgrade"):
+            return
+        if str(wanted).split(".")[0] != str(current).split(".")[0]:
+            raise InvalidParameterCombination(
+                "The AllowMajorVersionUpgrade flag must be present when upgrading to a new major version."
+            )
+
+    modify_instance, modify_cluster = RDSBackend.modify_db_instance, RDSBackend.modify_db_cluster
+
+    def modify_db_instance(self: RDSBackend, db_instance_identifier: str, db_kwargs: dict[str, Any]) -> Any:
+        check(self.describe_db_instances(db_instance_identifier)[0].engine_version, db_kwargs)
+        return modify_instance(self, db_instance_identifier, db_kwargs)
+
+    def modify_db_cluster(self: RDSBackend, kwargs: dict[str, Any]) -> Any:
+        cluster = self.clusters.get(kwargs.get("db_cluster_identifier", ""))
+        check(getattr(cluster, "engine_version", None), kwargs)
+        return modify_cluster(self, kwargs)
+
+    patch(RDSBackend, "modify_db_instance", modify_db_instance)
+    patch(RDSBackend, "modify_db_cluster", modify_db_cluster)
+
+
+def ec2_launch_template_tags(patch: Patch = setattr) -> None:
+    """CreateTags and DeleteTags on a launch template show in DescribeLaunchTemplates, as on AWS ("Tags: The tags
+    for the launch template", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplate.html;
+    CreateTags takes launch template ids, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html).
+    moto copies the tags once, at CreateLaunchTemplate, so a later change of them never reads back."""
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    def tags(self: LaunchTemplate) -> Any:
+        return self.get_tags()
+
+    patch(LaunchTemplate, "tags", property(tags, lambda self, value: None))
+
+
 def install(patch: Patch = setattr) -> None:
-    shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states)
+    shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states,
+             rds_major_upgrade, ec2_launch_template_tags)  # fmt: skip
     for shim in shims:
         shim(patch)

@@ -151,6 +151,18 @@ class ClientFactory:
                 self._clients[service] = c
             return c
 
+    def long_call_client(self, service: str, read_timeout: int) -> Any:
+        """A client for a call that may take ``read_timeout`` seconds to answer (a Lambda invoked and waited for):
+        the shared clients give up after 60 s and would send the call again."""
+        key = f"{service}@{read_timeout}"
+        with self._lock:
+            c = self._clients.get(key)
+            if c is None:
+                config = self._config.merge(Config(read_timeout=read_timeout))
+                c = self.session.client(service, region_name=self.region, config=config)
+                self._clients[key] = c
+            return c
+
     @property
     def endpoint_url(self) -> str | None:
         """The endpoint every client talks to when one is configured (the sandbox, LocalStack...)."""

@@ -117,6 +117,10 @@ class DbInstanceProps(Props):
     skip_final_snapshot: bool = False
     #: default ``<identifier>-final``; a UTC timestamp is appended when that snapshot already exists
     final_snapshot_identifier: str | None = None
+    #: a newer major ``engine_version`` upgrades the database in place (an outage); off, such a change is refused
+    allow_major_version_upgrade: bool = False
+    #: off: AWS queues modifications for the next maintenance window instead of making them now
+    apply_immediately: bool = True
 
     @field_validator("engine_version")
     @classmethod
@@ -181,14 +185,33 @@ class DowngradeRefused(Exception):
     version but never goes back."""
 
 
-def _downgrade(what: str, id: str, have: Any, want: str) -> DowngradeRefused | None:
-    """The error for going from major version ``have`` back to ``want``, or None when that is no downgrade."""
-    if isinstance(have, str) and have.isdigit() and want.isdigit() and int(have) > int(want):
+class MajorUpgradeRefused(Exception):
+    """A newer major version is wanted, but major upgrades (an outage, no way back) are not allowed."""
+
+
+def _version_change(
+    what: str, id: str, have: Any, want: str, allowed: bool
+) -> DowngradeRefused | MajorUpgradeRefused | None:
+    """The error for going from major version ``have`` to ``want``: back (never possible) or up without
+    ``allow_major_version_upgrade``; None when the change may be made."""
+    if not (isinstance(have, str) and have.isdigit() and want.isdigit()) or have == want:
+        return None
+    if int(have) > int(want):
         return DowngradeRefused(
             f"{what} {id} runs major version {have}, newer than engine_version {want!r}, and RDS cannot go back to "
             f"an older major version: set engine_version = {have!r}"
         )
+    if not allowed:
+        return MajorUpgradeRefused(
+            f"{what} {id} runs PostgreSQL {have}; engine_version {want!r} is a major upgrade (an outage, and no way "
+            f"back): set allow_major_version_upgrade = true in the database section to make it, or engine_version = "
+            f"{have!r}"
+        )
     return None
+
+
+def _queued(what: str, fields: list[str]) -> str:
+    return f"{what}: {', '.join(fields)} queued for the next maintenance window (apply_immediately = false)"
 
 
 def _snapshot_exists(ctx: NodeContext, name: str, cluster: bool = False) -> bool:
@@ -250,7 +273,15 @@ class DbInstance(Resource[DbInstanceProps]):
     #: storage autoscaling raises it up to max_allocated_storage
     grow_only: ClassVar = frozenset({"allocated_storage"})
     unordered: ClassVar = frozenset({"security_group_ids"})
-    behaviour_fields: ClassVar = frozenset({"password_secret_arn", "skip_final_snapshot", "final_snapshot_identifier"})
+    behaviour_fields: ClassVar = frozenset(
+        {
+            "password_secret_arn",
+            "skip_final_snapshot",
+            "final_snapshot_identifier",
+            "allow_major_version_upgrade",
+            "apply_immediately",
+        }
+    )
     not_found_codes: ClassVar = _NOT_FOUND
     duplicate_codes: ClassVar = frozenset({"DBInstanceAlreadyExists", "DBInstanceAlreadyExistsFault"})
     stateful = True
@@ -296,6 +327,8 @@ class DbInstance(Resource[DbInstanceProps]):
             "address": address,
             "port": port,
             "endpoint": f"{address}:{port}" if address else None,  # no endpoint while still creating
+            #: what AWS has queued (ModifyDBInstance without ApplyImmediately): API name -> value
+            "pending": dict(db.get("PendingModifiedValues") or {}),
         }
         return Observed(id=id, props=props, attrs=attrs)
 
@@ -348,16 +381,31 @@ class DbInstance(Resource[DbInstanceProps]):
             ctx.on_progress(f"allocated storage is {have_storage} GiB, more than {props.allocated_storage}: kept")
             del kw["AllocatedStorage"]
         have_version = observed.props.get("engine_version")
-        refused = _downgrade("DB instance", id, have_version, props.engine_version) if "EngineVersion" in kw else None
+        refused = (
+            _version_change("DB instance", id, have_version, props.engine_version, props.allow_major_version_upgrade)
+            if "EngineVersion" in kw
+            else None
+        )
         if refused:
             del kw["EngineVersion"]  # the other changes are still made; then the refusal is raised
-        if "EngineVersion" in kw:
-            kw["AllowMajorVersionUpgrade"] = True
+        if not props.apply_immediately:
+            # what AWS holds queued already is not sent again (every `up` would queue it anew)
+            queued = observed.attrs.get("pending") or {}
+            kw = {k: v for k, v in kw.items() if k not in queued or _major(str(queued[k])) != _major(str(v))}
         if kw:
             ctx.wait("DB instance not busy", lambda: self._settled(ctx, id))
-            rds.modify_db_instance(DBInstanceIdentifier=id, ApplyImmediately=True, **kw)
-            pending = frozenset(kw) - {"DeletionProtection", "VpcSecurityGroupIds", "AllowMajorVersionUpgrade"}
-            ctx.wait("DB instance available", lambda: _instance_available(ctx, id, pending))
+            # Both flags always sent: AWS's defaults (queue; no major upgrade) are not left to chance.
+            rds.modify_db_instance(
+                DBInstanceIdentifier=id,
+                ApplyImmediately=props.apply_immediately,
+                AllowMajorVersionUpgrade=props.allow_major_version_upgrade,
+                **kw,
+            )
+            pending = frozenset(kw) - {"DeletionProtection", "VpcSecurityGroupIds"}
+            if props.apply_immediately:
+                ctx.wait("DB instance available", lambda: _instance_available(ctx, id, pending))
+            elif pending:
+                ctx.on_progress(_queued("DB instance", sorted(pending)))
         if "tags" in changes:
             rds.add_tags_to_resource(ResourceName=observed.attrs["arn"], Tags=tag_list(ctx.tags))
         if refused:
@@ -422,6 +470,9 @@ class DbClusterProps(Props):
     serverless_max_capacity: float | None = 4.0
     skip_final_snapshot: bool = False
     final_snapshot_identifier: str | None = None
+    #: as for instances
+    allow_major_version_upgrade: bool = False
+    apply_immediately: bool = True
 
     @field_validator("engine_version")
     @classmethod
@@ -437,7 +488,15 @@ class DbCluster(Resource[DbClusterProps]):
     Props = DbClusterProps
     replace_on: ClassVar = frozenset({"identifier", "engine", "kms_key_id", "db_name", "username", "subnet_group_name"})
     unordered: ClassVar = frozenset({"security_group_ids"})
-    behaviour_fields: ClassVar = frozenset({"password_secret_arn", "skip_final_snapshot", "final_snapshot_identifier"})
+    behaviour_fields: ClassVar = frozenset(
+        {
+            "password_secret_arn",
+            "skip_final_snapshot",
+            "final_snapshot_identifier",
+            "allow_major_version_upgrade",
+            "apply_immediately",
+        }
+    )
     not_found_codes: ClassVar = frozenset({"DBClusterNotFoundFault"})
     duplicate_codes: ClassVar = frozenset({"DBClusterAlreadyExistsFault"})
     stateful = True
@@ -487,10 +546,14 @@ class DbCluster(Resource[DbClusterProps]):
         }
         return Observed(id=id, props=props, attrs=attrs)
 
-    def _available(self, ctx: NodeContext, id: str) -> bool | str:
+    def _available(self, ctx: NodeContext, id: str, pending: frozenset[str] = frozenset()) -> bool | str:
+        """Done when available and none of the ``pending`` ModifyDBCluster parameters is still pending."""
         c = self._describe(ctx, id)
-        status = c.get("Status") if c else "absent"
-        return True if status == "available" else str(status)
+        status = str(c.get("Status")) if c else "absent"
+        waiting = sorted(pending & set((c or {}).get("PendingModifiedValues") or {}))
+        if status == "available" and not waiting:
+            return True
+        return f"{status} (pending: {', '.join(waiting)})" if waiting else status
 
     def _scaling(self, props: DbClusterProps) -> dict[str, Any]:
         if props.serverless_min_capacity is None or props.serverless_max_capacity is None:
@@ -530,9 +593,10 @@ class DbCluster(Resource[DbClusterProps]):
         refused = None
         if "engine_version" in changes:
             # as for instances: the other changes are still made; then the refusal is raised
-            refused = _downgrade("DB cluster", id, observed.props.get("engine_version"), props.engine_version)
+            have = observed.props.get("engine_version")
+            refused = _version_change("DB cluster", id, have, props.engine_version, props.allow_major_version_upgrade)
             if not refused:
-                kw.update(EngineVersion=props.engine_version, AllowMajorVersionUpgrade=True)
+                kw["EngineVersion"] = props.engine_version
         if "security_group_ids" in changes:
             kw["VpcSecurityGroupIds"] = props.security_group_ids
         if "backup_retention_days" in changes:
@@ -542,8 +606,16 @@ class DbCluster(Resource[DbClusterProps]):
         if changes & {"serverless_min_capacity", "serverless_max_capacity"}:
             kw.update(self._scaling(props))
         if kw:
-            rds.modify_db_cluster(DBClusterIdentifier=id, ApplyImmediately=True, **kw)
-            ctx.wait("DB cluster available", lambda: self._available(ctx, id))
+            rds.modify_db_cluster(
+                DBClusterIdentifier=id,
+                ApplyImmediately=props.apply_immediately,
+                AllowMajorVersionUpgrade=props.allow_major_version_upgrade,
+                **kw,
+            )
+            if props.apply_immediately:
+                ctx.wait("DB cluster available", lambda: self._available(ctx, id, frozenset(kw)))
+            else:
+                ctx.on_progress(_queued("DB cluster", sorted(kw)))
         if "tags" in changes:
             rds.add_tags_to_resource(ResourceName=observed.attrs["arn"], Tags=tag_list(ctx.tags))
         if refused:

@@ -64,6 +64,8 @@ def add(
         deletion_protection=db.deletion_protection,
         skip_final_snapshot=db.skip_final_snapshot,
         final_snapshot_identifier=f"{identifier}-final",
+        allow_major_version_upgrade=db.allow_major_version_upgrade,
+        apply_immediately=db.apply_immediately,
     )
     where = addresses(name, db)
     if db.engine == "aurora-postgresql":

@@ -130,9 +130,9 @@ def test_db_instance_lifecycle(make_ctx: Callable[..., Any], net: dict[str, Any]
     rt.update(ctx, id, props, drifted, changes)
     assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
-    # desired changes: a major version upgrade, more storage, autoscaling off, both security groups
+    # desired changes: a major version upgrade (allowed), more storage, autoscaling off, both security groups
     bigger = _db(rt, net, engine_version="17", allocated_storage=50, max_allocated_storage=None,
-                 security_group_ids=list(reversed(net["sgs"])))  # fmt: skip
+                 security_group_ids=list(reversed(net["sgs"])), allow_major_version_upgrade=True)  # fmt: skip
     obs = rt.read(ctx, id)
     changes = changed_fields(rt, bigger, obs, ctx)
     assert changes == {"engine_version", "allocated_storage", "max_allocated_storage", "security_group_ids"}
