@@ -155,6 +155,12 @@ _SAGEMAKER_LIFECYCLE = _arn("sagemaker", "notebook-instance-lifecycle-config/{na
 _USER_POOL = _arn("cognito-idp", "userpool/*")
 _ALARMS = _arn("cloudwatch", "alarm:TargetTracking-*")
 
+#: the botocore services whose calls the grants name
+SERVICES_USED = (
+    "ec2", "iam", "kms", "s3", "dynamodb", "batch", "apigateway", "lambda", "logs", "secretsmanager", "rds", "elbv2",
+    "ecs", "ecr", "sagemaker", "cognito-idp", "application-autoscaling", "route53", "resourcegroupstaggingapi", "sts",
+)  # fmt: skip
+
 #: per resource kind: what its hooks' calls are authorized as. A test fails when a registered kind has no entry.
 KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
     # --- EC2 (resource-level permissions by ARN, but the ids are AWS's)
@@ -1054,7 +1060,8 @@ def explain_denied(message: str) -> str:
     m = _DENIED.search(message)
     if m is None:
         return message
-    resource = (m.group("resource") or "*").rstrip(".,;")
+    # S3 quotes the resource; a message that names none (rare) leaves it as the call's
+    resource = (m.group("resource") or "").strip("\"'").rstrip(".,;") or "the resource of this call"
     address = re.match(r"[a-z0-9]+\.[a-z0-9_]+\.[\w-]+: ", message)
     return f"{address.group(0) if address else ''}the credentials in use lack {m.group('action')} on {resource}"
 

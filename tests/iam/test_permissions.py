@@ -346,3 +346,62 @@ def moto_account() -> Iterator[None]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        (
+            f"User: {PRINCIPAL} is not authorized to perform: iam:CreateRole on resource: "
+            f"arn:aws:iam::{ACCOUNT}:role/r because no identity-based policy allows the iam:CreateRole action",
+            f"the credentials in use lack iam:CreateRole on arn:aws:iam::{ACCOUNT}:role/r",
+        ),
+        (  # EC2's UnauthorizedOperation, with its encoded message
+            "You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/ci/s is "
+            "not authorized to perform: ec2:CreateVpc on resource: arn:aws:ec2:us-east-1:123456789012:vpc/* because "
+            "no identity-based policy allows the ec2:CreateVpc action. Encoded authorization failure message: Xy1",
+            "the credentials in use lack ec2:CreateVpc on arn:aws:ec2:us-east-1:123456789012:vpc/*",
+        ),
+        (  # S3 quotes the resource; an SCP's deny says so
+            f'User: {PRINCIPAL} is not authorized to perform: s3:CreateBucket on resource: "arn:aws:s3:::b" with an '
+            "explicit deny in a service control policy",
+            "the credentials in use lack s3:CreateBucket on arn:aws:s3:::b",
+        ),
+        (
+            "s3.bucket.datastore: CreateBucket failed: AccessDenied: User: x is not authorized to perform: "
+            "s3:CreateBucket on resource: arn:aws:s3:::b because no identity-based policy allows it - hint",
+            "s3.bucket.datastore: the credentials in use lack s3:CreateBucket on arn:aws:s3:::b",
+        ),
+        ("BucketAlreadyExists: the name is taken", "BucketAlreadyExists: the name is taken"),
+    ],
+)
+def test_a_refusal_is_said_as_what_is_missing(message: str, said: str) -> None:
+    assert perms.explain_denied(message) == said
+
+
+#: IAM actions that are no API operation of their own (permission-only actions, S3's own names for its calls)
+NOT_OPERATIONS = {"iam:PassRole"}
+
+
+def test_every_granted_action_is_an_operation_of_its_service() -> None:
+    """Action names are botocore operation names under the service's IAM prefix (its signing name): a typo, or an
+    operation renamed, would grant nothing."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    operations: dict[str, set[str]] = {}
+    for name in (*perms.SERVICES_USED, "cloudwatch"):
+        model = session.get_service_model(name)
+        prefix = {"tagging": "tag", "monitoring": "cloudwatch"}.get(model.signing_name, model.signing_name)
+        operations.setdefault(prefix, set()).update(model.operation_names)
+    load_all()
+    grants = [g for kind in REGISTRY for g in perms.grants_of(kind)] + list(perms.ENGINE_GRANTS)
+    unknown = {
+        a
+        for g in grants
+        for a in g.actions
+        if a not in NOT_OPERATIONS
+        and not a.startswith(("s3:", "apigateway:"))  # S3 names its actions apart; API Gateway's are HTTP verbs
+        and a.split(":", 1)[1] not in operations.get(a.split(":", 1)[0], set())
+    }
+    assert unknown == set()
