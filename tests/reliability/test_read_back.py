@@ -14,7 +14,9 @@ from tests.stack.conftest import Stack
 def test_an_update_that_did_not_take_fails_the_resource_naming_the_field(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox_shims.ec2_launch_template_tags(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
+    sandbox_shims.ec2_launch_template_tags(
+        lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False)
+    )
     stack.up()
     # The call is accepted but the value does not stick (a stand-in AWS that drops it, a policy that reverts it).
     monkeypatch.setattr(type(resource_type("s3.bucket")), "update", lambda self, ctx, id, props, obs, changes: None)
