@@ -105,7 +105,11 @@ def _failure(function_error: str | None, answer: Any) -> str | None:
         detail = answer.get("errorMessage", "") if isinstance(answer, Mapping) else str(answer)
         return f"the migration Lambda failed ({function_error}): {detail}".rstrip(": ")
     final = answer.get("final-status") if isinstance(answer, Mapping) else None
-    if isinstance(final, Mapping) and final.get("is_up_to_date") is False:
+    if not isinstance(final, Mapping) or "is_up_to_date" not in final:
+        # not the stack's function, or a service that did not answer with a status: nothing says it migrated
+        shown = json.dumps(answer, default=str)
+        return f"its answer holds no final schema status: {shown[:200]}{'...' if len(shown) > 200 else ''}"
+    if final["is_up_to_date"] is not True:
         behind = final.get("unapplied_migrations") or []
         return f"the schema is still not up to date after the upgrade ({len(behind)} migration(s) not applied)"
     return None

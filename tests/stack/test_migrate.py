@@ -105,6 +105,12 @@ def test_migrate_invokes_the_lambda_and_prints_its_answer(standard: Stack, monke
             "the schema is still not up to date after the upgrade (1 migration(s) not applied)",
             id="still-behind",
         ),
+        pytest.param(
+            "Simple Lambda happy path OK",  # what moto's Lambda answers: no migration ran
+            None,
+            'its answer holds no final schema status: "Simple Lambda happy path OK"',
+            id="no-status",
+        ),
     ],
 )
 def test_migrate_exits_1_when_the_migration_failed(
