@@ -394,16 +394,23 @@ class Method(_Api):
 
     def create(self, ctx: NodeContext, props: MethodProps) -> str:
         api = ctx.client("apigateway")
-        ctx.call(
-            api.put_method,
-            retry_on=BUSY,
-            restApiId=props.rest_api_id,
-            resourceId=props.resource_id,
-            httpMethod=props.http_method,
-            authorizationType="NONE",
-            apiKeyRequired=props.api_key_required,
-            requestParameters=props.request_parameters,
-        )
+        try:
+            ctx.call(
+                api.put_method,
+                retry_on=BUSY,
+                restApiId=props.rest_api_id,
+                resourceId=props.resource_id,
+                httpMethod=props.http_method,
+                authorizationType="NONE",
+                apiKeyRequired=props.api_key_required,
+                requestParameters=props.request_parameters,
+            )
+        except ClientError as err:
+            # "Method already exists for this resource": a retry whose first try went through (also within an
+            # update's delete + put). The method is this node's (its id is where it is); the integration is put
+            # next, and a setting the existing method lacks is put right after the create by the engine.
+            if not self.duplicate(err):
+                raise
         id = f"{props.rest_api_id}|{props.resource_id}|{props.http_method}"
         ctx.created(id)
         integ: dict[str, Any] = {
@@ -426,7 +433,11 @@ class Method(_Api):
         return id
 
     def update(self, ctx: NodeContext, id: str, props: MethodProps, observed: Observed, changes: set[str]) -> None:
-        self.delete(ctx, id, {}, props)
+        try:
+            self.delete(ctx, id, {}, props)
+        except ClientError as err:
+            if not self.missing(err):  # gone already: a retried delete whose first try went through
+                raise
         self.create(ctx, props)
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: Any) -> None:
@@ -555,14 +566,14 @@ class Stage(_Api):
         )
         return str(made["id"])
 
-    def _prune(self, ctx: NodeContext, api_id: str) -> None:
-        """Delete the deployments mfprov made that no stage serves: those a redeploy replaced, and the spare one a
-        CreateDeployment whose answer was lost leaves (botocore's retry made a second)."""
+    def _prune(self, ctx: NodeContext, api_id: str, keep: str = "") -> None:
+        """Delete the deployments mfprov made that no stage serves but ``keep``: those a redeploy replaced, and the
+        spare one a CreateDeployment whose answer was lost leaves (botocore's retry made a second)."""
         api = ctx.client("apigateway")
         served = {st.get("deploymentId") for st in api.get_stages(restApiId=api_id).get("item", [])}
         for page in api.get_paginator("get_deployments").paginate(restApiId=api_id):
             for d in page.get("items", []):
-                if d["id"] in served or not str(d.get("description") or "").startswith(DEPLOYMENT_OF):
+                if d["id"] in served | {keep} or not str(d.get("description") or "").startswith(DEPLOYMENT_OF):
                     continue
                 try:
                     ctx.call(api.delete_deployment, retry_on=BUSY, restApiId=api_id, deploymentId=d["id"])
@@ -574,6 +585,8 @@ class Stage(_Api):
     def create(self, ctx: NodeContext, props: StageProps) -> str:
         api = ctx.client("apigateway")
         deployment = self._deploy(ctx, props.rest_api_id)
+        # before CreateStage, whose answer may be lost too (then the engine adopts the stage it made)
+        self._prune(ctx, props.rest_api_id, keep=deployment)
         ctx.call(
             api.create_stage,
             retry_on=BUSY,
@@ -585,7 +598,6 @@ class Stage(_Api):
         )
         id = f"{props.rest_api_id}|{props.stage_name}"
         ctx.created(id)
-        self._prune(ctx, props.rest_api_id)
         return id
 
     def update(self, ctx: NodeContext, id: str, props: StageProps, observed: Observed, changes: set[str]) -> None:

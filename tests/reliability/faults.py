@@ -94,7 +94,20 @@ class _Call(threading.local):
 
 
 class FaultInjector:
-    def __init__(self, seed: int, rate: float = 0.05, modes: Iterable[str] = ALL_MODES, consistency_rate: float = 0.5):
+    def __init__(
+        self,
+        seed: int,
+        rate: float = 0.05,
+        modes: Iterable[str] = ALL_MODES,
+        consistency_rate: float = 0.5,
+        operations: Iterable[tuple[str, str]] | None = None,
+        lose_first: Iterable[tuple[str, str]] = (),
+    ):
+        """``operations``: only requests of these (service endpoint prefix, operation) pairs may fail;
+        ``lose_first``: the first request of each of these pairs loses its answer, whatever the rate."""
+        self.operations = None if operations is None else frozenset(operations)
+        self.lose_first = frozenset(lose_first)
+        self.lost_first: set[tuple[str, str]] = set()
         self.rate = rate
         self.consistency_rate = consistency_rate
         self.modes = tuple(m for m in modes if m != "consistency")
@@ -116,7 +129,12 @@ class FaultInjector:
     def _decide(self) -> str | None:
         key = (self._call.service, self._call.operation)
         with self._lock:
-            if self.consistency and key in CONSISTENCY and self.rng.random() < self.consistency_rate:
+            if key in self.lose_first and key not in self.lost_first:
+                self.lost_first.add(key)
+                fault = "lost"
+            elif self.operations is not None and key not in self.operations:
+                return None
+            elif self.consistency and key in CONSISTENCY and self.rng.random() < self.consistency_rate:
                 fault = "consistency"
             elif self.modes and self.rng.random() < self.rate:
                 fault = self.rng.choice(self.modes)

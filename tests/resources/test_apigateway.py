@@ -573,16 +573,22 @@ def as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_create_made_twice_meets_the_first_and_adopts_it(as_aws: None, chain: dict[str, Any]) -> None:
-    """botocore retries a create whose answer was lost: a resource, method or stage that exists already is refused
-    with ConflictException (not retried as a concurrent modification), which the engine takes as "adopt it"; the
-    one found is the one made."""
-    for kind in ("apigateway.resource", "apigateway.method", "apigateway.stage"):
+    """botocore retries a create whose answer was lost: a resource or stage that exists already is refused with
+    ConflictException (not retried as a concurrent modification), which the engine takes as "adopt it", the one
+    found being the one made; a method that exists already is this node's (its id is where it is): its create goes
+    on to put the integration."""
+    for kind in ("apigateway.resource", "apigateway.stage"):
         rt, ctx, id, props = chain[kind]
         with pytest.raises(ClientError) as exc:
             rt.create(ctx, props)
         assert exc.value.response["Error"]["Code"] == "ConflictException"
         assert rt.duplicate(exc.value), kind
         assert rt.find(ctx, props) == id
+    rt, ctx, id, props = chain["apigateway.method"]
+    ag = boto3.client("apigateway")
+    ag.delete_integration(restApiId=chain["api"], resourceId=chain["res_id"], httpMethod="ANY")
+    assert rt.create(ctx, props) == id
+    assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
 
 def test_names_are_not_unique_and_twins_are_listed_by_the_tagging_api(as_aws: None, chain: dict[str, Any]) -> None:
