@@ -111,6 +111,16 @@ def test_local_restore_bak_refuses_another_stacks_backup(local_config: Path) -> 
     assert store.load("t1").outputs == {"mine": "1"}
 
 
+def test_local_restore_bak_refuses_the_backup_of_another_stack_of_the_same_name(local_config: Path) -> None:
+    """Two folders, two `init`, one name: a backup copied from the other folder carries the other identity."""
+    store = LocalStateStore(local_config.parent / ".mfprov")
+    store.save(StateDocument(stack="t1", stack_id="t1/metaflow/abc12345/us-east-1", outputs={"mine": "1"}))
+    theirs = StateDocument(stack="t1", stack_id="t1/metaflow/ffff0000/us-east-1")
+    store.backup.write_text(json.dumps(theirs.model_dump(mode="json")))
+    assert "another stack named 't1'" in one_line_error(run(local_config, "state", "restore", "bak"))
+    assert store.load("t1").outputs == {"mine": "1"}
+
+
 def test_local_restore_bak_works_while_the_current_state_is_damaged(local_config: Path) -> None:
     store = LocalStateStore(local_config.parent / ".mfprov")
     store.save(StateDocument(stack="t1", outputs={"kept": "yes"}))
