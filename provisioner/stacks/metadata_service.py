@@ -254,7 +254,12 @@ def add(
         assume_role_policy=pol.trust(pol.principal(facts, "lambda")),
         inline_policies={
             "cloudwatch": pol.doc(
-                pol.allow("logs:CreateLogGroup", f"arn:{part}:logs:{region}:{account}:*", "CreateLogGroup"),
+                # its own log group (terraform-aws-metaflow: any log group of the account)
+                pol.allow(
+                    "logs:CreateLogGroup",
+                    f"arn:{part}:logs:{region}:{account}:log-group:/aws/lambda/{fn}:*",
+                    "CreateLogGroup",
+                ),
                 pol.allow(
                     ["logs:PutLogEvents", "logs:CreateLogStream"],
                     f"arn:{part}:logs:{region}:{account}:log-group:/aws/lambda/{fn}:*",

@@ -80,3 +80,12 @@ def test_mlflow_has_no_finding_on_star() -> None:
     for kind in ("PrivilegeEscalation", "ResourceExposure", "DataExfiltration", "InfrastructureModification",
                  "CredentialsExposure"):  # fmt: skip
         assert findings(mlflow, kind) == set(), kind
+
+
+if __name__ == "__main__":  # python -m tests.iam.test_cloudsplaining: the counts per kind, both modes
+    for label, stack in (("full", roles(full_config())), ("mlflow", roles(mlflow_config()))):
+        for risky in (False, True):
+            kinds = ("PrivilegeEscalation", "ResourceExposure", "DataExfiltration", "InfrastructureModification",
+                     "CredentialsExposure", "ServiceWildcard")  # fmt: skip
+            counts = {k: len(findings(stack, k, all_risky=risky)) for k in kinds}
+            print(label, "flag-all-risky" if risky else "default", counts)
