@@ -107,10 +107,26 @@ def full_ui_config(directory: Path) -> Path:
 
 
 def config_of(name: str, directory: Path) -> Path:
-    if name == "mlflow":
-        from tests.stack.test_mlflow_stack import mlflow_config
+    from tests.stack.test_mlflow_stack import ALLOW, mlflow_config
 
+    if name == "mlflow":
         return mlflow_config(directory / "m1")
+    if name == "mlflow-every-option":  # Aurora, HTTPS, Cognito sign-in, a Route 53 record, the CPU policy
+        cert = boto3.client("acm").request_certificate(DomainName="mlflow.example.com")["CertificateArn"]
+        zone = boto3.client("route53").create_hosted_zone(Name="example.com", CallerReference="permissions")
+        return mlflow_config(
+            directory / "m2",
+            **{
+                'engine = "postgres"': 'engine = "aurora-postgresql"',
+                "internal = true": "internal = false",
+                "allow_cidrs = []": f'allow_cidrs = ["{ALLOW}"]',
+                'certificate_arn = ""': f'certificate_arn = "{cert}"',
+                'type = "none"': 'type = "cognito"',
+                'zone_id = ""': f'zone_id = "{zone["HostedZone"]["Id"].rsplit("/", 1)[-1]}"',
+                'record_name = ""': 'record_name = "mlflow.example.com"',
+                "# cpu_target = 60": "cpu_target = 60",
+            },
+        )
     if name == "full":
         return full_ui_config(directory)
     return write_config(directory, preset=name)
@@ -121,7 +137,7 @@ def sandbox_gaps(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from provisioner import sandbox_shims
 
     sandbox_shims.install(lambda target, attr, value: monkeypatch.setattr(target, attr, value, raising=False))
-    if name == "mlflow":
+    if name.startswith("mlflow"):
         from tests.stack import test_mlflow_stack
 
         test_mlflow_stack.grace_period_kept.__wrapped__(monkeypatch)  # type: ignore[attr-defined]
@@ -135,7 +151,7 @@ def lifecycle(stack: Stack) -> None:
     stack.down(delete_protected=True)
 
 
-PRESETS = ["personal", "standard", "full", "mlflow"]
+PRESETS = ["personal", "standard", "full", "mlflow", "mlflow-every-option"]
 
 
 @pytest.fixture(scope="module")
