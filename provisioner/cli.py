@@ -542,7 +542,8 @@ def graph(
 def permissions(
     as_json: Annotated[bool, typer.Option("--json", help="Only the policy document, on stdout.")] = False,
     account: Annotated[
-        str | None, typer.Option(help="The account id to write (default: the credentials' own, via STS).")
+        str | None,
+        typer.Option(help="The account id to write, in partition aws (default: the credentials' own, via STS)."),
     ] = None,
 ) -> None:
     """Print the least-privilege IAM policy that `up`, `drift` and `down` of this config need."""
