@@ -417,8 +417,17 @@ class Runner:
     def not_ours(self, address: str, kind: str, obs: Observed) -> str | None:
         """Why a resource the state or an import names by id may not be changed or deleted as ``address`` (it
         carries another stack's identity, or is another node of this one), or None when it may be."""
-        if not resource_type(kind).taggable:
-            return None  # identified by its parent and a deterministic name; the parent is checked
+        rt = resource_type(kind)
+        if not rt.taggable:
+            # Identified by its parent and a name (a route by its table and destination, an alias by its name):
+            # those never change in place, so they must read as they were recorded when this stack made it.
+            rs = self.state.resources.get(address)
+            recorded = {k: v for k, v in (rs.props if rs else {}).items() if k in rt.replace_on}
+            moved = [c for c in diff(rt, recorded, obs.props) if c.forces_replacement]
+            if moved:
+                what = ", ".join(f"{c.field} is {c.actual!r}, not {c.expected!r}" for c in moved)
+                return f"is not the resource this stack made ({what})"
+            return None
         tags = obs.props.get("tags") or {}
         if tags.get(TAG_STACK_ID):
             if tags[TAG_STACK_ID] != self.state.stack_id:
@@ -681,8 +690,11 @@ class Runner:
 
     def kept_by_protection(self, present: list[str], lifted: set[str]) -> list[str]:
         """What `down` leaves: the protected resources (minus those whose protection is lifted for this run)
-        and everything they need (a database keeps its subnets, its key, its secret)."""
+        and everything they need to exist (a database keeps its subnets, its key, its secret; not the NAT gateway
+        a notebook was made after, nor the load balancer whose name is in its start script)."""
         g = self.full_graph()
+        for address, node in self.blueprint.nodes.items():
+            g.remove_edges_from([(dep, address) for dep in list(g.predecessors(address)) if dep not in node.needs()])
         keep: set[str] = set()
         for address in present:
             if address not in lifted and self.is_protected(address):

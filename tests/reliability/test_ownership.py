@@ -165,15 +165,20 @@ def test_a_state_id_naming_another_stacks_resource_is_refused(two: tuple[Stack, 
     # have, the second stack's security group.
     _point_state_at(first, "s3.bucket.datastore", bucket)
     _point_state_at(first, "ec2.security_group.old", theirs["ec2.security_group.batch"], kind="ec2.security_group")
+    # An alias takes no tags: its name tells it apart.
+    _point_state_at(first, "kms.alias.s3", theirs["kms.alias.s3"])
     for run in (first.up, first.drift, lambda: first.down(delete_protected=True)):
         with pytest.raises(Foreign) as refused:
             run()
         message = str(refused.value)
         assert "s3.bucket.datastore" in message and "ec2.security_group.old" in message
         assert "suffix bbbb2222" in message, message
+        assert f"kms.alias.s3 ({theirs['kms.alias.s3']}) is not the resource this stack made" in message
     assert _bucket_facts(bucket) == facts
     assert ids(second) == theirs and all(exists(second).values())
     assert second.drift().value == []
+    aliases = boto3.client("kms").list_aliases(KeyId=theirs["kms.key.s3"])["Aliases"]
+    assert [a["AliasName"] for a in aliases] == [theirs["kms.alias.s3"]]
 
     # The CLI says it in one line.
     result = CliRunner().invoke(cli, ["--config", str(first.path), "up", "--yes"])
