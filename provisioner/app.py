@@ -177,7 +177,8 @@ def bind_identity(state: StateDocument, cfg: Config, region: str) -> None:
     raise IdentityMismatch(
         f"the state belongs to {describe_identity(state.stack_id)}, but the config now makes "
         f"{describe_identity(identity)}. Changing the name, prefix or suffix makes another stack: put them back, "
-        "or `mfprov down` this one with its old config first; nothing was changed."
+        "or `mfprov down` this one with its old config first; if this is another stack that shares the state's "
+        "location (an S3 state of the same name), give it its own [state] key. Nothing was changed."
     )
 
 

@@ -248,3 +248,16 @@ def test_a_stale_id_while_the_real_resource_exists_adopts_it_and_deletes_nothing
     assert not {k for k in out.mutating if "Create" in k}, out.mutating
     assert ids(stack) == live
     assert stack.drift().value == []
+
+
+def test_a_changed_suffix_is_another_stack_and_is_refused_before_any_change(
+    moto_account: None, tmp_path: Path
+) -> None:
+    stack = make_stack(tmp_path / "a")
+    stack.up()
+    before = ids(stack)
+    stack.path.write_text(stack.path.read_text().replace('suffix = "aaaa1111"', 'suffix = "cccc3333"', 1))
+    result = CliRunner().invoke(cli, ["--config", str(stack.path), "up", "--yes"])
+    assert result.exit_code == 1 and "suffix aaaa1111" in result.output and "suffix cccc3333" in result.output
+    stack.path.write_text(stack.path.read_text().replace('suffix = "cccc3333"', 'suffix = "aaaa1111"', 1))
+    assert ids(stack) == before and all(exists(stack).values()) and stack.drift().value == []
