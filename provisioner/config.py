@@ -265,6 +265,18 @@ class ImdsConfig(Section):
     hop_limit: Annotated[int, Field(ge=1, le=64)] = 2
 
 
+def _image(v: str | None) -> str | None:
+    """What ECS's RegisterTaskDefinition takes as an image: up to 255 letters, digits, '-', '_', ':', '.', '/', '#'
+    (and '@' of a digest)."""
+    if v is not None and not re.fullmatch(r"[A-Za-z0-9_:./#@-]{1,255}", v):
+        raise ValueError(f"{v!r} is not a container image like repository/name:tag (ECS refuses it)")
+    return v
+
+
+#: a container image reference, checked as ECS checks it
+Image = Annotated[str, AfterValidator(_image)]
+
+
 def _instance_types(v: list[str]) -> list[str]:
     """EC2 instance types or families as Batch takes them (c5, g4dn.xlarge), or Batch's own ``optimal``."""
     for t in v:
@@ -414,7 +426,7 @@ class MetadataConfig(Section):
     """The Metaflow metadata service on ECS Fargate behind an internal NLB (preset ``standard``)."""
 
     #: v2.4.4+ reads MF_METADATA_DB_SSL_MODE, which PostgreSQL 15+ on RDS needs
-    image: str = "netflixoss/metaflow_metadata_service:v2.4.12"
+    image: Image = "netflixoss/metaflow_metadata_service:v2.4.12"
     cpu: FargateCpu = "512"
     memory: str = "1024"
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
@@ -512,8 +524,8 @@ class UiConfig(Section):
     #: the HTTPS listener's security policy; None: mfprov's default (TLS 1.2 and 1.3)
     ssl_policy: str | None = None
     #: None: the metadata service's image (the UI backend is the same image with another command)
-    backend_image: str | None = None
-    static_image: str = "public.ecr.aws/outerbounds/metaflow_ui:v1.2.4"
+    backend_image: Annotated[str | None, AfterValidator(_image)] = None
+    static_image: Image = "public.ecr.aws/outerbounds/metaflow_ui:v1.2.4"
     backend_cpu: FargateCpu = "2048"
     backend_memory: str = "16384"
     static_cpu: FargateCpu = "512"
@@ -521,6 +533,13 @@ class UiConfig(Section):
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
     extra_backend_env: dict[str, str] = Field(default_factory=dict)
     extra_static_env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("ssl_policy")
+    @classmethod
+    def _ssl_policy(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"ELBSecurityPolicy-[A-Za-z0-9-]+", v):
+            raise ValueError(f"{v!r} is not an ELB security policy like ELBSecurityPolicy-TLS13-1-2-2021-06")
+        return v
 
     @field_validator("public_domain")
     @classmethod

@@ -170,6 +170,9 @@ TAGS_46 = "\n".join(f'tag{i} = "v"' for i in range(46))
             "not a subnet id",
         ),
         ([('instance_types = ["optimal"]', 'instance_types = ["c5 large"]')], "not an instance type"),
+        ([('image = "netflixoss/', 'image = "netflixoss/metaflow service ')], "not a container image"),
+        ([('static_image = "public.ecr', 'static_image = "public ecr')], "not a container image"),
+        ([('# ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"', 'ssl_policy = "TLS1.3"')], "not an ELB security"),
         (
             [('prefix = "metaflow"', 'prefix = "meta--flow"'), ('preset = "personal"', 'preset = "standard"')],
             "RDS identifier",
