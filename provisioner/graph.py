@@ -42,6 +42,12 @@ class Node:
     def refs(self) -> set[str]:
         return {r.address for r in iter_refs(self.props)} | set(self.after)
 
+    def needs(self) -> set[str]:
+        """What this resource cannot exist without: the resources its properties name by id. Not ordering
+        (``after``: a way out before a workload starts) nor text made from another's attributes (a URL in a
+        script), which the resource outlives."""
+        return {r.address for r in iter_refs(self.props, into_text=False)}
+
 
 @dataclass
 class Blueprint:
@@ -89,18 +95,20 @@ class SecretOutput:
         self.ref = ref
 
 
-def iter_refs(value: Any) -> Iterator[Ref]:
+def iter_refs(value: Any, into_text: bool = True) -> Iterator[Ref]:
+    """The refs in a value; ``into_text=False`` skips those a :class:`Concat` turns into text."""
     if isinstance(value, Ref):
         yield value
     elif isinstance(value, Concat):
-        for p in value.parts:
-            yield from iter_refs(p)
+        if into_text:
+            for p in value.parts:
+                yield from iter_refs(p)
     elif isinstance(value, Mapping):
         for v in value.values():
-            yield from iter_refs(v)
+            yield from iter_refs(v, into_text)
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from iter_refs(v)
+            yield from iter_refs(v, into_text)
 
 
 def resolve(value: Any, attrs_of: Mapping[str, Mapping[str, Any]]) -> Any:
