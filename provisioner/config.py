@@ -709,6 +709,12 @@ class Config(Section):
                 f"suffix is empty, so the bucket would be {bucket!r}, a name S3 shares among all AWS accounts (and "
                 "likely taken): set suffix (`mfprov init` draws a random one) or name the bucket yourself"
             )
+        if not self.suffix and self.stack == "metaflow" and self.ui.enabled and self.ui.cognito:
+            if self.ui.cognito_domain is None:  # unique among all accounts of the region, like a bucket name
+                raise ValueError(
+                    f"suffix is empty, so the Cognito domain would be {self.cognito_domain!r}, a prefix every account "
+                    "in the region shares (and likely taken): set suffix or ui.cognito_domain"
+                )
         if self.has_metadata_service:
             ident = self.named("metaflow")
             if not ident[0].isalpha() or "--" in ident:

@@ -160,6 +160,16 @@ TAGS_46 = "\n".join(f'tag{i} = "v"' for i in range(46))
         ([("# bucket_name = ", 'bucket_name = "192.168.5.4" #')], "IP address"),
         ([('suffix = "abc12345"', 'suffix = ""')], "suffix is empty"),
         ([('suffix = "abc12345"', 'suffix = "-"')], "suffix is empty"),
+        (
+            [
+                ('suffix = "abc12345"', 'suffix = ""'),
+                ("# bucket_name = ", 'bucket_name = "acme-metaflow-data" #'),
+                ('preset = "personal"', 'preset = "standard"'),
+                ('certificate_arn = ""', 'certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b"'),
+                ("allow_cidrs = []            #", 'allow_cidrs = ["203.0.113.0/24"] #'),
+            ],
+            "the Cognito domain would be 'metaflow-ui'",
+        ),
         ([("max_vcpus = 64", "max_vcpus = true")], "batch.max_vcpus: Input should be a valid integer"),
         ([("parallelism = 8", "parallelism = false")], "parallelism: Input should be a valid integer"),
         ([('egress_cidr_blocks = ["0.0.0.0/0"]', 'egress_cidr_blocks = ["not-a-cidr"]')], "'not-a-cidr' is not a CIDR"),
