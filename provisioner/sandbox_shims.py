@@ -15,7 +15,8 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
 - Batch: CreateComputeEnvironment refuses a MANAGED environment without ``serviceRole``; AWS uses (and creates)
   its service-linked role AWSServiceRoleForBatch (``batch_service_linked_role``).
 - API Gateway: no deployment snapshots (a stage serves the live API), a second resource or method where AWS
-  answers ConflictException, and nothing of it in the tagging API's GetResources (``apigateway``).
+  answers ConflictException, nothing of it in the tagging API's GetResources, TagResource for stages only, and no
+  UpdateVpcLink, UpdateResource or UpdateMethod (``apigateway``).
 - KMS: EnableKey on a key pending deletion and CancelKeyDeletion on one that is not succeed; a cancelled key
   stays enabled (``kms_key_states``).
 - EC2: tags changed on a launch template after its creation never show in DescribeLaunchTemplates
@@ -200,11 +201,20 @@ def apigateway(patch: Patch = setattr) -> None:
       and VPC links ("GetResources ... support all resource types",
       https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html,
       https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html). moto lists none.
+    - TagResource and UntagResource take the ARN of any taggable resource (a REST API, stage, API key, usage plan or
+      VPC link; https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html); moto knows stages only.
+      UpdateVpcLink (name, description), UpdateResource (pathPart, parentId) and UpdateMethod (apiKeyRequired,
+      requestParameters) change what their patch operations name
+      (https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateVpcLink.html, .../API_UpdateResource.html,
+      .../API_UpdateMethod.html); moto has no handler for them.
     """
     import copy
+    import json
+    from urllib.parse import unquote
 
-    from moto.apigateway.exceptions import ConflictException
+    from moto.apigateway.exceptions import ConflictException, NotFoundException
     from moto.apigateway.models import APIGatewayBackend, RestAPI, apigateway_backends
+    from moto.apigateway.responses import APIGatewayResponse
     from moto.core.resource_tagging import TaggedResource
     from moto.resourcegroupstaggingapi import models as tagging
     from moto.utilities.utils import get_partition
@@ -273,6 +283,74 @@ def apigateway(patch: Patch = setattr) -> None:
     patch(APIGatewayBackend, "create_resource", create_resource_once)
     patch(APIGatewayBackend, "put_method", put_method_once)
     patch(tagging, "iter_taggable_backends", with_api_gateway)
+
+    def tagged(self: APIGatewayResponse) -> Any:
+        arn = unquote(self.path.split("/tags/", 1)[1])
+        b = self.backend
+        match arn.split("::", 1)[1].strip("/").split("/"):
+            case ["restapis", api]:
+                return b.get_rest_api(api)
+            case ["restapis", api, "stages", stage]:
+                return b.get_stage(api, stage)
+            case ["vpclinks", link]:
+                return b.get_vpc_link(link)
+            case ["apikeys", key]:
+                return b.get_api_key(key)
+            case ["usageplans", plan]:
+                return b.get_usage_plan(plan)
+        raise NotFoundException(f"Invalid resource identifier specified: {arn}")
+
+    def tag_resource(self: APIGatewayResponse) -> str:
+        obj = tagged(self)
+        obj.tags = {**(obj.tags or {}), **self._get_param("tags")}
+        return "{}"
+
+    def untag_resource(self: APIGatewayResponse) -> str:
+        obj = tagged(self)
+        obj.tags = {k: v for k, v in (obj.tags or {}).items() if k not in self.querystring.get("tagKeys", [])}
+        return "{}"
+
+    def operations(self: APIGatewayResponse) -> list[dict[str, Any]]:
+        return list(self._get_param("patchOperations") or [])
+
+    def update_vpc_link(self: APIGatewayResponse) -> str:
+        link = self.backend.get_vpc_link(self.path.split("/")[-1])
+        for op in operations(self):
+            if op["path"] in ("/name", "/description"):
+                setattr(link, op["path"].strip("/"), op["value"])
+        return json.dumps(link.to_json())
+
+    def update_resource(self: APIGatewayResponse) -> str:
+        parts = self.path.split("/")
+        res = self.backend.get_resource(parts[2], parts[4])
+        for op in operations(self):
+            setattr(res, {"/pathPart": "path_part", "/parentId": "parent_id"}[op["path"]], op["value"])
+        return json.dumps(res.to_dict())
+
+    def update_method(self: APIGatewayResponse) -> str:
+        parts = self.path.split("/")
+        method = self.backend.get_method(parts[2], parts[4], parts[6])
+        for op in operations(self):
+            if op["path"] == "/apiKeyRequired":
+                method.api_key_required = op["value"] == "true"
+            elif op["path"].startswith("/requestParameters/"):
+                params = dict(method.request_parameters or {})
+                name = op["path"].removeprefix("/requestParameters/")
+                if op["op"] == "remove":
+                    params.pop(name, None)
+                else:
+                    params[name] = op.get("value") == "true"
+                method.request_parameters = params
+        return json.dumps(method.to_json())
+
+    for name, handler in (
+        ("tag_resource", tag_resource),
+        ("untag_resource", untag_resource),
+        ("update_vpc_link", update_vpc_link),
+        ("update_resource", update_resource),
+        ("update_method", update_method),
+    ):
+        patch(APIGatewayResponse, name, handler)
 
 
 def stage_serves(rest_api_id: str, stage_name: str, account_id: str = "123456789012", region: str = "us-east-1") -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -135,80 +134,15 @@ def test_the_metadata_api_chain(make_ctx: Callable[..., Any]) -> None:
 ChainChange = Callable[[dict[str, Any]], None]
 
 
-def _ops(self: Any) -> list[dict[str, Any]]:
-    return list(self._get_param("patchOperations") or [])
-
-
 @pytest.fixture
-def moto_apigateway_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """STAND-INS FOR MOTO GAPS, each doing what AWS does: moto has no UpdateVpcLink, UpdateResource or UpdateMethod
-    handler, and its TagResource / UntagResource know only stages (any other ARN answers "Invalid Rest API Id").
-    The console's changes and mfprov's repairs go through these calls."""
-    from moto.apigateway.responses import APIGatewayResponse
+def as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's API Gateway shim (``provisioner/sandbox_shims.py``): moto has no UpdateVpcLink, UpdateResource
+    or UpdateMethod handler and tags stages only, keeps no deployment snapshot, makes a second resource or method
+    where AWS answers ConflictException, and lists nothing of API Gateway in the tagging API. The console's changes
+    and mfprov's repairs go through these calls."""
+    from provisioner import sandbox_shims
 
-    def tagged(self: Any) -> Any:
-        arn = unquote(self.path.split("/tags/", 1)[1])
-        b = self.backend
-        match arn.split("::", 1)[1].strip("/").split("/"):
-            case ["restapis", api]:
-                return b.get_rest_api(api)
-            case ["restapis", api, "stages", stage]:
-                return b.get_stage(api, stage)
-            case ["vpclinks", link]:
-                return b.get_vpc_link(link)
-            case ["apikeys", key]:
-                return b.get_api_key(key)
-            case ["usageplans", plan]:
-                return b.get_usage_plan(plan)
-        raise AssertionError(f"no tags on {arn}")
-
-    def tag_resource(self: Any) -> str:
-        obj = tagged(self)
-        obj.tags = {**(obj.tags or {}), **self._get_param("tags")}
-        return "{}"
-
-    def untag_resource(self: Any) -> str:
-        obj = tagged(self)
-        obj.tags = {k: v for k, v in (obj.tags or {}).items() if k not in self.querystring.get("tagKeys", [])}
-        return "{}"
-
-    def update_vpc_link(self: Any) -> str:
-        link = self.backend.get_vpc_link(self.path.split("/")[-1])
-        for op in _ops(self):
-            setattr(link, op["path"].strip("/"), op["value"])  # /name, /description
-        return json.dumps(link.to_json())
-
-    def update_resource(self: Any) -> str:
-        parts = self.path.split("/")
-        res = self.backend.get_resource(parts[2], parts[4])
-        for op in _ops(self):
-            setattr(res, {"/pathPart": "path_part", "/parentId": "parent_id"}[op["path"]], op["value"])
-        return json.dumps(res.to_dict())
-
-    def update_method(self: Any) -> str:
-        parts = self.path.split("/")
-        method = self.backend.get_method(parts[2], parts[4], parts[6])
-        for op in _ops(self):
-            if op["path"] == "/apiKeyRequired":
-                method.api_key_required = op["value"] == "true"
-            elif op["path"].startswith("/requestParameters/"):
-                params = dict(method.request_parameters or {})
-                name = op["path"].removeprefix("/requestParameters/")
-                if op["op"] == "remove":
-                    params.pop(name, None)
-                else:
-                    params[name] = op.get("value") == "true"
-                method.request_parameters = params
-        return json.dumps(method.to_json())
-
-    for name, fn in (
-        ("tag_resource", tag_resource),
-        ("untag_resource", untag_resource),
-        ("update_vpc_link", update_vpc_link),
-        ("update_resource", update_resource),
-        ("update_method", update_method),
-    ):
-        monkeypatch.setattr(APIGatewayResponse, name, fn, raising=False)
+    sandbox_shims.apigateway(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 
 
 POLICY = {
@@ -228,7 +162,7 @@ METHOD: dict[str, Any] = {
 
 
 @pytest.fixture
-def chain(make_ctx: Callable[..., Any], moto_apigateway_gaps: None) -> dict[str, Any]:
+def chain(make_ctx: Callable[..., Any], as_aws: None) -> dict[str, Any]:
     """The metadata API, every node made by its own type: kind -> (rt, ctx, id, props); plus the raw ids."""
     w: dict[str, Any] = {}
 
@@ -564,15 +498,7 @@ def test_resources_and_methods_are_read_with_one_call_per_api(make_ctx: Any, aws
 # ------------------------------------------------------------------ what a create retried after a lost answer meets
 
 
-@pytest.fixture
-def as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sandbox's API Gateway shim: conflicts where AWS refuses a second one, the tagging API lists API Gateway."""
-    from provisioner import sandbox_shims
-
-    sandbox_shims.apigateway(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
-
-
-def test_a_create_made_twice_meets_the_first_and_adopts_it(as_aws: None, chain: dict[str, Any]) -> None:
+def test_a_create_made_twice_meets_the_first_and_adopts_it(chain: dict[str, Any]) -> None:
     """botocore retries a create whose answer was lost: a resource or stage that exists already is refused with
     ConflictException (not retried as a concurrent modification), which the engine takes as "adopt it", the one
     found being the one made; a method that exists already is this node's (its id is where it is): its create goes
@@ -591,7 +517,7 @@ def test_a_create_made_twice_meets_the_first_and_adopts_it(as_aws: None, chain: 
     assert rt.read(ctx, id).props == read_back(rt, props, ctx)
 
 
-def test_names_are_not_unique_and_twins_are_listed_by_the_tagging_api(as_aws: None, chain: dict[str, Any]) -> None:
+def test_names_are_not_unique_and_twins_are_listed_by_the_tagging_api(chain: dict[str, Any]) -> None:
     """A second REST API, key or plan of the same name is made without complaint (a lost answer's retry makes a
     twin); the tagging API lists each of them with its tags, and each type takes its id back from the ARN."""
     rt, ctx, api, props = chain["apigateway.rest_api"]
@@ -608,7 +534,7 @@ def test_names_are_not_unique_and_twins_are_listed_by_the_tagging_api(as_aws: No
         assert listed[kind] == {chain[kind][2]}, kind
 
 
-def test_a_stage_serves_what_its_deployment_snapshot(as_aws: None, chain: dict[str, Any]) -> None:
+def test_a_stage_serves_what_its_deployment_snapshot(chain: dict[str, Any]) -> None:
     """A change of the API is not served until a new deployment: the stage reads as serving an older configuration,
     and its update deploys the API as it is now and points the stage at it (old deployments removed)."""
     from provisioner import sandbox_shims
