@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 KILLS = int(os.environ.get("MFPROV_KILLS", "6"))
 EXPECTED = {
-    "vpc": 1, "subnet": 2, "igw": 1, "route_table": 2, "security_group": 2, "launch_template": 1, "role": 5,
+    "vpc": 1, "subnet": 2, "igw": 1, "route_table": 2, "security_group": 2, "launch_template": 1, "role": 4,
     "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1, "compute_environment": 1,
     "job_queue": 1,
 }  # fmt: skip
