@@ -220,3 +220,11 @@ def test_mlflow_roles_are_denied_the_probes(address: str) -> None:
         if c[0] != "secretsmanager" and ev.first_denied(checks_for(c[0], c[1], c[2], ENV)) is None
     ]
     assert allowed == []
+
+
+@pytest.mark.parametrize("bad", ["*", "arn:aws:iam::123456789012:role/*", "arn:aws:iam::123456789012:user/me", "admin"])
+def test_sagemaker_roles_must_be_named_role_arns(bad: str) -> None:
+    from provisioner.config import ConfigError
+
+    with pytest.raises(ConfigError, match="sagemaker_role_arns"):
+        full_config(sagemaker_role_arns=[bad])
