@@ -1,13 +1,15 @@
 """``mfprov``: the command line. Presentation only; the work is in ``provisioner.app``.
 
-Progress and messages go to stderr, data (``--json``, ``graph``) to stdout, so both can be piped.
+Progress, prompts and messages go to stderr, results (plan, drift, outputs, state, graph, ``--json``) to stdout,
+so both can be piped; piped, values are printed whole on plain lines (``provisioner.views``).
 Exit codes: 0 success / in sync, 1 error (for ``check``: a workload that cannot reach what it needs), 2 drift
-found (``drift`` only).
+found (``drift`` only), 3 the plan would delete or replace a protected resource (``plan`` only; ``up`` refuses it).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import re
 import secrets
@@ -18,7 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from provisioner import sandbox
 from provisioner.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
@@ -42,17 +43,19 @@ if TYPE_CHECKING:
     from provisioner import graph as _graph
     from provisioner import outputs as _outputs
     from provisioner import plan as _plan
+    from provisioner import views
     from provisioner.engine import DriftItem, Event
     from provisioner.plan import Plan
 else:
     core = _Later("provisioner.app")
     _engine, _graph, _outputs, _plan = (_Later(f"provisioner.{m}") for m in ("engine", "graph", "outputs", "plan"))
+    views = _Later("provisioner.views")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 cli = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     rich_markup_mode=None,
     help="Stand up and keep healthy a Metaflow platform on AWS, directly with boto3.",
@@ -65,11 +68,20 @@ cli.add_typer(state_cli, name="state")
 
 class Options:
     config: Path = Path(CONFIG_FILE)
+    sandbox: bool = False
 
 
 OPTS = Options()
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to mfprov.toml.")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"mfprov {version('mfprov')}", markup=False)
+        raise typer.Exit()
 
 
 @cli.callback()
@@ -78,14 +90,26 @@ def main_options(
     use_sandbox: Annotated[
         bool, typer.Option("--sandbox", help="Run against the local sandbox (started if needed).")
     ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
-    OPTS.config = config
-    if use_sandbox:
+    OPTS.config, OPTS.sandbox = config, use_sandbox  # the command's own, if given, come on top (use_options)
+
+
+def use_options(config: Path | None, use_sandbox: bool) -> None:
+    """--config and --sandbox, given before the subcommand or after it (after it wins); then the sandbox is
+    started, with the region of the config in use."""
+    if config is not None:
+        OPTS.config = config
+    if use_sandbox or OPTS.sandbox:
+        OPTS.sandbox = False  # once per command
         try:
+
             info = sandbox.start()
         except sandbox.SandboxError as e:
             fail(str(e))
-        region = _config_region(config)
+        region = _config_region(OPTS.config)
         sandbox.activate(info, region)
         err.print(f"[dim]sandbox: {info.url}[/dim]")
 
@@ -160,8 +184,11 @@ DEBUG_ENV = "MFPROV_DEBUG"
 
 def guarded(fn: Any) -> Any:
     """Every error ends as one line and exit 1: the errors a user can act on as they are worded; anything else
-    (an unexpected AWS answer, a bug) as its type and first line, with the traceback under MFPROV_DEBUG=1."""
+    (an unexpected AWS answer, a bug) as its type and first line, with the traceback under MFPROV_DEBUG=1.
+
+    Every command so wrapped also takes --config and --sandbox after its name (`mfprov plan --sandbox`)."""
     import functools
+    import inspect
     import os
 
     import click
@@ -169,6 +196,7 @@ def guarded(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            use_options(kwargs.pop(_CONFIG_PARAM, None), kwargs.pop(_SANDBOX_PARAM, False))
             return fn(*args, **kwargs)
         except user_errors() as e:
             fail(str(e))
@@ -181,7 +209,31 @@ def guarded(fn: Any) -> Any:
             source = "AWS answered" if type(e).__module__.startswith("botocore") else "unexpected error"
             fail(f"{source}: {type(e).__name__}: {first} (set {DEBUG_ENV}=1 for the traceback)")
 
+    signature = inspect.signature(fn, eval_str=True)
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *_COMMON_PARAMS]
+    )
+    wrapper.__annotations__ = {**fn.__annotations__, **{p.name: p.annotation for p in _COMMON_PARAMS}}
     return wrapper
+
+
+_CONFIG_PARAM, _SANDBOX_PARAM = "common_config", "common_sandbox"
+_SANDBOX_HELP = "Run against the local sandbox (started if needed)."
+#: the options every command takes after its name too
+_COMMON_PARAMS = [
+    inspect.Parameter(
+        _CONFIG_PARAM,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[Path | None, typer.Option("--config", "-c", help="Path to mfprov.toml.")],
+    ),
+    inspect.Parameter(
+        _SANDBOX_PARAM,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--sandbox", help=_SANDBOX_HELP)],
+    ),
+]
 
 
 def calls_line(s: core.Session) -> str:
@@ -189,35 +241,13 @@ def calls_line(s: core.Session) -> str:
     return f"{rec.total} AWS calls ({sum(rec.mutating().values())} mutating)"
 
 
-def render_plan(plan: Plan, verbose: bool = False) -> None:
-    for a in plan.actions:
-        if a.action == _plan.NOOP:
-            continue
-        colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}[a.action]
-        extra = ""
-        if a.action == "replace":
-            extra = f"  (forced by {', '.join(a.replace_reasons)})"
-        err.print(f"  [{colour}]{_plan.SYMBOLS[a.action]:>3}[/{colour}] {a.address}{extra}")
-        if a.action in ("update", "replace") or verbose:
-            for c in a.changes:
-                if a.action == "create":
-                    err.print(f"        {c.field} = {fmt(c.expected)}")
-                else:
-                    mark = "  # forces replacement" if c.forces_replacement else ""
-                    err.print(f"        {c.field}: {fmt(c.actual)} → {fmt(c.expected)}{mark}")
-    for u in plan.unmanaged:
-        err.print(f"  [red]  -[/red] {u}  (unmanaged: carries this stack's tags, unknown to the state)")
-    counts = plan.counts()
-    extra = f", {len(plan.unmanaged)} unmanaged to delete" if plan.unmanaged else ""
-    err.print(
-        f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
-        f"{counts['delete']} to delete{extra}, {counts['no-op']} unchanged."
-    )
+def render_plan(plan: Plan, verbose: bool = False, refused: list[Any] | None = None) -> None:
+    """The plan is a result: on stdout, values whole (provisioner.views)."""
+    views.render_plan(out, plan, refused or [], verbose)
 
 
-def fmt(value: Any, limit: int = 100) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def fmt(value: Any) -> str:
+    return str(views.fmt(value))
 
 
 def confirm_or_refuse(question: str, yes: bool) -> bool:
@@ -225,7 +255,8 @@ def confirm_or_refuse(question: str, yes: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         fail("no terminal to confirm on; pass --yes to proceed without asking")
-    return typer.confirm(question, default=False)
+    return typer.confirm(question, default=False, err=True)  # the prompt on stderr: stdout holds only results
+
 
 
 # ---------------------------------------------------------------- commands
@@ -267,12 +298,25 @@ def plan(
         Path | None,
         typer.Option("--out", help="Save the plan for `up --plan FILE` (refused if AWS changes meanwhile)."),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The plan as JSON on stdout (schema mfprov.plan/1).")] = False,
 ) -> None:
-    """Show what `up` would change, field by field, without changing anything."""
+    """Show what `up` would change, field by field, without changing anything. Exit 0, or 3 when the change
+    would delete or replace a protected resource (marked REFUSED: `up` would refuse it)."""
     with open_session("plan", Progress(quiet=True), lock=False) as s:
         p = core.save_plan(s, out_file) if out_file else core.plan(s)
-        render_plan(p, verbose)
+        refused = s.runner.protected_changes(p)
+        if as_json:
+            sys.stdout.write(json.dumps(views.plan_json(s.state.stack, p, refused), indent=2, default=repr) + "\n")
+        else:
+            render_plan(p, verbose, refused)
         err.print(f"[dim]{s.elapsed:.1f}s, {calls_line(s)}[/dim]")
+    if refused:
+        err.print(
+            f"[bold red]Refused[/bold red]: this would delete or replace {len(refused)} protected resource(s) "
+            f"({', '.join(a.address for a in refused)}); `mfprov up` refuses it. Undo the change, or lift the "
+            "protection deliberately with `mfprov state unprotect ADDRESS`."
+        )
+        raise typer.Exit(views.EXIT_PROTECTED)
 
 
 @cli.command()
@@ -322,8 +366,9 @@ def up(
             if result.plan.empty:
                 err.print(f"[green]Up to date[/green]: nothing to change. {s.elapsed:.1f}s, {calls_line(s)}")
             else:
-                err.print("Nothing applied.")
+                err.print("Declined: nothing changed.")
             return
+
         t = s.runner.tally
         summary = (
             f"{t['create']} created, {t['update']} updated, {t['replace']} replaced, {t['delete']} deleted "
@@ -373,6 +418,7 @@ def down(
     ] = False,
 ) -> None:
     """Delete every resource of the stack, but the protected ones (and what they need) unless told."""
+    asked: list[bool] = []
     with open_session("down", Progress()) as s:
 
         def confirm(doomed: list[str], kept: list[str], unmanaged: list[Any]) -> bool:
@@ -382,10 +428,15 @@ def down(
             for u in unmanaged:
                 err.print(f"  [red]-[/red] {u.address} {u.id} (unmanaged)")
             if kept:
-                err.print(f"and keeps {len(kept)} (protected, or needed by a protected one): {', '.join(kept)}")
+                err.print(f"and keeps {len(kept)}:")
+                show_kept(s, kept)
+            asked.append(True)
             return confirm_or_refuse("Delete them?", yes)
 
         result = core.down(s, confirm, delete_protected=delete_protected)
+        if result.run is None and asked:
+            err.print("Declined: nothing changed.")
+            return
         for u in result.left_alone:
             err.print(f"[yellow]Left alone[/yellow]: {u.address} {u.id} (unmanaged) - {u.kept_because}")
         kept = (
@@ -406,6 +457,15 @@ def down(
         if not result.run.ok:
             fail(f"{len(result.run.failed)} resource(s) could not be deleted; {summary}. Run `mfprov down` again.")
         err.print(f"[bold green]Destroy complete[/bold green]: {summary}.{kept}")
+        if result.kept:
+            show_kept(s, result.kept)
+
+
+def show_kept(s: core.Session, kept: list[str]) -> None:
+    """Each resource `down` keeps, and why: it holds data, or a protected one cannot exist without it."""
+    for address, why in views.kept_reasons(s.runner, kept).items():
+        err.print(f"  [cyan]kept[/cyan] {address}  [dim]{why}[/dim]")
+
 
 
 #: what to do after a successful `up`, per stack
@@ -461,18 +521,22 @@ def drift(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
     elif not items:
         err.print(f"[green]In sync[/green]: AWS matches the config ({stats}).")
     else:
-        table = Table(title=f"Drift in stack {stack!r}", title_justify="left")
-        for col in ("resource", "status", "field", "expected", "actual", "up will"):
-            table.add_column(col, overflow="fold")
+        rows: list[list[str]] = []
         for i in items:
             status = i.status if i.id is None or i.status == "changed" else f"{i.status} ({i.id})"
             if not i.changes:
-                table.add_row(i.address, status, "", "", "", i.repair)
+                rows.append([i.address, status, "", "", "", i.repair])
             for n, c in enumerate(i.changes):
-                table.add_row(
-                    i.address, status, c.field, fmt(c.expected, 60), fmt(c.actual, 60), i.repair if n == 0 else ""
-                )
-        err.print(table)
+                # piped, every line carries its resource, so `grep` finds the field that changed with it
+                first = n == 0 or not out.is_terminal
+                rows.append(
+                    [i.address if first else "", status if first else "", c.field, fmt(c.expected), fmt(c.actual),
+                     i.repair if first else ""]
+                )  # fmt: skip
+        views.show_table(
+            out, ["resource", "status", "field", "expected", "actual", "up will"], rows, f"Drift in stack {stack!r}"
+        )
+
         err.print(f"[yellow]{len(items)} drift item(s)[/yellow]; `mfprov up` repairs what it can. ({stats})")
     raise typer.Exit(2 if items else 0)
 
@@ -506,17 +570,18 @@ def outputs(
         with open_session("outputs", Progress(quiet=True), lock=False) as s:
             secrets = core.fetch_secret_outputs(s)
     if write:
-        path = _outputs.write_profile(write, dict(sorted({**profile, **secrets}.items())))
+        path = _outputs.write_profile(write, _outputs.profile_of({**profile, **secrets}))
         err.print(f"Wrote {path}. Use it with: METAFLOW_PROFILE={write} python flow.py run")
     shown = {**profile, **{k: v if show_secrets else _outputs.mask(v) for k, v in secrets.items()}}
-    shown = dict(sorted(shown.items()))
+    masked = {} if show_secrets else {k: _outputs.HOW_TO_SEE_SECRETS for k in secrets}
     if as_json:
-        out.print_json(json.dumps(shown))
+        sys.stdout.write(json.dumps(_outputs.outputs_json(shown, masked), indent=2, default=str) + "\n")
     elif not write:
-        table = Table(show_header=False)
-        for k, v in shown.items():
-            table.add_row(k, str(v))
-        out.print(table)
+        for title, part in _outputs.sections(shown).items():
+            views.show_table(out, [], [[k, views.fmt(v)] for k, v in part.items()], title)
+    if masked and not as_json:
+        err.print(f"Masked: {', '.join(masked)}; {_outputs.HOW_TO_SEE_SECRETS}.", markup=False)
+
 
 
 def secret_outputs_of(ws: core.Workspace) -> bool:
@@ -602,18 +667,18 @@ def _store() -> tuple[Any, Any]:
 
 @state_cli.command("list")
 @guarded
-def state_list() -> None:
-    """Every resource the state knows: address, kind, id."""
+def state_list(
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON on stdout (schema mfprov.state-view/1).")] = False,
+) -> None:
+    """Every resource the state knows: address, kind, id, status, protected."""
     ws, store = _store()
     doc = store.load(ws.config.name)
-    table = Table(
-        title=f"stack {doc.stack!r}: {len(doc.resources)} resources (serial {doc.serial})", title_justify="left"
-    )
-    for col in ("address", "kind", "id", "status", "protected"):
-        table.add_column(col, overflow="fold")
-    for address, rs in sorted(doc.resources.items()):
-        table.add_row(address, rs.kind, rs.id, rs.status, "yes" if protection(rs) else "")
-    out.print(table)
+    if as_json:
+        sys.stdout.write(json.dumps(views.state_list_json(doc, protection), indent=2) + "\n")
+        return
+    rows = [[a, rs.kind, rs.id, rs.status, "yes" if protection(rs) else ""] for a, rs in sorted(doc.resources.items())]
+    title = f"stack {doc.stack!r}: {len(doc.resources)} resources (serial {doc.serial})"
+    views.show_table(out, ["address", "kind", "id", "status", "protected"], rows, title)
 
 
 def protection(rs: Any) -> bool:
@@ -655,13 +720,21 @@ def state_unprotect(addresses: Annotated[list[str], typer.Argument(help="Resourc
 
 @state_cli.command("show")
 @guarded
-def state_show(address: Annotated[str, typer.Argument(help="The resource's address.")]) -> None:
+def state_show(
+    address: Annotated[str, typer.Argument(help="The resource's address.")],
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON on stdout (schema mfprov.state-view/1).")] = False,
+) -> None:
     """One resource's record: id, attributes, the properties last applied, dependencies."""
     ws, store = _store()
     doc = store.load(ws.config.name)
     if address not in doc.resources:
         fail(f"{address} is not in the state; `mfprov state list` shows what is")
-    out.print_json(json.dumps(doc.resources[address].model_dump(mode="json")))
+    rs = doc.resources[address]
+    record = views.state_record(address, rs, protection(rs))
+    if as_json:
+        sys.stdout.write(json.dumps({"schema": views.STATE_SCHEMA, "stack": doc.stack, **record}, indent=2) + "\n")
+        return
+    views.show_table(out, [], views.record_rows(record), f"{address} in stack {doc.stack!r}")
 
 
 @state_cli.command("rm")
@@ -717,12 +790,11 @@ def state_unlock(
 def state_history() -> None:
     """Earlier versions of the state (S3 backend: every save; local: the one backup)."""
     _, store = _store()
-    table = Table()
-    for col in ("version", "modified", "size", "latest"):
-        table.add_column(col)
-    for v in store.history():
-        table.add_row(str(v["version"]), str(v["modified"]), str(v["size"]), "yes" if v["latest"] else "")
-    out.print(table)
+    history = store.history()
+    rows = [[str(v["version"]), str(v["modified"]), str(v["size"]), "yes" if v["latest"] else ""] for v in history]
+
+    views.show_table(out, ["version", "modified", "size", "latest"], rows)
+
 
 
 @state_cli.command("restore")

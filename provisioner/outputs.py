@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from provisioner.graph import Blueprint, SecretOutput, has_unknown, resolve
+from provisioner.graph import Blueprint, Concat, SecretOutput, has_unknown, resolve
+from resources.base import Ref
 from state.document import StateDocument
 from state.private import write_private
 
@@ -63,3 +64,36 @@ def write_profile(name: str, profile: Mapping[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private(path, json.dumps(dict(profile), indent=2, sort_keys=True) + "\n")
     return path
+
+
+#: how a masked output is seen whole (`outputs --json` says it for each masked key)
+HOW_TO_SEE_SECRETS = "`mfprov outputs --show-secrets` prints it; `--write-profile NAME` writes it whole (mode 600)"
+#: the key of `outputs --json` that names the masked outputs (no output is so named)
+MASKED_KEY = "masked"
+
+
+def is_profile_key(key: str) -> bool:
+    """The Metaflow profile's keys; the other outputs are for people (URLs, ARNs, how to add a user)."""
+    return key.startswith("METAFLOW_")
+
+
+def profile_of(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sorted(outputs.items()) if is_profile_key(k)}
+
+
+def sections(outputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a person needs first, then the Metaflow profile (sections without any output are left out)."""
+    people = {k: v for k, v in sorted(outputs.items()) if not is_profile_key(k)}
+    found = {"For people": people, "Metaflow profile (--write-profile NAME writes it)": profile_of(outputs)}
+    return {title: part for title, part in found.items() if part}
+
+
+def outputs_json(shown: Mapping[str, Any], masked: Mapping[str, str]) -> dict[str, Any]:
+    """Every output by its key, and under ``masked`` each masked one with how to see it whole."""
+    return {**dict(sorted(shown.items())), MASKED_KEY: dict(masked)}
+
+
+def add_user_command(pool: Ref, region: str) -> Concat:
+    """How an admin adds a user to a sign-in pool nobody may sign up to (AWS CLI; Cognito emails an invitation
+    with a temporary password; the pools sign users in by their email address)."""
+    return Concat("aws cognito-idp admin-create-user --region ", region, " --user-pool-id ", pool, " --username EMAIL")

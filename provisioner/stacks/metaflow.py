@@ -20,6 +20,7 @@ from typing import Any
 from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint
+from provisioner.outputs import add_user_command
 from provisioner.stacks import metaflow_iam as pol
 from provisioner.stacks import network
 from provisioner.stacks.network import Network
@@ -231,9 +232,35 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         from provisioner.stacks import ui
 
         ui.add(bp, cfg, facts, net, bucket_arn, key_arn)
+        profile["METAFLOW_UI_URL"] = ui.url(cfg)
 
-    bp.outputs = profile
+    bp.outputs = {**profile, **_for_people(cfg, facts, profile)}
     return bp
+
+
+def _for_people(cfg: Config, facts: Facts, profile: dict[str, Any]) -> dict[str, Any]:
+    """The outputs a person needs beside the profile: where the API, the UI and the notebook are, the role to
+    assume, and the sign-in pool with how to add a user to it."""
+    people: dict[str, Any] = {}
+    if "METAFLOW_SERVICE_URL" in profile:
+        people["api_url"] = profile["METAFLOW_SERVICE_URL"]
+    if cfg.ui.enabled:
+        people["ui_url"] = profile["METAFLOW_UI_URL"]
+        if cfg.ui.cognito:
+            pool = Ref(address="cognito.user_pool.ui")
+            people["cognito_user_pool_id"] = pool
+            people["cognito_add_user"] = add_user_command(pool, facts.region)
+    if cfg.notebook.enabled:
+        people["notebook_url"] = Ref(address="sagemaker.notebook_instance.notebook", attr="url")
+        people["notebook_open"] = (
+            "aws sagemaker create-presigned-notebook-instance-url --notebook-instance-name "
+            f"{cfg.named('notebook')} --region {facts.region}"
+        )
+    if cfg.user_role.enabled:
+        people["user_role_arn"] = Ref(address="iam.role.metaflow_user", attr="arn")
+    return people
+
+
 
 
 def _batch(bp: Blueprint, cfg: Config, net: Network) -> list[Any]:

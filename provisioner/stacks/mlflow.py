@@ -36,6 +36,7 @@ from typing import Any
 from provisioner.config import Config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint, Concat
+from provisioner.outputs import add_user_command
 from provisioner.stacks import database, network
 from resources.base import Ref
 
@@ -419,6 +420,8 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     if auth.type == "cognito":
         # users are invited into this pool (admin_create_user); nobody signs up
         bp.outputs["cognito_user_pool_id"] = Ref(address="cognito.user_pool.mlflow")
+        bp.outputs["cognito_add_user"] = add_user_command(Ref(address="cognito.user_pool.mlflow"), region)
+
     return bp
 
 

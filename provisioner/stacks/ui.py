@@ -28,6 +28,14 @@ BACKEND_PORT, STATIC_PORT = 8083, 3000
 UI_BACKEND_COMMAND = ["/opt/latest/bin/python3", "-m", "services.ui_backend_service.ui_server"]
 
 
+def url(cfg: Config) -> Any:
+    """Where people open the UI: the name the certificate is for when it is configured, else the load balancer's
+    DNS name (the certificate will not match it until DNS points that name there)."""
+    if cfg.ui.public_domain:
+        return f"https://{cfg.ui.public_domain}"
+    return Concat("https://", Ref(address="elbv2.load_balancer.alb", attr="dns_name"))
+
+
 def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str, key_arn: Ref) -> None:
     n = cfg.named
     ui = cfg.ui

@@ -30,6 +30,7 @@ from provisioner.config import ConfigError, parse_config
 from provisioner.context import Facts
 from provisioner.graph import Blueprint, Concat, SecretOutput
 from provisioner.init_template import TEMPLATE
+from provisioner.outputs import profile_of
 from provisioner.session import ClientFactory
 from provisioner.stacks import metaflow
 from resources.base import Ref
@@ -46,7 +47,7 @@ PROFILE_KEYS = {
     "METAFLOW_ECS_S3_ACCESS_IAM_ROLE", "METAFLOW_SERVICE_URL", "METAFLOW_SERVICE_INTERNAL_URL",
     "METAFLOW_SFN_IAM_ROLE", "METAFLOW_SFN_STATE_MACHINE_PREFIX", "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE",
     "METAFLOW_SFN_DYNAMO_DB_TABLE", "METAFLOW_DEFAULT_DATASTORE", "METAFLOW_DEFAULT_METADATA",
-    "METAFLOW_SERVICE_AUTH_KEY",
+    "METAFLOW_SERVICE_AUTH_KEY", "METAFLOW_UI_URL",
 }  # fmt: skip
 ALLOW = "198.51.100.0/24"
 
@@ -170,7 +171,7 @@ def test_full_up_is_idempotent_in_sync_private_and_leaves_nothing(full: Stack, t
 
     # the profile: the module's keys (ECR's too), and the Cognito client's secret kept out of the state
     profile = full.state().outputs
-    assert set(profile) | {"METAFLOW_SERVICE_AUTH_KEY"} == PROFILE_KEYS
+    assert set(profile_of(profile)) | {"METAFLOW_SERVICE_AUTH_KEY"} == PROFILE_KEYS
     assert profile["METAFLOW_BATCH_CONTAINER_REGISTRY"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com"
     assert profile["METAFLOW_BATCH_CONTAINER_IMAGE"] == state_id(full, "ecr.repository.batch")
     pool, client = state_id(full, "cognito.user_pool.ui"), state_id(full, "cognito.user_pool_client.ui")
@@ -251,7 +252,8 @@ def test_fargate_full_stack_drift_is_reported_field_by_field_and_repaired(certif
     assert (
         role == boto3.client("iam").get_role(RoleName="metaflow-batch-fargate-execution-role-abc12345")["Role"]["Arn"]
     )
-    assert set(profile) | {"METAFLOW_SERVICE_AUTH_KEY"} == PROFILE_KEYS | {"METAFLOW_ECS_FARGATE_EXECUTION_ROLE"}
+    fargate_keys = PROFILE_KEYS | {"METAFLOW_ECS_FARGATE_EXECUTION_ROLE"}
+    assert set(profile_of(profile)) | {"METAFLOW_SERVICE_AUTH_KEY"} == fargate_keys
 
     for change in (_fargate_subnets_moved, _nat_route_to_igw, _rule_path_widened, _notebook_resized):
         change(stack)

@@ -45,7 +45,7 @@ def test_state_list_show_rm(stack: Stack) -> None:
     stack.up()
     listed = invoke(stack, "state", "list")
     assert listed.exit_code == 0 and "ec2.vpc.main" in listed.output and "21 resources" in listed.output
-    shown = invoke(stack, "state", "show", "iam.role.batch_task")
+    shown = invoke(stack, "state", "show", "iam.role.batch_task", "--json")
     assert json.loads(shown.stdout)["id"] == "metaflow-batch_s3_task_role-abc12345"
     assert invoke(stack, "state", "rm", "kms.alias.s3").exit_code == 0
     assert "kms.alias.s3" not in stack.state().resources
