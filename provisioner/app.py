@@ -19,6 +19,7 @@ from botocore.exceptions import (
 )
 
 from provisioner import migrate as migrations
+from provisioner import preflight
 from provisioner.config import Config, load_config
 from provisioner.context import Facts
 from provisioner.engine import (
@@ -356,6 +357,7 @@ def up(s: Session, confirm: Any = None, plan_file: Path | None = None) -> UpResu
             "that on its own: undo the change, or lift the protection deliberately with `mfprov state unprotect "
             "ADDRESS` first."
         )
+    preflight.before_apply(s, plan)  # may the credentials make every change? (asked before the user is)
     if confirm is not None and not confirm(plan):
         return UpResult(plan, None, s.outputs())
     stamp(s.state, s.facts)
@@ -408,6 +410,7 @@ def down(s: Session, confirm: Any = None, delete_protected: bool = False) -> Dow
         s.state.outputs = s.outputs() if kept else {}
         s.store.save(s.state)
         return DownResult(len(present), None, kept, left_alone)
+    preflight.before_destroy(s, doomed, deletable)
     if confirm is not None and not confirm(doomed, kept, deletable):
         return DownResult(len(present), None, kept, left_alone)
     run = s.runner.destroy(observed, unmanaged, keep=kept)

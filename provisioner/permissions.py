@@ -680,6 +680,13 @@ ENGINE_GRANTS: tuple[Grant, ...] = (
     Grant(("ec2:DescribeAvailabilityZones",), ("*",), why=DESCRIBE),
     # the sweep for resources carrying the stack's tags that the state does not know
     Grant(("tag:GetResources",), ("*",), why=NO_RESOURCE),
+    # the preflight (provisioner/preflight.py) asks IAM whether the caller's own policies allow the run; the caller
+    # is not known when the policy is written, so any user or role of the account (it discloses what their
+    # policies allow: narrow it to your own user or role). Without it the preflight is skipped, nothing else.
+    Grant(
+        ("iam:SimulatePrincipalPolicy",),
+        (_arn("iam", "user/*", regional=False), _arn("iam", "role/*", regional=False)),
+    ),
 )
 
 
@@ -1022,6 +1029,22 @@ def build_policy(
 
 
 _EMPTY = Node("(engine)", "(engine)", {})
+
+
+def node_grants(bp: Blueprint, node: Node, region: str, account: str, partition: str) -> list[Statement]:
+    """What ``node`` of ``bp`` needs, with its names filled in: one :class:`Statement` per grant that applies
+    (the same data ``mfprov permissions`` groups into its policy)."""
+    filler = _Filler(bp, {"partition": partition, "region": region, "account": account})
+    count = sum(1 for n in bp.nodes.values() if n.kind == node.kind)
+    out = []
+    for grant in grants_of(node.kind):
+        if not _applies(grant, node) or count < grant.min_nodes:
+            continue
+        resources = sorted({r for t in grant.resources for r in filler.fill(t, node)})
+        if resources:
+            condition = {k: dict(v) for k, v in grant.condition.items()} if grant.condition else None
+            out.append(Statement(list(grant.actions), resources, condition, implied=grant.implied, kinds=[node.kind]))
+    return out
 
 
 # ------------------------------------------------------------------ from a config

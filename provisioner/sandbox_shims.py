@@ -23,6 +23,7 @@ provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov i
   (``ec2_launch_template_tags``).
 - RDS: ModifyDBInstance and ModifyDBCluster move to a new major EngineVersion without AllowMajorVersionUpgrade,
   which AWS refuses (``rds_major_upgrade``).
+- IAM: SimulatePrincipalPolicy is not implemented (``iam_simulate_principal_policy``).
 """
 
 from __future__ import annotations
@@ -469,8 +470,103 @@ def ec2_launch_template_tags(patch: Patch = setattr) -> None:
     patch(LaunchTemplate, "tags", property(tags, lambda self, value: None))
 
 
+def iam_simulate_principal_policy(patch: Patch = setattr) -> None:
+    """IAM SimulatePrincipalPolicy, which moto does not implement, as the IAM API Reference describes it
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html): the policies of the
+    user (inline, attached, and those of its groups) or role (inline and attached) named by ``PolicySourceArn``,
+    with its permissions boundary, evaluated for each of ``ActionNames`` on each of ``ResourceArns`` (``*`` when
+    none) under ``ContextEntries``; ``NoSuchEntity`` for an unknown principal. One result per action and
+    resource, each with its ``ResourceSpecificResults``; never truncated. Organizations SCPs, resource policies
+    and the request's own input policies are not simulated here."""
+    import json
+    from urllib.parse import unquote
+
+    from moto.core.responses import ActionResult
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.responses import IamResponse
+
+    from provisioner.iam_policy import Evaluator
+
+    def documents(entity: Any) -> dict[str, Any]:
+        docs: dict[str, Any] = {}
+        for name, doc in getattr(entity, "policies", {}).items():
+            docs[f"{entity.name}/{name}"] = json.loads(unquote(doc)) if isinstance(doc, str) else doc
+        for arn, managed in getattr(entity, "managed_policies", {}).items():
+            version = next(v for v in managed.versions if v.is_default)
+            docs[arn] = json.loads(unquote(version.document))
+        return docs
+
+    def simulate_principal_policy(self: IamResponse) -> ActionResult:
+        params = self._get_params()
+        source = str(params["PolicySourceArn"])
+        kind, _, name = source.split(":", 5)[5].partition("/")
+        name = name.rsplit("/", 1)[-1]
+        entities: list[Any]
+        boundary: str | None
+        try:
+            if kind == "user":
+                user = self.backend.get_user(name)
+                entities = [user, *self.backend.get_groups_for_user(name)]
+                boundary = getattr(user, "permissions_boundary_arn", None)
+            elif kind == "role":
+                role = self.backend.get_role(name)
+                entities, boundary = [role], role.permissions_boundary_arn
+            elif kind == "group":
+                entities, boundary = [self.backend.get_group(name)], None
+            else:
+                raise NotFoundException(f"{source} is no user, group or role")
+        except KeyError:
+            raise NotFoundException(f"The principal {source} cannot be found.") from None
+        if f"{kind}{entities[0].path}{name}" != source.split(":", 5)[5]:
+            raise NotFoundException(f"The principal {source} cannot be found.")
+        policies: dict[str, Any] = {}
+        for entity in entities:
+            policies.update(documents(entity))
+        evaluator = Evaluator(policies)
+        fence = None
+        if boundary:
+            fence = Evaluator({boundary: documents(_Managed(self.backend.get_policy(boundary)))[boundary]})
+        context = {e["ContextKeyName"]: e.get("ContextKeyValues", []) for e in params.get("ContextEntries", [])}
+        results = []
+        for action in params.get("ActionNames", []):
+            for resource in params.get("ResourceArns") or ["*"]:
+                decision = evaluator.allowed(action, resource, context)
+                verdict = {"allow": "allowed", "explicit-deny": "explicitDeny"}.get(decision.reason, "implicitDeny")
+                if decision and fence is not None and not fence.allowed(action, resource, context):
+                    verdict = "implicitDeny"  # outside the permissions boundary
+                matched = [{"SourcePolicyId": label} for label in decision.statements]
+                results.append(
+                    {
+                        "EvalActionName": action,
+                        "EvalResourceName": resource,
+                        "EvalDecision": verdict,
+                        "MatchedStatements": matched,
+                        "MissingContextValues": [],
+                        "ResourceSpecificResults": [
+                            {
+                                "EvalResourceName": resource,
+                                "EvalResourceDecision": verdict,
+                                "MatchedStatements": matched,
+                                "MissingContextValues": [],
+                            }
+                        ],
+                    }
+                )
+        return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+    patch(IamResponse, "simulate_principal_policy", simulate_principal_policy)
+
+
+class _Managed:
+    """A managed policy seen as an entity with one attached policy (a permissions boundary's document)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.name = policy.name
+        self.managed_policies = {policy.arn: policy}
+
+
 def install(patch: Patch = setattr) -> None:
     shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states,
-             rds_major_upgrade, ec2_launch_template_tags)  # fmt: skip
+             rds_major_upgrade, ec2_launch_template_tags, iam_simulate_principal_policy)  # fmt: skip
     for shim in shims:
         shim(patch)

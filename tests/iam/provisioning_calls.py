@@ -63,6 +63,8 @@ def _iam(env: Env, op: str, p: Mapping[str, Any]) -> list[str]:
         return ["*"]
     if op == "CreateServiceLinkedRole":
         return [env.arn("iam", f"role/aws-service-role/{p['AWSServiceName']}/x", region=False)]
+    if op == "SimulatePrincipalPolicy":  # the preflight: authorized on the user, group or role simulated
+        return [str(p["PolicySourceArn"])]
     if "InstanceProfileName" in p:
         return [env.arn("iam", f"instance-profile{p.get('Path', '/')}{p['InstanceProfileName']}", region=False)]
     if "RoleName" in p:
