@@ -198,4 +198,4 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
         s3.delete_object(Bucket=bucket, Key=obj["Key"])
     mfprov(env, work, "down", "--yes", "--delete-protected")
     count = {"personal": 21, "standard": 50, "full": 83}[preset]
-    assert f"Plan: {count} to create" in mfprov(env, work, "plan").stderr
+    assert f"Plan: {count} to create" in mfprov(env, work, "plan").stdout  # the plan is a result

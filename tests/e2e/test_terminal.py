@@ -129,3 +129,28 @@ def test_up_and_down_in_an_80_column_terminal(pane: Pane, tmp_path: Path) -> Non
     screen = pane.wait_for("DOWN-EXIT=")
     assert "Declined: nothing changed." in screen and "DOWN-EXIT=0" in screen
     assert "kept kms.key.s3  protected" in screen  # the prompt said what it would keep, and why
+
+
+def test_config_and_sandbox_after_the_command(pane: Pane, tmp_path: Path) -> None:
+    """`mfprov plan --sandbox` (issue 16.4): the options every command takes, after its name, in a real shell."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    env = {**pane.env, "PYTHONUNBUFFERED": "1"}
+
+    def mfprov(*args: str, cwd: Path = work) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(BIN / "mfprov"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"mfprov {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    mfprov("init", "--name", "options-after")
+    assert "Apply complete" in mfprov("up", "--sandbox", "--yes").stderr
+    config = str(work / "mfprov.toml")
+    planned = json.loads(mfprov("plan", "--config", config, "--sandbox", "--json", cwd=elsewhere).stdout)
+    assert planned["empty"] and planned["stack"] == "options-after"
+    listed = mfprov("state", "list", "--sandbox", "-c", config, cwd=elsewhere).stdout
+    assert any(line.startswith("s3.bucket.datastore ") for line in listed.splitlines())
+    assert "In sync" in mfprov("drift", "--sandbox").stderr

@@ -244,3 +244,25 @@ def test_version_and_shell_completion() -> None:
     assert shown.exit_code == 0 and shown.stdout == f"mfprov {version('mfprov')}\n"
     script = CliRunner().invoke(cli, ["--show-completion", "bash"], prog_name="mfprov")
     assert script.exit_code == 0 and "_MFPROV_COMPLETE=complete_bash" in script.stdout
+
+
+def test_mlflow_outputs_say_how_to_add_a_user_to_its_sign_in(tmp_path: Path) -> None:
+    from provisioner.graph import resolve
+    from provisioner.stacks import mlflow
+    from tests.stack.test_mlflow_stack import ALLOW, CERT, FACTS, _config
+
+    cfg = _config(
+        tmp_path,
+        **{
+            "internal = true": "internal = false",
+            "allow_cidrs = []": f'allow_cidrs = ["{ALLOW}"]',
+            'certificate_arn = ""': f'certificate_arn = "{CERT}"',
+            'type = "none"': 'type = "cognito"',
+        },
+    )
+    outputs = mlflow.build(cfg, FACTS).outputs
+    found = {"cognito.user_pool.mlflow": {"id": "us-east-1_AbC"}, "elbv2.load_balancer.alb": {"dns_name": "a.b"}}
+    assert resolve(outputs["cognito_add_user"], found) == (
+        "aws cognito-idp admin-create-user --region us-east-1 --user-pool-id us-east-1_AbC --username EMAIL"
+    )
+    assert resolve(outputs["tracking_uri"], found) == "https://a.b"  # the MLflow URL
