@@ -134,15 +134,23 @@ def test_with_the_whole_policy_up_and_down_are_checked_and_run(
     assert denied_calls(g) == []
 
 
-@pytest.mark.parametrize("sid", preflight_statements("personal"))
+@pytest.mark.parametrize(
+    ("preset", "sid"),
+    [(preset, sid) for preset in ("personal", "standard") for sid in preflight_statements(preset)],
+)
 def test_without_any_one_statement_up_and_down_stop_before_any_change(
-    sid: str, guard: tuple[Guard, Recording], sandbox: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    preset: str,
+    sid: str,
+    guard: tuple[Guard, Recording],
+    sandbox: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """`up` from an empty account and `down` of a built stack either stop with the one line naming an action of
     the missing statement, having changed nothing, or (the statement is not needed for that command) finish
     with no call refused. One of the two stops."""
     g, rec = guard
-    path = write_config(tmp_path)
+    path = write_config(tmp_path, preset=preset)
     full = generated(path)
     reduced, removed = without(full, sid)
     user = Deployer(g, monkeypatch)
@@ -185,3 +193,31 @@ def test_credentials_that_may_not_simulate_are_told_the_check_was_skipped(
     down, _ = run(path, rec, "down", "--yes", "--delete-protected")
     assert down.exit_code == 0, down.output
     assert "permission check skipped" in down.stderr
+
+
+def test_a_role_session_is_checked_against_its_role_path_included(
+    guard: tuple[Guard, Recording], sandbox: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Credentials of an assumed role (``...:assumed-role/deployer/session``, which names no path): the role's
+    ARN is found with iam:GetRole, and a missing statement stops `up` before any change."""
+    g, rec = guard
+    path = write_config(tmp_path)
+    full = generated(path)
+    reduced, removed = without(full, next(st["Sid"] for st in full["Statement"] if "s3:CreateBucket" in st["Action"]))
+    reduced["Statement"].append(
+        {"Sid": "OwnRole", "Effect": "Allow", "Action": "iam:GetRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"}
+    )
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT},
+                                                    "Action": "sts:AssumeRole"}]}  # fmt: skip
+    role = iam.create_role(RoleName="deployer", Path="/ci/", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName="deployer", PolicyName=POLICY, PolicyDocument=json.dumps(reduced))
+    creds = boto3.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="run")["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+    g.policy, g.on = reduced, True
+    up, mutating = run(path, rec, "up", "--yes")
+    refused_before_any_change(up, mutating, removed)
+    asked = {c.call.params["PolicySourceArn"] for c in g.checked if c.call.operation == "SimulatePrincipalPolicy"}
+    assert f"arn:aws:iam::{ACCOUNT}:role/ci/deployer" in asked
