@@ -19,7 +19,7 @@ from tests.stack.conftest import Stack, inventory, write_config
 
 SEEDS = range(int(os.environ.get("MFPROV_FAULT_SEEDS", "3")))
 ONE_OF_EACH = {
-    "vpc": 1, "subnet": 2, "igw": 1, "route_table": 2, "security_group": 2, "launch_template": 1, "role": 5,
+    "vpc": 1, "subnet": 2, "igw": 1, "route_table": 2, "security_group": 2, "launch_template": 1, "role": 4,
     "instance_profile": 1, "kms_key": 1, "kms_alias": 1, "bucket": 1, "table": 1, "compute_environment": 1,
     "job_queue": 1,
 }  # fmt: skip
