@@ -485,7 +485,7 @@ def iam_simulate_principal_policy(patch: Patch = setattr) -> None:
     from moto.iam.exceptions import NotFoundException
     from moto.iam.responses import IamResponse
 
-    from provisioner.iam_policy import Evaluator
+    from provisioner.sandbox_iam import Evaluator
 
     def documents(entity: Any) -> dict[str, Any]:
         docs: dict[str, Any] = {}

@@ -1,7 +1,7 @@
-"""The identity-policy evaluator the IAM tests use: it lives in ``provisioner/iam_policy.py`` since the sandbox's
+"""The identity-policy evaluator the IAM tests use: it lives in ``provisioner/sandbox_iam.py`` since the sandbox's
 ``SimulatePrincipalPolicy`` (``provisioner/sandbox_shims.py``) answers with it too."""
 
-from provisioner.iam_policy import (
+from provisioner.sandbox_iam import (
     Context,
     Decision,
     Evaluator,
