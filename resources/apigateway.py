@@ -517,6 +517,9 @@ class Stage(_Api):
     kind = "apigateway.stage"
     Props = StageProps
     replace_on: ClassVar = frozenset({"rest_api_id", "stage_name"})
+    #: what it serves names the methods' integrations (the VPC link, the load balancer's address): a new one of
+    #: those makes a new deployment, not a new stage (which would drop the usage plan's hold on it)
+    soft_ref_fields: ClassVar = frozenset({"serves"})
     #: "Stage already exists": the stage a create whose answer was lost made
     duplicate_codes: ClassVar = EXISTS
 

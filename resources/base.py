@@ -159,6 +159,9 @@ class Resource(Generic[P]):
     unordered: ClassVar[frozenset[str]] = frozenset()
     #: fields holding one IAM policy document, or a mapping name -> document
     policy_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields that name other resources without holding on to them (a fingerprint of what a stage serves): when
+    #: what they name is replaced, this resource is updated afterwards, not replaced with it (policy fields too)
+    soft_ref_fields: ClassVar[frozenset[str]] = frozenset()
     #: numeric fields AWS may raise on its own (storage autoscaling): a larger actual value is no drift
     grow_only: ClassVar[frozenset[str]] = frozenset()
     #: fields never compared for drift: mfprov's own behaviour switches (``force_destroy``) and values
