@@ -128,8 +128,14 @@ def _reason(e: ClientError) -> str:
     return message if "the credentials in use lack" in message else f"{e.response['Error'].get('Code')}: {message}"
 
 
-def denied(iam: Any, source: str, wanted: Iterable[Need]) -> list[tuple[str, str]]:
-    """The (action, resource) pairs of ``wanted`` IAM does not allow ``source``."""
+def denied(
+    iam: Any, source: str, wanted: Iterable[Need], undecided: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """The (action, resource) pairs of ``wanted`` IAM does not allow ``source``.
+
+    A pair the simulation denies only for want of a condition key the real call carries (``MissingContextValues``:
+    ``ec2:CreateAction``, ``aws:RequestTag/...`` in a well-scoped policy) is no refusal: AWS decides it at the
+    call. Such pairs go to ``undecided``."""
     out: list[tuple[str, str]] = []
     paginator = iam.get_paginator("simulate_principal_policy")
     for need in wanted:
@@ -148,11 +154,15 @@ def denied(iam: Any, source: str, wanted: Iterable[Need]) -> list[tuple[str, str
                             {"EvalResourceName": result.get("EvalResourceName", "*"),
                              "EvalResourceDecision": result["EvalDecision"]}
                         ]  # fmt: skip
-                        out += [
-                            (action, r["EvalResourceName"])
-                            for r in per_resource
-                            if r["EvalResourceDecision"] != "allowed"
-                        ]
+                        for r in per_resource:
+                            if r["EvalResourceDecision"] == "allowed":
+                                continue
+                            pair = (action, r["EvalResourceName"])
+                            if r.get("MissingContextValues") or result.get("MissingContextValues"):
+                                if undecided is not None:
+                                    undecided.append(pair)
+                            else:
+                                out.append(pair)
     return sorted(set(out))
 
 
@@ -165,12 +175,14 @@ def check(s: Session, verbs_by_address: dict[str, set[str]]) -> None:
     try:
         caller = str(s.clients.client("sts").get_caller_identity()["Arn"])
         source = principal_arn(caller)
+        undecided: list[tuple[str, str]] = []
         try:
-            missing = denied(iam, source, wanted)
+            missing = denied(iam, source, wanted, undecided)
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") != "NoSuchEntity" or ":role/" not in source:
                 raise
-            missing = denied(iam, _role_with_path(source, iam), wanted)
+            undecided.clear()
+            missing = denied(iam, _role_with_path(source, iam), wanted, undecided)
     except SkipPreflight as e:
         s.runner.listener(Event("progress", "preflight", message=f"permission check skipped: {e}"))
         return
@@ -180,6 +192,17 @@ def check(s: Session, verbs_by_address: dict[str, set[str]]) -> None:
     except BotoCoreError as e:
         s.runner.listener(Event("progress", "preflight", message=f"permission check skipped: {e}"))
         return
+    if undecided:
+        action, resource = undecided[0]
+        more = f" and {len(undecided) - 1} more" if len(undecided) > 1 else ""
+        s.runner.listener(
+            Event(
+                "progress",
+                "preflight",
+                message=f"cannot tell ahead whether {action} on {resource}{more} is allowed: the policy's conditions "
+                "use keys only the call itself carries; AWS decides at the call",
+            )
+        )
     if missing:
         from provisioner.app import AwsAccessError
 

@@ -227,3 +227,43 @@ def test_a_role_session_is_checked_against_its_role_path_included(
     refused_before_any_change(up, mutating, removed)
     asked = {c.call.params["PolicySourceArn"] for c in g.checked if c.call.operation == "SimulatePrincipalPolicy"}
     assert f"arn:aws:iam::{ACCOUNT}:role/ci/deployer" in asked
+
+
+def test_a_pair_denied_only_for_want_of_a_call_time_condition_key_is_no_refusal() -> None:
+    """SimulatePrincipalPolicy answers implicitDeny, listing MissingContextValues, where a policy conditions on a
+    key only the real call carries (``ec2:CreateAction`` on CreateTags, the pattern AWS documents): AWS decides
+    that at the call, so the preflight must not refuse it; a plain implicit deny it must."""
+    from provisioner.preflight import Need, denied
+
+    pages = [
+        {
+            "EvaluationResults": [
+                {
+                    "EvalActionName": "ec2:CreateTags",
+                    "EvalDecision": "implicitDeny",
+                    "ResourceSpecificResults": [
+                        {
+                            "EvalResourceName": "arn:aws:ec2:us-east-1:123456789012:vpc/*",
+                            "EvalResourceDecision": "implicitDeny",
+                            "MissingContextValues": ["ec2:CreateAction"],
+                        }
+                    ],
+                },
+                {"EvalActionName": "ec2:DeleteVpc", "EvalDecision": "implicitDeny", "EvalResourceName": "*"},
+            ]
+        }
+    ]
+
+    class FakeIam:
+        def get_paginator(self, name: str) -> Any:
+            assert name == "simulate_principal_policy"
+            return self
+
+        def paginate(self, **_: Any) -> list[dict[str, Any]]:
+            return pages
+
+    undecided: list[tuple[str, str]] = []
+    need = Need(("ec2:CreateTags", "ec2:DeleteVpc"), ("arn:aws:ec2:us-east-1:123456789012:vpc/*",))
+    refused = denied(FakeIam(), "arn:aws:iam::123456789012:user/ci", [need], undecided)
+    assert refused == [("ec2:DeleteVpc", "*")]
+    assert undecided == [("ec2:CreateTags", "arn:aws:ec2:us-east-1:123456789012:vpc/*")]
