@@ -148,7 +148,9 @@ class Key(Resource[KeyProps]):
                         continue
                     tags = self._tags(ctx, k["KeyId"])
                 except ClientError as err:
-                    if self.missing(err):  # deleted while listing
+                    # deleted while listing; or another team's key whose key policy admits nobody else (IAM cannot
+                    # grant what a key policy does not delegate): not this node's either way
+                    if self.missing(err) or error_code(err) in ("AccessDeniedException", "AccessDenied"):
                         continue
                     raise
                 if ctx.owns(tags):

@@ -118,6 +118,23 @@ def test_key_with_its_own_policy(make_ctx: Callable[..., Any]) -> None:
     assert rt.read(ctx, id).props["policy"] is None
 
 
+def test_find_passes_by_keys_whose_policy_refuses_the_caller(make_ctx: Callable[..., Any]) -> None:
+    """In a shared account another team's key policy may admit nobody else: IAM cannot grant what a key policy
+    does not delegate, so DescribeKey on it is AccessDenied. find looks past it, it does not fail the run."""
+    rt: Any = resource_type("kms.key")
+    ctx = make_ctx("kms.key.s3")
+    theirs = boto3.client("kms").create_key(Description="another team's")["KeyMetadata"]["KeyId"]
+    props = rt.parse_props({"description": "datastore key", "enable_key_rotation": True, "deletion_window_days": 7})
+    mine = rt.create(ctx, props)
+
+    def key_policy_refuses(params: dict[str, Any], **_: Any) -> None:
+        if params.get("KeyId") == theirs:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeKey")
+
+    ctx.client("kms").meta.events.register("before-parameter-build.kms.DescribeKey", key_policy_refuses)
+    assert rt.find(ctx, props) == mine
+
+
 def test_key_props_rules() -> None:
     rt: Any = resource_type("kms.key")
     for days in (6, 31):
