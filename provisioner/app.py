@@ -396,7 +396,7 @@ class DownResult:
 def down(s: Session, confirm: Any = None, delete_protected: bool = False) -> DownResult:
     """Delete everything of the stack that exists, but what is protected (and what that needs), unless
     ``delete_protected`` lifts the protection for this run."""
-    observed = s.runner.refresh()
+    observed = s.runner.refresh(others_ok=True)
     unmanaged = s.runner.sweep(observed)
     present = sorted(a for a, o in observed.items() if o is not None)
     kept = s.runner.kept_by_protection(present, set(present) if delete_protected else set())

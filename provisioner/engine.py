@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner.compare import FieldChange, diff
 from provisioner.context import Facts, NodeContext
-from provisioner.graph import Blueprint, has_unknown, resolve
+from provisioner.graph import Blueprint, has_unknown, iter_refs, resolve
 from provisioner.identity import describe_identity
 from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Action, Plan, make_plan, node_tags
 from provisioner.retry import WaitTimeout, wait_for
@@ -220,8 +220,11 @@ class Runner:
 
     # ------------------------------------------------------------- refresh
 
-    def refresh(self) -> dict[str, Observed | None]:
-        """Read everything this stack has: by id where the state knows it, else find by name or tags."""
+    def refresh(self, others_ok: bool = False) -> dict[str, Observed | None]:
+        """Read everything this stack has: by id where the state knows it, else find by name or tags.
+
+        A resource found by a node's name that belongs to something else stops the refresh (``up`` cannot make the
+        node beside it); with ``others_ok`` (``down``) it is simply not this stack's, and left alone."""
         observed: dict[str, Observed | None] = {}
         # One batched read per type for every id the state knows.
         by_kind: dict[str, list[str]] = {}
@@ -288,7 +291,13 @@ class Runner:
                 id_ = None
             obs = rt.read(ctx, id_) if id_ else None
             if obs is not None:
-                self._check_ours(rt, ctx, address, obs)
+                try:
+                    self._check_ours(rt, ctx, address, obs, props)
+                except NotOurs as err:
+                    if not others_ok:
+                        raise
+                    self.listener(Event("progress", address, message=f"left alone: {err}"))
+                    obs = None
             observed[address] = obs
             if obs is not None:
                 with self._lock:
@@ -400,9 +409,26 @@ class Runner:
             self._forget(address)
         return stale
 
-    def _check_ours(self, rt: Resource[Any], ctx: NodeContext, address: str, obs: Observed) -> None:
-        """A resource found by this node's unique name or tags is taken only if its tags say it is this node."""
+    def _check_ours(
+        self, rt: Resource[Any], ctx: NodeContext, address: str, obs: Observed, props: Any = None
+    ) -> None:
+        """A resource found by this node's unique name or tags is taken only if its tags say it is this node.
+
+        One that takes no tags is this node's when it lives under a parent of this stack (a route in its route
+        table, a method in its API); otherwise (a DNS record in the user's zone, an alias by name) only when it is
+        exactly what the config asks for (a create whose answer was lost): a record of the same name that points
+        elsewhere is someone's, and adopting it would repoint it, and `down` delete it."""
         if not rt.taggable:
+            node = self.blueprint.nodes.get(address)
+            if node is None or props is None or any(any(iter_refs(node.props.get(f))) for f in rt.replace_on):
+                return
+            differ = [c.field for c in diff(rt, props.model_dump(mode="json"), obs.props)]
+            if differ:
+                raise NotOurs(
+                    f"{address}: {obs.id} already exists and is not this stack's (it takes no tags, and its "
+                    f"{', '.join(differ)} differ from the config); mfprov will not take it over: remove it, or "
+                    "choose another name."
+                )
             return
         tags = obs.props.get("tags") or {}
         if TAG_STACK not in tags and rt.adoptable_untagged(ctx, obs):
@@ -545,7 +571,7 @@ class Runner:
                 )
             existing = rt.read(ctx, found) if found else None
             if existing is not None:
-                self._check_ours(rt, ctx, address, existing)
+                self._check_ours(rt, ctx, address, existing, props)
                 self.listener(Event("progress", address, message=f"found {existing.id}: adopted"))
                 self._update(rt, ctx, address, props, existing)
                 return existing, "adopt"
@@ -564,7 +590,7 @@ class Runner:
             obs = rt.read(ctx, found) if found else None
             if obs is None:
                 raise
-            self._check_ours(rt, ctx, address, obs)
+            self._check_ours(rt, ctx, address, obs, props)
             self.listener(Event("progress", address, message=f"adopted existing {obs.id}"))
             self._update(rt, ctx, address, props, obs)  # refreshes obs in place when it changes anything
             return obs, "adopt"

@@ -261,3 +261,39 @@ def test_a_changed_suffix_is_another_stack_and_is_refused_before_any_change(
     assert result.exit_code == 1 and "suffix aaaa1111" in result.output and "suffix cccc3333" in result.output
     stack.path.write_text(stack.path.read_text().replace('suffix = "cccc3333"', 'suffix = "aaaa1111"', 1))
     assert ids(stack) == before and all(exists(stack).values()) and stack.drift().value == []
+
+
+def test_a_dns_record_of_the_same_name_in_the_users_zone_is_not_taken_over(
+    moto_account: None, tmp_path: Path
+) -> None:
+    """Route 53 records take no tags, and the zone is the user's: a record of the configured name that points
+    elsewhere (the old server) is someone's. up refuses it before any change instead of repointing it."""
+    from tests.stack.test_mlflow_stack import mlflow_config
+
+    r53 = boto3.client("route53")
+    zone_id = r53.create_hosted_zone(Name="example.com", CallerReference="theirs")["HostedZone"]["Id"].rsplit("/")[-1]
+    theirs = {"Name": "mlflow.example.com.", "Type": "A", "TTL": 300, "ResourceRecords": [{"Value": "192.0.2.10"}]}
+    r53.change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": theirs}]}
+    )
+    stack = Stack(
+        mlflow_config(
+            tmp_path / "m",
+            **{'zone_id = ""': f'zone_id = "{zone_id}"', 'record_name = ""': 'record_name = "mlflow.example.com"'},
+        )
+    )
+    # The record points at the load balancer, which does not exist yet: the record's turn comes after it.
+    run = stack.run("up", core.up).value.run
+    assert run is not None and list(run.failed) == ["route53.record.mlflow"]
+    assert "not this stack's" in str(run.failed["route53.record.mlflow"].error)
+
+    def record() -> list[dict[str, object]]:
+        records = r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        return [r for r in records if r["Name"] == "mlflow.example.com."]
+
+    assert record() == [theirs]
+    # Now the name can be looked up before anything is done: up refuses at once; down leaves it alone.
+    with pytest.raises(EngineError, match=r"route53\.record\.mlflow: .*not this stack's"):
+        stack.up()
+    stack.down(delete_protected=True)
+    assert stack.state().resources == {} and record() == [theirs]
