@@ -130,6 +130,9 @@ class PostgresConfig(Section):
     allow_major_version_upgrade: bool = False
     #: false: RDS queues changes (class, storage, version...) for the next maintenance window
     apply_immediately: bool = True
+    #: create the database from this snapshot (name or ARN; a DB cluster snapshot for Aurora), e.g. the final
+    #: snapshot `down --delete-protected` printed; create-only: changing it later leaves a live database alone
+    snapshot_identifier: str | None = None
     #: Aurora only: the instance class ("db.serverless": Serverless v2) and its capacity in ACUs (min 0: it pauses)
     aurora_instance_class: str = "db.serverless"
     serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0.5
@@ -141,6 +144,20 @@ class PostgresConfig(Section):
         major = v.split(".")[0]
         if not major.isdigit() or int(major) < 13:
             raise ValueError(f"PostgreSQL {v} is past its end of support on RDS; use 13 or later (default 16)")
+        return v
+
+    @field_validator("snapshot_identifier")
+    @classmethod
+    def _snapshot(cls, v: str | None) -> str | None:
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSnapshot.html: 1-255 letters,
+        # digits, hyphens; a letter first; no two hyphens in a row, none at the end (automated ones: "rds:" first)
+        name = r"(?:rds:)?[A-Za-z](?:-?[A-Za-z0-9])*"
+        arn = rf"arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{{12}}:(?:cluster-)?snapshot:{name}"
+        if v is not None and (not re.fullmatch(rf"{name}|{arn}", v) or len(v.split(":")[-1]) > 255):
+            raise ValueError(
+                f"snapshot_identifier {v!r} is not an RDS snapshot name (letters, digits and single hyphens, a "
+                "letter first) or ARN (arn:aws:rds:REGION:ACCOUNT:snapshot:NAME)"
+            )
         return v
 
     @field_validator("instance_class", "aurora_instance_class")

@@ -105,6 +105,7 @@ deletion_protection = true
 skip_final_snapshot = false # false: deleting the database takes a final snapshot <prefix>-metaflow-<suffix>-final
 allow_major_version_upgrade = false  # true: a newer major engine_version upgrades in place (an outage)
 apply_immediately = true    # false: RDS makes changes in the next maintenance window
+# snapshot_identifier = "NAME"  # create from this snapshot (`down --delete-protected` prints it); create-only
 aurora_instance_class = "db.serverless"
 serverless_min_capacity = 0.5
 serverless_max_capacity = 4.0

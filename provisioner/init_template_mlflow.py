@@ -83,6 +83,7 @@ deletion_protection = true
 skip_final_snapshot = false # false: deleting the database takes a final snapshot <prefix>-db-<suffix>-final
 allow_major_version_upgrade = false  # true: a newer major engine_version upgrades in place (an outage)
 apply_immediately = true    # false: RDS makes changes in the next maintenance window
+# snapshot_identifier = "NAME"  # create from this snapshot (`down --delete-protected` prints it); create-only
 aurora_instance_class = "db.serverless"   # aurora only; a provisioned class (db.r7g.large) turns Serverless off
 serverless_min_capacity = 0 # aurora only, ACUs; 0: it pauses when idle (AWS allows 0 from PostgreSQL 13.15,
                             # 14.12, 15.7 and 16.3 on); the first request after a pause waits ~15 s

@@ -427,6 +427,12 @@ KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
             ),
             _RDS,
         ),
+        # restore (snapshot_identifier): from the named snapshot, or from a copy under the stack's key
+        Grant(
+            ("rds:RestoreDBInstanceFromDBSnapshot", "rds:CopyDBSnapshot", "rds:DeleteDBSnapshot"),
+            (*_RDS, _arn("rds", "snapshot:{snapshot_identifier.name}")),
+            when="snapshot_identifier",
+        ),
         Grant(
             ("secretsmanager:GetSecretValue",), (_arn("secretsmanager", "secret:{password_secret_arn.name}-??????"),)
         ),
@@ -447,6 +453,11 @@ KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
                 "rds:DeleteDBCluster",
             ),
             _RDS,
+        ),
+        Grant(
+            ("rds:RestoreDBClusterFromSnapshot",),
+            (*_RDS, _arn("rds", "cluster-snapshot:{snapshot_identifier.name}")),
+            when="snapshot_identifier",
         ),
         Grant(
             ("secretsmanager:GetSecretValue",), (_arn("secretsmanager", "secret:{password_secret_arn.name}-??????"),)

@@ -2,8 +2,9 @@
 
 Calls: CreateDBSubnetGroup, DescribeDBSubnetGroups, ModifyDBSubnetGroup, DeleteDBSubnetGroup,
 ListTagsForResource, AddTagsToResource; CreateDBInstance, DescribeDBInstances, ModifyDBInstance,
-DeleteDBInstance, DescribeDBSnapshots; CreateDBCluster, DescribeDBClusters, ModifyDBCluster, DeleteDBCluster,
-DescribeDBClusterSnapshots; KMS DescribeKey (is the instance's key the AWS managed one);
+DeleteDBInstance, DescribeDBSnapshots, RestoreDBInstanceFromDBSnapshot, CopyDBSnapshot, DeleteDBSnapshot (the
+re-encrypted copy a restore makes and drops); CreateDBCluster, DescribeDBClusters, ModifyDBCluster, DeleteDBCluster,
+DescribeDBClusterSnapshots, RestoreDBClusterFromSnapshot; KMS DescribeKey (is the instance's key the AWS managed one);
 Secrets Manager GetSecretValue (the master password, passed straight to RDS, never kept).
 """
 
@@ -121,6 +122,8 @@ class DbInstanceProps(Props):
     allow_major_version_upgrade: bool = False
     #: off: AWS queues modifications for the next maintenance window instead of making them now
     apply_immediately: bool = True
+    #: create by restoring this DB snapshot (name or ARN); create-only: changing it later replaces nothing
+    snapshot_identifier: str | None = None
 
     @field_validator("engine_version")
     @classmethod
@@ -226,6 +229,33 @@ def _snapshot_exists(ctx: NodeContext, name: str, cluster: bool = False) -> bool
         raise
 
 
+class SnapshotNotFound(Exception):
+    """The snapshot to restore from does not exist (or is not visible to this account and region)."""
+
+
+def _db_snapshot(ctx: NodeContext, id: str) -> dict[str, Any]:
+    try:
+        items = ctx.client("rds").describe_db_snapshots(DBSnapshotIdentifier=id)["DBSnapshots"]
+    except ClientError as err:
+        if not is_not_found(err, {"DBSnapshotNotFound", "DBSnapshotNotFoundFault"}):
+            raise
+        items = []
+    if not items:
+        raise SnapshotNotFound(
+            f"DB snapshot {id!r} (snapshot_identifier) not found in this account and region; "
+            "`aws rds describe-db-snapshots` lists them"
+        )
+    return dict(items[0])
+
+
+def _snapshot_available(ctx: NodeContext, id: str) -> bool | str:
+    snapshot = _db_snapshot(ctx, id)
+    status = str(snapshot.get("Status"))
+    if status == "failed":
+        raise WaitFailed(f"DB snapshot {id} failed")
+    return True if status == "available" else status
+
+
 def final_snapshot_name(ctx: NodeContext, id: str, skip: bool, name: str | None, cluster: bool = False) -> str | None:
     """The final snapshot a delete takes, or None when skipping it. Snapshot names are unique per account and
     region: an existing one (an earlier `down` of the same stack) is never overwritten, a timestamp is added."""
@@ -280,6 +310,8 @@ class DbInstance(Resource[DbInstanceProps]):
             "final_snapshot_identifier",
             "allow_major_version_upgrade",
             "apply_immediately",
+            # what the database was made from, not what it is: a live database is never replaced for it
+            "snapshot_identifier",
         }
     )
     not_found_codes: ClassVar = _NOT_FOUND
@@ -333,6 +365,8 @@ class DbInstance(Resource[DbInstanceProps]):
         return Observed(id=id, props=props, attrs=attrs)
 
     def create(self, ctx: NodeContext, props: DbInstanceProps) -> str:
+        if props.snapshot_identifier:
+            return self._restore(ctx, props, props.snapshot_identifier)
         rds = ctx.client("rds")
         kw: dict[str, Any] = {}
         if props.max_allocated_storage:
@@ -411,6 +445,81 @@ class DbInstance(Resource[DbInstanceProps]):
         if refused:
             raise refused
 
+    def _restore(self, ctx: NodeContext, props: DbInstanceProps, snapshot_id: str) -> str:
+        """Create the instance from a DB snapshot, with its data: RestoreDBInstanceFromDBSnapshot takes no key,
+        encryption or version (they come from the snapshot) and falls back to the default security group when
+        none is given, so the security groups are passed; then the master password is reset to the stack's secret
+        and what the restore cannot take (storage autoscaling) is set. The engine reads all back."""
+        rds = ctx.client("rds")
+        snapshot = _db_snapshot(ctx, snapshot_id)
+        source, copy = snapshot_id, None
+        if not self._key_matches(ctx, props, snapshot):
+            # The instance takes the snapshot's key; only a copy can change it (else the key would read as drift
+            # that replaces the database). https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBSnapshot.html
+            copy = source = self._copy_with_key(ctx, props, snapshot)
+        ctx.on_progress(f"restoring from snapshot {snapshot_id}")
+        ctx.call(
+            rds.restore_db_instance_from_db_snapshot,
+            retry_on=("KMSKeyNotAccessibleFault",),
+            DBInstanceIdentifier=props.identifier,
+            DBSnapshotIdentifier=source,
+            DBInstanceClass=props.instance_class,
+            # at least the snapshot's size: RDS refuses less
+            AllocatedStorage=max(props.allocated_storage, int(snapshot.get("AllocatedStorage") or 0)),
+            StorageType=props.storage_type,
+            DBSubnetGroupName=props.subnet_group_name,
+            VpcSecurityGroupIds=props.security_group_ids,
+            MultiAZ=props.multi_az,
+            BackupRetentionPeriod=props.backup_retention_days,
+            DeletionProtection=props.deletion_protection,
+            PubliclyAccessible=props.publicly_accessible,
+            CopyTagsToSnapshot=True,
+            Tags=tag_list(ctx.tags),
+        )
+        ctx.created(props.identifier)
+        ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
+        kw: dict[str, Any] = {}
+        if props.max_allocated_storage:
+            kw["MaxAllocatedStorage"] = max(props.max_allocated_storage, props.allocated_storage)
+        rds.modify_db_instance(
+            DBInstanceIdentifier=props.identifier,
+            ApplyImmediately=True,  # the password must work now, whatever apply_immediately says
+            # the snapshot's password is not the stack's: passed inline, no variable of ours ever holds it
+            MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
+            **kw,
+        )
+        ctx.wait(
+            "DB instance password reset",
+            lambda: _instance_available(ctx, props.identifier, frozenset({"MasterUserPassword", *kw})),
+        )
+        if copy:
+            rds.delete_db_snapshot(DBSnapshotIdentifier=copy)  # our own copy; the user's snapshot is kept
+        return props.identifier
+
+    @staticmethod
+    def _key_matches(ctx: NodeContext, props: DbInstanceProps, snapshot: Mapping[str, Any]) -> bool:
+        key = snapshot.get("KmsKeyId")
+        if not snapshot.get("Encrypted") or not key:
+            return False
+        return key == props.kms_key_id if props.kms_key_id else _aws_managed_key(ctx, str(key))
+
+    @staticmethod
+    def _copy_with_key(ctx: NodeContext, props: DbInstanceProps, snapshot: Mapping[str, Any]) -> str:
+        """A copy of ``snapshot`` under the instance's key, named after the instance; one left by an interrupted
+        run is used again."""
+        name = f"{props.identifier}-restore-source"
+        if not _snapshot_exists(ctx, name):
+            ctx.on_progress(f"copying snapshot {snapshot['DBSnapshotIdentifier']} to {name} under the stack's key")
+            ctx.call(
+                ctx.client("rds").copy_db_snapshot,
+                retry_on=("KMSKeyNotAccessibleFault",),
+                SourceDBSnapshotIdentifier=snapshot["DBSnapshotArn"],
+                TargetDBSnapshotIdentifier=name,
+                KmsKeyId=props.kms_key_id or "alias/aws/rds",
+            )
+        ctx.wait("DB snapshot copy available", lambda: _snapshot_available(ctx, name))
+        return name
+
     @staticmethod
     def _settled(ctx: NodeContext, id: str) -> bool | str:
         db = _describe_instance(ctx, id)
@@ -473,6 +582,8 @@ class DbClusterProps(Props):
     #: as for instances
     allow_major_version_upgrade: bool = False
     apply_immediately: bool = True
+    #: create by restoring this DB cluster snapshot (name or ARN); create-only, as for instances
+    snapshot_identifier: str | None = None
 
     @field_validator("engine_version")
     @classmethod
@@ -495,6 +606,7 @@ class DbCluster(Resource[DbClusterProps]):
             "final_snapshot_identifier",
             "allow_major_version_upgrade",
             "apply_immediately",
+            "snapshot_identifier",  # as for instances
         }
     )
     not_found_codes: ClassVar = frozenset({"DBClusterNotFoundFault"})
@@ -566,6 +678,8 @@ class DbCluster(Resource[DbClusterProps]):
         }
 
     def create(self, ctx: NodeContext, props: DbClusterProps) -> str:
+        if props.snapshot_identifier:
+            return self._restore(ctx, props, props.snapshot_identifier)
         ctx.client("rds").create_db_cluster(
             DBClusterIdentifier=props.identifier,
             Engine=props.engine,
@@ -585,6 +699,54 @@ class DbCluster(Resource[DbClusterProps]):
         )
         ctx.created(props.identifier)
         ctx.wait("DB cluster available", lambda: self._available(ctx, props.identifier))
+        return props.identifier
+
+    def _restore(self, ctx: NodeContext, props: DbClusterProps, snapshot_id: str) -> str:
+        """Create the cluster from a DB cluster snapshot, with its data. RestoreDBClusterFromSnapshot takes the key
+        and version (unlike an instance restore) but makes only the cluster: its instance is the stack's
+        ``rds.db_cluster_instance`` node, created after. The master password is then reset to the stack's secret."""
+        rds = ctx.client("rds")
+        try:
+            found = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot_id)["DBClusterSnapshots"]
+        except ClientError as err:
+            if not is_not_found(err, {"DBClusterSnapshotNotFoundFault"}):
+                raise
+            found = []
+        if not found:
+            raise SnapshotNotFound(
+                f"DB cluster snapshot {snapshot_id!r} (snapshot_identifier) not found in this account and region; "
+                "`aws rds describe-db-cluster-snapshots` lists them"
+            )
+        ctx.on_progress(f"restoring from cluster snapshot {snapshot_id}")
+        ctx.call(
+            rds.restore_db_cluster_from_snapshot,
+            retry_on=("KMSKeyNotAccessibleFault",),
+            DBClusterIdentifier=props.identifier,
+            SnapshotIdentifier=snapshot_id,
+            Engine=props.engine,
+            EngineVersion=props.engine_version,
+            KmsKeyId=props.kms_key_id,
+            DBSubnetGroupName=props.subnet_group_name,
+            # unset, RDS falls back to the VPC's default security group
+            VpcSecurityGroupIds=props.security_group_ids,
+            BackupRetentionPeriod=props.backup_retention_days,
+            DeletionProtection=props.deletion_protection,
+            CopyTagsToSnapshot=True,
+            Tags=tag_list(ctx.tags),
+            **self._scaling(props),
+        )
+        ctx.created(props.identifier)
+        ctx.wait("DB cluster available", lambda: self._available(ctx, props.identifier))
+        rds.modify_db_cluster(
+            DBClusterIdentifier=props.identifier,
+            ApplyImmediately=True,
+            # the snapshot's password is not the stack's: passed inline, never held
+            MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
+        )
+        ctx.wait(
+            "DB cluster password reset",
+            lambda: self._available(ctx, props.identifier, frozenset({"MasterUserPassword"})),
+        )
         return props.identifier
 
     def update(self, ctx: NodeContext, id: str, props: DbClusterProps, observed: Observed, changes: set[str]) -> None:

@@ -66,6 +66,7 @@ def add(
         final_snapshot_identifier=f"{identifier}-final",
         allow_major_version_upgrade=db.allow_major_version_upgrade,
         apply_immediately=db.apply_immediately,
+        snapshot_identifier=db.snapshot_identifier,
     )
     where = addresses(name, db)
     if db.engine == "aurora-postgresql":
