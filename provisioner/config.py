@@ -253,7 +253,14 @@ class DatastoreConfig(Section):
     #: default ``<prefix>-s3-<suffix>``
     bucket_name: str | None = None
     kms_key_rotation: bool = False
-    versioning: bool = False
+    #: keep every version of what is overwritten or deleted; unset: by preset, on for ``standard`` and ``full``,
+    #: off for ``personal`` (a personal stack bills nothing while idle; old versions would bill unseen)
+    versioning: bool | None = None
+    #: a lifecycle rule deletes a version this many days after it stopped being current (with versioning suspended
+    #: too: the versions kept before still go)
+    noncurrent_version_days: Annotated[int, Field(ge=1)] = 30
+    #: a lifecycle rule aborts a multipart upload left unfinished this many days (its parts bill until then)
+    abort_multipart_days: Annotated[int, Field(ge=1)] = 7
     #: empty the bucket (every object version) on ``down``; off, ``down`` refuses a non-empty bucket
     force_destroy: bool = False
 
@@ -364,6 +371,12 @@ class BatchConfig(Section):
             raise ValueError("bid_percentage applies to compute_type = 'spot' only")
         if self.compute_type == "ec2" and self.allocation_strategy == "SPOT_CAPACITY_OPTIMIZED":
             raise ValueError("allocation_strategy SPOT_CAPACITY_OPTIMIZED needs compute_type = 'spot'")
+        if self.compute_type == "spot" and self.allocation_strategy == "BEST_FIT":
+            # AWS Batch then requires a Spot Fleet role (spotIamFleetRole), which mfprov does not make
+            raise ValueError(
+                "allocation_strategy BEST_FIT with compute_type 'spot' needs a Spot Fleet role; use "
+                "SPOT_CAPACITY_OPTIMIZED (the default) or BEST_FIT_PROGRESSIVE"
+            )
         if self.compute_type in ("ec2", "fargate") and self.on_demand_fallback:
             raise ValueError(
                 f"on_demand_fallback is for spot capacity; compute_type {self.compute_type!r} is on-demand"
@@ -725,11 +738,14 @@ class Config(Section):
 
     def _settle_preset_defaults(self) -> None:
         """What a preset changes are defaults only: a key the config sets wins. ``full`` turns on private
-        networking, the on-demand fallback of spot, ECR, the notebook and the user role."""
+        networking, the on-demand fallback of spot, ECR, the notebook and the user role; ``standard`` and ``full`` turn
+        on the datastore's versioning."""
         full = self.stack == "metaflow" and self.preset == "full"
         self.network.settle(private_by_default=full)
         if self.batch.on_demand_fallback is None:
             self.batch.on_demand_fallback = full and self.batch.spot
+        if self.datastore.versioning is None:
+            self.datastore.versioning = self.preset != "personal"
         for section in (self.ecr, self.notebook, self.user_role):
             if section.enabled is None:
                 section.enabled = full

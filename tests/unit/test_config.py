@@ -39,6 +39,11 @@ def test_starter_file_is_valid_and_matches_the_defaults() -> None:
         ),
         ({"name": "demo", "preset": "nope"}, "(top level)", "known presets: personal"),
         ({"name": "demo", "batch": {"compute_type": "gpu"}}, "batch.compute_type", "'spot' or 'ec2'"),
+        (
+            {"name": "demo", "batch": {"compute_type": "spot", "allocation_strategy": "BEST_FIT"}},
+            "batch",
+            "needs a Spot Fleet role",
+        ),
         ({"name": "demo", "colour": "red"}, "colour", "unknown key"),
         ({"name": "Demo_1"}, "name", "lowercase"),
         ({"name": "demo", "tags": {"aws:x": "y"}}, "tags", "reserved"),
