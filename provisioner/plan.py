@@ -81,7 +81,8 @@ def desired_dump(rt: Resource[Any], raw: Mapping[str, Any]) -> dict[str, Any]:
 def holds(blueprint: Blueprint, dependent: str, dependency: str) -> bool:
     """Whether ``dependent`` holds on to ``dependency``: refers to it in a field other than a policy document or a
     soft reference (a job queue listing a compute environment, a subnet in a VPC). A policy naming an ARN, a
-    fingerprint naming it, or mere ordering (``after``), holds nothing: AWS deletes the dependency regardless, and the dependent is updated after."""
+    fingerprint naming it, or mere ordering (``after``), holds nothing: AWS deletes the dependency regardless, and
+    the dependent is updated after."""
     node = blueprint.nodes[dependent]
     rt = resource_type(node.kind)
     soft = rt.policy_fields | rt.soft_ref_fields
