@@ -128,6 +128,10 @@ class ArtifactsConfig(Section):
     #: the key prefix of everything MLflow writes
     prefix: str = "mlflow"
     versioning: bool = True
+    #: a lifecycle rule deletes a version this many days after it stopped being current (also once suspended)
+    noncurrent_version_days: Annotated[int, Field(ge=1)] = 30
+    #: a lifecycle rule aborts a multipart upload left unfinished this many days (its parts bill until then)
+    abort_multipart_days: Annotated[int, Field(ge=1)] = 7
     #: ``down`` empties the bucket (every version) first; off, ``down`` refuses a bucket that holds data
     force_destroy: bool = False
     #: the server reads and writes the artifacts for the clients (``--serve-artifacts``): clients need no AWS

@@ -13,7 +13,8 @@ TEMPLATE = """\
 name = "{name}"            # the stack's name; tags every resource (mfprov:stack) - do not change after `up`
 stack = "{stack}"           # what to build: "metaflow"
 preset = "{preset}"         # "personal": spot Batch, public subnets, no NAT, nothing billed while idle;
-                            # "standard": personal + the metadata service ([metadata] below);
+                            # "standard": personal + the metadata service ([metadata] below) and a
+                            #   versioned datastore (old versions kept 30 days);
                             # "full": standard + private subnets behind NAT, an on-demand fallback for spot,
                             #   ECR, a SageMaker notebook, the restricted user role, and the UI ([ui] below)
                             # A preset only changes defaults: the keys marked "by preset" below override it.
@@ -48,7 +49,10 @@ nat = "single"              # private only: "single" NAT gateway, or "per_az" (o
 [datastore]
 # bucket_name = "my-metaflow-bucket"   # default <prefix>-s3-<suffix>
 kms_key_rotation = false    # the bucket has its own KMS key; rotate it yearly?
-versioning = false
+# versioning = true         # by preset (standard, full: true; personal: false, as a personal stack bills
+                            # nothing while idle and old versions would bill unseen): keep what is overwritten
+noncurrent_version_days = 30   # an old version is deleted this many days after it was replaced
+abort_multipart_days = 7    # an upload left unfinished is aborted after this many days (its parts bill until then)
 force_destroy = false       # true: `down` empties the bucket (every version); false: it refuses a bucket with data
 
 [batch]

@@ -65,7 +65,9 @@ allowed_hosts = []          # other DNS names you point at the load balancer (th
 # existing_bucket = "my-bucket"         # use a bucket you have instead (the task role gets access to it)
 # existing_bucket_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/..."   # its SSE-KMS key, if any
 prefix = "mlflow"           # everything goes under s3://<bucket>/<prefix>/
-versioning = true
+versioning = true           # keep what is overwritten or deleted, for noncurrent_version_days
+noncurrent_version_days = 30   # an old version is deleted this many days after it was replaced
+abort_multipart_days = 7    # an upload left unfinished is aborted after this many days (its parts bill until then)
 force_destroy = false       # true: `down --delete-protected` empties the bucket (every version) first;
                             # false: it refuses a bucket that holds artifacts
 proxy = true                # the server reads and writes artifacts for its clients (they need no AWS

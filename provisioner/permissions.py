@@ -269,6 +269,8 @@ KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
                 "s3:PutBucketPublicAccessBlock",
                 "s3:GetBucketVersioning",
                 "s3:PutBucketVersioning",
+                "s3:GetLifecycleConfiguration",
+                "s3:PutLifecycleConfiguration",  # DeleteBucketLifecycle too
                 "s3:GetBucketTagging",
                 "s3:PutBucketTagging",
                 "s3:DeleteBucket",

@@ -1,7 +1,8 @@
-"""S3: the datastore bucket (default encryption, public access block, versioning, tags).
+"""S3: the datastore bucket (default encryption, public access block, versioning, lifecycle rules, tags).
 
 Calls: CreateBucket, HeadBucket, GetBucketEncryption, PutBucketEncryption, GetPublicAccessBlock,
-PutPublicAccessBlock, GetBucketVersioning, PutBucketVersioning, GetBucketTagging, PutBucketTagging,
+PutPublicAccessBlock, GetBucketVersioning, PutBucketVersioning, GetBucketLifecycleConfiguration,
+PutBucketLifecycleConfiguration, DeleteBucketLifecycle, GetBucketTagging, PutBucketTagging,
 ListObjectVersions, ListObjectsV2, DeleteObjects, DeleteBucket.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from botocore.exceptions import ClientError
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
 
@@ -26,6 +27,9 @@ _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 #: one DeleteObjects call takes at most 1000 keys
 _DELETE_BATCH = 1000
+#: the ids of the lifecycle rules mfprov owns; rules of other ids are someone else's and stay as they are
+RULE_NONCURRENT = "mfprov-noncurrent-versions"
+RULE_MULTIPART = "mfprov-abort-incomplete-multipart-uploads"
 
 
 class BucketNotEmpty(Exception):
@@ -66,6 +70,11 @@ class BucketProps(Props):
     bucket_key_enabled: bool = False
     #: False means never enabled, or suspended
     versioning: bool = False
+    #: a lifecycle rule deletes a version this many days after it stopped being current; None: no such rule
+    noncurrent_version_days: Annotated[int, Field(ge=1)] | None = None
+    #: a lifecycle rule aborts a multipart upload this many days after it began (its parts bill until then);
+    #: None: no such rule
+    abort_multipart_days: Annotated[int, Field(ge=1)] | None = None
     #: all four public access block flags on
     block_public_access: bool = True
     #: ``down`` empties the bucket (every version) before deleting it
@@ -133,6 +142,65 @@ def _optional(call: Any, absent_code: str, default: Any, **kwargs: Any) -> Any:
         raise
 
 
+def _lifecycle_rules(s3: Any, name: str) -> list[dict[str, Any]]:
+    """Every lifecycle rule of the bucket, ours and others'."""
+    out = _optional(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", {}, Bucket=name)
+    return list(out.get("Rules", []))
+
+
+def _whole_bucket(rule: Mapping[str, Any]) -> bool:
+    """The rule applies to every object: no filter, or an empty prefix and nothing else."""
+    flt = rule.get("Filter", {"Prefix": rule.get("Prefix", "")})
+    return not any(v for v in flt.values())
+
+
+def _days_of(rules: list[dict[str, Any]]) -> dict[str, int | None]:
+    """What our rules say, as props: a rule of ours that is disabled, narrowed or changed reads as drift."""
+    days: dict[str, int | None] = {"noncurrent_version_days": None, "abort_multipart_days": None}
+    for rule in rules:
+        if rule.get("Status") != "Enabled" or not _whole_bucket(rule):
+            continue
+        if rule.get("ID") == RULE_NONCURRENT:
+            days["noncurrent_version_days"] = rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
+        elif rule.get("ID") == RULE_MULTIPART:
+            days["abort_multipart_days"] = rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
+    return days
+
+
+def _own_rules(props: BucketProps) -> list[dict[str, Any]]:
+    """The lifecycle rules ``props`` ask for, over the whole bucket."""
+    rules: list[dict[str, Any]] = []
+    if props.noncurrent_version_days is not None:
+        rules.append(
+            {
+                "ID": RULE_NONCURRENT,
+                "Filter": {"Prefix": ""},
+                "Status": "Enabled",
+                "NoncurrentVersionExpiration": {"NoncurrentDays": props.noncurrent_version_days},
+            }
+        )
+    if props.abort_multipart_days is not None:
+        rules.append(
+            {
+                "ID": RULE_MULTIPART,
+                "Filter": {"Prefix": ""},
+                "Status": "Enabled",
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": props.abort_multipart_days},
+            }
+        )
+    return rules
+
+
+def _put_lifecycle(s3: Any, name: str, props: BucketProps, others: list[dict[str, Any]]) -> None:
+    """Our rules beside ``others``: PutBucketLifecycleConfiguration replaces the whole configuration, so the rules
+    someone else put on are sent again; with no rule left the configuration is deleted (S3 takes no empty one)."""
+    rules = others + _own_rules(props)
+    if rules:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+    else:
+        s3.delete_bucket_lifecycle(Bucket=name)
+
+
 @register
 class Bucket(Resource[BucketProps]):
     kind = "s3.bucket"
@@ -183,6 +251,7 @@ class Bucket(Resource[BucketProps]):
                 Bucket=id,
             )
             versioning = s3.get_bucket_versioning(Bucket=id).get("Status")
+            rules = _lifecycle_rules(s3, id)
             tags = _optional(s3.get_bucket_tagging, "NoSuchTagSet", {"TagSet": []}, Bucket=id)["TagSet"]
         except ClientError as err:
             if self.missing(err):
@@ -195,6 +264,7 @@ class Bucket(Resource[BucketProps]):
             "kms_key_arn": kms_arn,
             "bucket_key_enabled": bucket_key,
             "versioning": versioning == "Enabled",  # "Suspended" or never set: False
+            **_days_of(rules),
             "block_public_access": all(flags.get(k) is True for k in _BLOCK_ALL),
             "tags": tag_dict(tags),
         }
@@ -243,6 +313,8 @@ class Bucket(Resource[BucketProps]):
         self._put_public_access(s3, props.name, props)
         if props.versioning:
             s3.put_bucket_versioning(Bucket=props.name, VersioningConfiguration={"Status": "Enabled"})
+        if _own_rules(props):
+            _put_lifecycle(s3, props.name, props, others=[])
         return props.name
 
     @staticmethod
@@ -268,6 +340,9 @@ class Bucket(Resource[BucketProps]):
             # Versioning cannot be switched off once on, only suspended.
             status = "Enabled" if props.versioning else "Suspended"
             s3.put_bucket_versioning(Bucket=id, VersioningConfiguration={"Status": status})
+        if changes & {"noncurrent_version_days", "abort_multipart_days"}:
+            others = [r for r in _lifecycle_rules(s3, id) if r.get("ID") not in (RULE_NONCURRENT, RULE_MULTIPART)]
+            _put_lifecycle(s3, id, props, others)
         if "tags" in changes:
             # PutBucketTagging replaces the whole set: keep the tags others put on.
             merged = {**observed.props.get("tags", {}), **ctx.tags}

@@ -50,7 +50,10 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         "s3.bucket",
         name=cfg.bucket_name,
         kms_key_arn=key_arn,
-        versioning=cfg.datastore.versioning,
+        versioning=bool(cfg.datastore.versioning),
+        # also without versioning: the versions a suspended bucket still holds go too
+        noncurrent_version_days=cfg.datastore.noncurrent_version_days,
+        abort_multipart_days=cfg.datastore.abort_multipart_days,
         block_public_access=True,
         force_destroy=cfg.datastore.force_destroy,
     )

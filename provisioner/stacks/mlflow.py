@@ -108,6 +108,8 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             kms_key_arn=key_arn,
             bucket_key_enabled=True,
             versioning=art.versioning,
+            noncurrent_version_days=art.noncurrent_version_days,  # also when suspended: the old versions go
+            abort_multipart_days=art.abort_multipart_days,
             block_public_access=True,
             force_destroy=art.force_destroy,
         )

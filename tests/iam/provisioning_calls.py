@@ -91,6 +91,9 @@ _S3_ACTION = {
     "PutBucketEncryption": "PutEncryptionConfiguration",
     "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
     "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+    "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "PutLifecycleConfiguration",
     "HeadObject": "GetObject",
 }
 
