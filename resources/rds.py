@@ -290,6 +290,14 @@ _MODIFY = {
 }
 
 
+def _overlay_pending(props: dict[str, Any], pending: Mapping[str, Any], fields: Mapping[str, str]) -> None:
+    """A change AWS has queued for the maintenance window (``apply_immediately = false``) reads as made: it is
+    what the config asked for, and sending it again would change nothing. ``attrs["pending"]`` still shows it."""
+    for field, api in fields.items():
+        if api in pending and field in props:
+            props[field] = _major(pending[api]) if field == "engine_version" else pending[api]
+
+
 @register
 class DbInstance(Resource[DbInstanceProps]):
     """An encrypted RDS instance; its id is the identifier. The master password goes from the secret straight
@@ -362,6 +370,7 @@ class DbInstance(Resource[DbInstanceProps]):
             #: what AWS has queued (ModifyDBInstance without ApplyImmediately): API name -> value
             "pending": dict(db.get("PendingModifiedValues") or {}),
         }
+        _overlay_pending(props, attrs["pending"], _MODIFY)
         return Observed(id=id, props=props, attrs=attrs)
 
     def create(self, ctx: NodeContext, props: DbInstanceProps) -> str:
@@ -655,7 +664,9 @@ class DbCluster(Resource[DbClusterProps]):
             "address": c.get("Endpoint"),
             "port": c.get("Port"),
             "endpoint": f"{c.get('Endpoint')}:{c.get('Port')}",
+            "pending": dict(c.get("PendingModifiedValues") or {}),
         }
+        _overlay_pending(props, attrs["pending"], _MODIFY)
         return Observed(id=id, props=props, attrs=attrs)
 
     def _available(self, ctx: NodeContext, id: str, pending: frozenset[str] = frozenset()) -> bool | str:

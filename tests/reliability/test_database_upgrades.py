@@ -183,3 +183,29 @@ def test_the_database_section_decides_major_upgrades(
     allowed = up()
     assert allowed.exit_code == 0, allowed.output
     assert rds().describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]["EngineVersion"].startswith("17")
+
+
+def test_a_queued_change_reads_as_made_so_the_next_up_neither_resends_nor_fails(
+    make_ctx: Callable[..., Any], net: dict[str, Any], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """With `apply_immediately = false` AWS queues the change in PendingModifiedValues until the maintenance window
+    (moto applies it at once, so the answer is made AWS's here): it reads as the config asked, so the engine's
+    read-back after the update takes it, and drift shows nothing until the window, while attrs show it queued."""
+    import resources.rds as rds_module
+    from provisioner.compare import diff
+
+    rt: Any = resource_type("rds.db_instance")
+    ctx = make_ctx("rds.db_instance.main")
+    id = rt.create(ctx, _db(rt, net))
+    describe = rds_module._describe_instance
+
+    def queued(ctx: Any, id: str) -> Any:
+        db = describe(ctx, id)
+        return db and {**db, "PendingModifiedValues": {"DBInstanceClass": "db.t4g.medium"}}
+
+    monkeypatch.setattr(rds_module, "_describe_instance", queued)
+    obs = rt.read(ctx, id)
+    later = _db(rt, net, instance_class="db.t4g.medium", apply_immediately=False)
+    assert obs.props["instance_class"] == "db.t4g.medium"
+    assert obs.attrs["pending"] == {"DBInstanceClass": "db.t4g.medium"}
+    assert diff(rt, later.model_dump(mode="json"), obs.props, ctx.tags) == []
