@@ -188,7 +188,8 @@ class Runner:
         stored = {k: v for k, v in props.items() if k not in rt.sensitive_fields}
         with self._lock:
             protected = self.is_protected(address)
-            self.state.released.pop(obs.id, None)  # taken back
+            if self.is_released(kind, obs.id):
+                self.state.released.pop(obs.id)  # taken back
             self.state.resources[address] = ResourceState(
                 kind=kind,
                 id=obs.id,
@@ -203,6 +204,12 @@ class Runner:
         with self._lock:
             if self.state.resources.pop(address, None) is not None:
                 self._save()
+
+    def is_released(self, kind: str, id_: str) -> bool:
+        """Whether `state rm` let go of the ``kind`` resource ``id_`` (released ids are kept with their address,
+        whose kind tells a role from the instance profile of the same name)."""
+        address = self.state.released.get(id_)
+        return address is not None and address.rsplit(".", 1)[0] == kind
 
     def _kind_of(self, address: str) -> str:
         node = self.blueprint.nodes.get(address)
@@ -284,7 +291,7 @@ class Runner:
             ctx = self.ctx(address, node.kind)
             props = rt.parse_props(raw)
             id_ = rt.find(ctx, props)
-            if id_ and id_ in self.state.released:
+            if id_ and self.is_released(node.kind, id_):
                 # `state rm` let go of it: not this stack's any more until `mfprov import` takes it back.
                 with self._lock:
                     self._released_found[address] = id_
@@ -356,7 +363,7 @@ class Runner:
                 if rt.arn_type and arn_type_of(arn) != rt.arn_type:
                     continue  # another thing carrying the address's tags (a snapshot of it, a task of it)
                 id_ = rt.id_from_arn(arn)
-                if not id_ or (kind, id_) in known or id_ in self.state.released:
+                if not id_ or (kind, id_) in known or self.is_released(kind, id_):
                     continue
                 ctx = self.ctx(address, kind)
                 obs = rt.read(ctx, id_)
@@ -564,7 +571,7 @@ class Runner:
             # resource with this name is never created twice or taken over unseen (S3 in us-east-1 answers
             # CreateBucket on an existing bucket of the account with success).
             found = rt.find(ctx, props)
-            if found and found in self.state.released:
+            if found and self.is_released(rt.kind, found):
                 raise EngineError(
                     f"{address}: {found} was released with `mfprov state rm`; mfprov will not take it back or make "
                     f"a second one. `mfprov import {address} {found}` takes it back."
@@ -582,7 +589,7 @@ class Runner:
                 raise
             # It exists already (a run that died before saving its id, or a race): adopt it if it is ours.
             found = rt.find(ctx, props)
-            if found and found in self.state.released:
+            if found and self.is_released(rt.kind, found):
                 raise EngineError(
                     f"{address}: {found} exists and was released with `mfprov state rm`; mfprov will not take it "
                     f"back. `mfprov import {address} {found}` does."

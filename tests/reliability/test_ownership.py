@@ -297,3 +297,20 @@ def test_a_dns_record_of_the_same_name_in_the_users_zone_is_not_taken_over(
         stack.up()
     stack.down(delete_protected=True)
     assert stack.state().resources == {} and record() == [theirs]
+
+
+def test_taking_back_a_role_does_not_take_back_the_instance_profile_of_the_same_name(
+    moto_account: None, tmp_path: Path
+) -> None:
+    stack = make_stack(tmp_path / "a")
+    stack.up()
+    role, profile = ids(stack)["iam.role.ecs_instance"], ids(stack)["iam.instance_profile.ecs_instance"]
+    assert role == profile  # one name for both, as terraform-aws-metaflow names them
+    runner = CliRunner()
+    for address in ("iam.role.ecs_instance", "iam.instance_profile.ecs_instance"):
+        assert runner.invoke(cli, ["--config", str(stack.path), "state", "rm", address]).exit_code == 0
+    taken = runner.invoke(cli, ["--config", str(stack.path), "import", "iam.role.ecs_instance", role])
+    assert taken.exit_code == 0, taken.output
+    assert stack.state().released == {profile: "iam.instance_profile.ecs_instance"}
+    run = stack.run("up", core.up).value.run
+    assert run is not None and "released" in str(run.failed["iam.instance_profile.ecs_instance"].error)
