@@ -701,7 +701,9 @@ class Runner:
         node = self.blueprint.nodes.get(address)
         candidates = []
         if node is not None:
-            raw = resolve(node.props, {a: r.attrs for a, r in self.state.resources.items()})
+            with self._lock:  # other workers forget what they deleted meanwhile
+                known = {a: r.attrs for a, r in self.state.resources.items()}
+            raw = resolve(node.props, known)
             if not has_unknown(raw):
                 candidates.append(raw)
         candidates.append(rs.props)
