@@ -125,7 +125,7 @@ def diff(
             if actual >= value:
                 continue
         if _canon(value) != _canon(actual):
-            changes.append(FieldChange(key, value, actual, key in rt.replace_on))
+            changes.append(FieldChange(key, value, actual, rt.forces_replacement(key, value, actual)))
     if rt.taggable and desired_tags is not None:
         actual_tags = dict(observed.get("tags") or {})
         wrong = {k: v for k, v in desired_tags.items() if actual_tags.get(k) != v}

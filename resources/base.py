@@ -216,6 +216,11 @@ class Resource(Generic[P]):
         """Delete it and wait until it is gone. A not-found error counts as done (the engine catches it)."""
         raise NotImplementedError
 
+    def forces_replacement(self, field: str, desired: Any, actual: Any) -> bool:
+        """Whether bringing ``field`` from ``actual`` to ``desired`` needs a new resource: a ``replace_on`` field, or
+        (override) a change of value the type's API cannot make in place."""
+        return field in self.replace_on
+
     def not_compared(self, desired: Mapping[str, Any]) -> frozenset[str]:
         """The fields drift does not compare for this desired state: the behaviour fields, and whatever the
         desired state itself hands to something else (an autoscaled service's task count)."""

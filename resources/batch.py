@@ -205,6 +205,13 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
     def duplicate(self, err: BaseException) -> bool:
         return _is_duplicate(err)
 
+    def forces_replacement(self, field: str, desired: Any, actual: Any) -> bool:
+        # "You can't switch between a service-linked role and a regular IAM role" (UpdateComputeEnvironment): a
+        # stack built with a role of its own that moves to the service-linked role (or back) gets a new environment
+        if field == "service_role" and (desired is None) != (actual is None):
+            return True
+        return super().forces_replacement(field, desired, actual)
+
     # ------------------------------------------------------------------ describe
 
     def _describe_all(self, ctx: NodeContext, names: list[str]) -> list[dict[str, Any]]:
@@ -324,13 +331,7 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
             kwargs["computeResources"] = cr
         if "state" in changes:
             kwargs["state"] = props.state
-        if "service_role" in changes:
-            if props.service_role is None or observed.props.get("service_role") is None:
-                # "You can't switch between a service-linked role and a regular IAM role" (UpdateComputeEnvironment)
-                raise ValueError(
-                    f"compute environment {id}: AWS Batch allows no switch between its service-linked role and "
-                    "a role of your own on an existing environment; keep batch.custom_service_role as it was built"
-                )
+        if "service_role" in changes:  # one role of the stack's own for another (a switch is a replacement)
             kwargs["serviceRole"] = props.service_role
         if kwargs:
             batch.update_compute_environment(computeEnvironment=id, **kwargs)

@@ -1,6 +1,6 @@
 """Batch's service-linked role: a MANAGED compute environment made without ``serviceRole`` runs as
 AWSServiceRoleForBatch (Batch creates it when the account has none), reads back as "no role of ours" (no drift),
-and is never switched to or from a role of the stack's own in place (AWS refuses that switch).
+and is never switched to or from a role of the stack's own in place (AWS refuses that switch: a new environment).
 
 moto refuses a missing ``serviceRole``; the sandbox's shim (``sandbox_shims.batch_service_linked_role``, installed
 by tests/conftest.py) does what AWS documents."""
@@ -50,10 +50,15 @@ def test_without_service_role_batch_uses_and_creates_its_service_linked_role(
     names = [r["RoleName"] for r in boto3.client("iam").list_roles(PathPrefix="/aws-service-role/")["Roles"]]
     assert names == ["AWSServiceRoleForBatch"]
 
-    # no switch to a role of our own in place: AWS refuses it, so mfprov says so before asking
+    # no switch to a role of our own in place (AWS refuses it): the plan replaces the environment, either way;
+    # one role of our own for another is an update
+    from provisioner.compare import diff
+
     custom = _ce_props(infra, "mf-slr")
-    with pytest.raises(ValueError, match="service-linked role"):
-        rt.update(ctx, id, custom, obs, {"service_role"})
+    (change,) = diff(rt, custom.model_dump(mode="json"), obs.props)
+    assert change.field == "service_role" and change.forces_replacement
+    assert rt.forces_replacement("service_role", None, infra["service_role"])
+    assert not rt.forces_replacement("service_role", infra["service_role"] + "-2", infra["service_role"])
 
 
 def test_unmanaged_environments_still_need_a_service_role(aws: ClientFactory) -> None:
