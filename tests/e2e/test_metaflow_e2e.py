@@ -192,10 +192,12 @@ def test_metaflow_runs_a_flow_and_creates_a_state_machine_on_the_stack(
 
     # The state machine lives outside the stack; take the stack down and nothing of it is left.
     states.delete_state_machine(stateMachineArn=machines[name])
-    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
-    rest = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-    for obj in rest:  # the code package step-functions uploaded
-        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    # Emptied as a user empties it: every object (the flow's, the code package step-functions uploaded) and, where
+    # the datastore is versioned (standard, full), every version and delete marker, or down keeps the bucket.
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     mfprov(env, work, "down", "--yes", "--delete-protected")
     count = {"personal": 21, "standard": 50, "full": 83}[preset]
     assert f"Plan: {count} to create" in mfprov(env, work, "plan").stdout  # the plan is a result
