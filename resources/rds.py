@@ -386,25 +386,15 @@ class DbInstance(Resource[DbInstanceProps]):
             rds.create_db_instance,
             # a key created moments ago may not be usable by RDS yet
             retry_on=("KMSKeyNotAccessibleFault",),
-            DBInstanceIdentifier=props.identifier,
             Engine=props.engine,
             EngineVersion=props.engine_version,
-            DBInstanceClass=props.instance_class,
             AllocatedStorage=props.allocated_storage,
-            StorageType=props.storage_type,
             StorageEncrypted=True,
             DBName=props.db_name,
             MasterUsername=props.username,
             # passed inline: no variable of ours ever holds it
             MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
-            DBSubnetGroupName=props.subnet_group_name,
-            VpcSecurityGroupIds=props.security_group_ids,
-            MultiAZ=props.multi_az,
-            BackupRetentionPeriod=props.backup_retention_days,
-            DeletionProtection=props.deletion_protection,
-            PubliclyAccessible=props.publicly_accessible,
-            CopyTagsToSnapshot=True,
-            Tags=tag_list(ctx.tags),
+            **self._placement(ctx, props),
             **kw,
         )
         ctx.created(props.identifier)
@@ -454,6 +444,23 @@ class DbInstance(Resource[DbInstanceProps]):
         if refused:
             raise refused
 
+    @staticmethod
+    def _placement(ctx: NodeContext, props: DbInstanceProps) -> dict[str, Any]:
+        """What CreateDBInstance and RestoreDBInstanceFromDBSnapshot both take from the config."""
+        return {
+            "DBInstanceIdentifier": props.identifier,
+            "DBInstanceClass": props.instance_class,
+            "StorageType": props.storage_type,
+            "DBSubnetGroupName": props.subnet_group_name,
+            "VpcSecurityGroupIds": props.security_group_ids,
+            "MultiAZ": props.multi_az,
+            "BackupRetentionPeriod": props.backup_retention_days,
+            "DeletionProtection": props.deletion_protection,
+            "PubliclyAccessible": props.publicly_accessible,
+            "CopyTagsToSnapshot": True,
+            "Tags": tag_list(ctx.tags),
+        }
+
     def _restore(self, ctx: NodeContext, props: DbInstanceProps, snapshot_id: str) -> str:
         """Create the instance from a DB snapshot, with its data: RestoreDBInstanceFromDBSnapshot takes no key,
         encryption or version (they come from the snapshot) and falls back to the default security group when
@@ -470,20 +477,11 @@ class DbInstance(Resource[DbInstanceProps]):
         ctx.call(
             rds.restore_db_instance_from_db_snapshot,
             retry_on=("KMSKeyNotAccessibleFault",),
-            DBInstanceIdentifier=props.identifier,
             DBSnapshotIdentifier=source,
-            DBInstanceClass=props.instance_class,
             # at least the snapshot's size: RDS refuses less
             AllocatedStorage=max(props.allocated_storage, int(snapshot.get("AllocatedStorage") or 0)),
-            StorageType=props.storage_type,
-            DBSubnetGroupName=props.subnet_group_name,
-            VpcSecurityGroupIds=props.security_group_ids,
-            MultiAZ=props.multi_az,
-            BackupRetentionPeriod=props.backup_retention_days,
-            DeletionProtection=props.deletion_protection,
-            PubliclyAccessible=props.publicly_accessible,
-            CopyTagsToSnapshot=True,
-            Tags=tag_list(ctx.tags),
+            # unset, the security groups fall back to the VPC's default one
+            **self._placement(ctx, props),
         )
         ctx.created(props.identifier)
         ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
@@ -692,25 +690,31 @@ class DbCluster(Resource[DbClusterProps]):
         if props.snapshot_identifier:
             return self._restore(ctx, props, props.snapshot_identifier)
         ctx.client("rds").create_db_cluster(
-            DBClusterIdentifier=props.identifier,
-            Engine=props.engine,
-            EngineVersion=props.engine_version,
             StorageEncrypted=True,
-            KmsKeyId=props.kms_key_id,
             DatabaseName=props.db_name,
             MasterUsername=props.username,
             MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
-            DBSubnetGroupName=props.subnet_group_name,
-            VpcSecurityGroupIds=props.security_group_ids,
-            BackupRetentionPeriod=props.backup_retention_days,
-            DeletionProtection=props.deletion_protection,
-            CopyTagsToSnapshot=True,
-            Tags=tag_list(ctx.tags),
-            **self._scaling(props),
+            **self._placement(ctx, props),
         )
         ctx.created(props.identifier)
         ctx.wait("DB cluster available", lambda: self._available(ctx, props.identifier))
         return props.identifier
+
+    def _placement(self, ctx: NodeContext, props: DbClusterProps) -> dict[str, Any]:
+        """What CreateDBCluster and RestoreDBClusterFromSnapshot both take from the config."""
+        return {
+            "DBClusterIdentifier": props.identifier,
+            "Engine": props.engine,
+            "EngineVersion": props.engine_version,
+            "KmsKeyId": props.kms_key_id,
+            "DBSubnetGroupName": props.subnet_group_name,
+            "VpcSecurityGroupIds": props.security_group_ids,
+            "BackupRetentionPeriod": props.backup_retention_days,
+            "DeletionProtection": props.deletion_protection,
+            "CopyTagsToSnapshot": True,
+            "Tags": tag_list(ctx.tags),
+            **self._scaling(props),
+        }
 
     def _restore(self, ctx: NodeContext, props: DbClusterProps, snapshot_id: str) -> str:
         """Create the cluster from a DB cluster snapshot, with its data. RestoreDBClusterFromSnapshot takes the key
@@ -732,19 +736,9 @@ class DbCluster(Resource[DbClusterProps]):
         ctx.call(
             rds.restore_db_cluster_from_snapshot,
             retry_on=("KMSKeyNotAccessibleFault",),
-            DBClusterIdentifier=props.identifier,
             SnapshotIdentifier=snapshot_id,
-            Engine=props.engine,
-            EngineVersion=props.engine_version,
-            KmsKeyId=props.kms_key_id,
-            DBSubnetGroupName=props.subnet_group_name,
             # unset, RDS falls back to the VPC's default security group
-            VpcSecurityGroupIds=props.security_group_ids,
-            BackupRetentionPeriod=props.backup_retention_days,
-            DeletionProtection=props.deletion_protection,
-            CopyTagsToSnapshot=True,
-            Tags=tag_list(ctx.tags),
-            **self._scaling(props),
+            **self._placement(ctx, props),
         )
         ctx.created(props.identifier)
         ctx.wait("DB cluster available", lambda: self._available(ctx, props.identifier))
