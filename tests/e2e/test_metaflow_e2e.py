@@ -62,19 +62,26 @@ READ_BACK = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def sandbox_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A private sandbox (own MFPROV_HOME and port) and a private METAFLOW_HOME."""
+def private_env(home: Path, port: int, user: str) -> dict[str, str]:
+    """The environment of a private sandbox (own MFPROV_HOME and port) with a private HOME and METAFLOW_HOME, and
+    nothing of the caller's AWS or Metaflow settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "METAFLOW_"))}
     env.update(
-        MFPROV_HOME=str(tmp_path / "mfprov-home"),
-        MFPROV_SANDBOX_PORT=str(4700 + os.getpid() % 200),
-        METAFLOW_HOME=str(tmp_path / "metaflowconfig"),
-        HOME=str(tmp_path / "home"),
-        USERNAME="e2e",
+        MFPROV_HOME=str(home / "mfprov-home"),
+        MFPROV_SANDBOX_PORT=str(port),
+        METAFLOW_HOME=str(home / "metaflowconfig"),
+        HOME=str(home / "home"),
+        USERNAME=user,
         PYTHONUNBUFFERED="1",
     )
-    (tmp_path / "home").mkdir()
+    (home / "home").mkdir()
+    return env
+
+
+@pytest.fixture
+def sandbox_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A private sandbox and a private METAFLOW_HOME."""
+    env = private_env(tmp_path, 4700 + os.getpid() % 200, "e2e")
     yield env
     subprocess.run([sys.executable, "-m", "provisioner", "sandbox", "stop"], env=env, check=False)
 

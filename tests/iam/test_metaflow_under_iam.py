@@ -154,17 +154,10 @@ class Sandbox:
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The personal preset with the user role on (the options work in any preset), up in a private sandbox."""
+    from tests.e2e.test_metaflow_e2e import private_env
+
     home = tmp_path_factory.mktemp("iam")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "METAFLOW_"))}
-    env.update(
-        MFPROV_HOME=str(home / "mfprov-home"),
-        MFPROV_SANDBOX_PORT=str(4900 + os.getpid() % 90),
-        METAFLOW_HOME=str(home / "metaflowconfig"),
-        HOME=str(home / "home"),
-        USERNAME="iam",
-        PYTHONUNBUFFERED="1",
-    )
-    (home / "home").mkdir()
+    env = private_env(home, 4900 + os.getpid() % 90, "iam")
     work = home / "work"
     work.mkdir()
     sb = Sandbox(env, work, home)
