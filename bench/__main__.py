@@ -85,7 +85,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mfprov-bench-") as tmp:
         work = Path(tmp)
         os.environ["MFPROV_HOME"] = str(work / "home")  # a sandbox of its own
-        from provisioner import sandbox
+        from provisioner.sandbox import control as sandbox
 
         info = sandbox.start()
         sandbox.activate(info, "us-east-1")

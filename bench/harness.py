@@ -15,10 +15,10 @@ from typing import Any
 import networkx as nx
 
 from bench.latency import LatencyModel
-from provisioner import app as core
-from provisioner.engine import Event
-from provisioner.init_template import TEMPLATES
-from provisioner.session import ClientFactory, is_mutating
+from provisioner.cli.init_template import TEMPLATES
+from provisioner.core.session import ClientFactory, is_mutating
+from provisioner.engine.reconcile import Event
+from provisioner.ops import app as core
 
 
 @dataclass

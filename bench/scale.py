@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import write_config
-from provisioner.graph import Blueprint, Concat, Node
+from provisioner.engine.graph import Blueprint, Concat, Node
 from resources.base import Ref
 
 
@@ -54,9 +54,9 @@ def copies(build: Any, cfg: Any, facts: Any, k: int) -> Blueprint:
 
 
 def one(k: int, preset: str, work: Path) -> dict[str, Any]:
-    from provisioner import app as core
-    from provisioner.engine import Runner, drift_report
-    from provisioner.session import ClientFactory
+    from provisioner.core.session import ClientFactory
+    from provisioner.engine.reconcile import Runner, drift_report
+    from provisioner.ops import app as core
     from provisioner.stacks import metaflow
 
     config = write_config(work / f"k{k}", f"scale{k}", "metaflow", preset)
@@ -117,7 +117,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="mfprov-scale-") as tmp:
         os.environ["MFPROV_HOME"] = str(Path(tmp) / "home")
-        from provisioner import sandbox
+        from provisioner.sandbox import control as sandbox
 
         info = sandbox.start()
         sandbox.activate(info, "us-east-1")

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import field_validator
 
-from provisioner.compare import normalize_policy
-from provisioner.retry import WaitFailed
+from provisioner.core.policy import normalize_policy
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_code, is_not_found, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 NOT_FOUND: frozenset[str] = frozenset({"NotFoundException"})
 #: API Gateway allows a few mutations per second per account (429 beyond), and refuses a change to an API while

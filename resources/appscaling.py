@@ -26,7 +26,7 @@ from pydantic import Field, field_validator, model_validator
 from resources.base import Observed, Props, Resource, arn_resource, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 SERVICE = "application-autoscaling"
 _SEP = "|"

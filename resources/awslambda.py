@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import model_validator
 
-from provisioner.retry import WaitFailed
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: a role made seconds ago is not yet assumable by Lambda
 ROLE_NOT_YET = ("InvalidParameterValueException:cannot be assumed", "InvalidParameterValueException:role")

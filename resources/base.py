@@ -21,19 +21,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+# re-exported: resource modules take the whole contract from here
+from provisioner.core.errors import GENERIC_NOT_FOUND as GENERIC_NOT_FOUND
+from provisioner.core.errors import error_code as error_code
+from provisioner.core.errors import error_message as error_message
+from provisioner.core.errors import is_not_found as is_not_found
+from provisioner.core.tags import TAG_ADDRESS as TAG_ADDRESS
+from provisioner.core.tags import TAG_MANAGED_BY as TAG_MANAGED_BY
+from provisioner.core.tags import TAG_STACK as TAG_STACK
+from provisioner.core.tags import TAG_STACK_ID as TAG_STACK_ID
+
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 
-#: tags mfprov puts on everything taggable; ``find``, adoption and the sweep rely on the stack id and address
-TAG_STACK = "mfprov:stack"
-TAG_ADDRESS = "mfprov:address"
-TAG_MANAGED_BY = "managed-by"
-#: the stack's whole identity (name, prefix, suffix, region): two stacks of one name never take each other's
-TAG_STACK_ID = "mfprov:stack-id"
 
 
 class Ref(BaseModel):
@@ -65,35 +68,6 @@ class Observed:
     props: dict[str, Any]
     attrs: dict[str, Any] = field(default_factory=dict)
 
-
-def error_code(err: BaseException) -> str:
-    if isinstance(err, ClientError):
-        return str(err.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def error_message(err: BaseException) -> str:
-    if isinstance(err, ClientError):
-        return str(err.response.get("Error", {}).get("Message", ""))
-    return str(err)
-
-
-GENERIC_NOT_FOUND = ("NotFound", "NoSuch", "ResourceNotFound", "NotFoundException", "ResourceNotFoundException")
-
-
-def is_not_found(err: BaseException, extra: Iterable[str] = ()) -> bool:
-    """NotFound-like codes (``*NotFound``, ``NoSuch*``) plus a type's own codes."""
-    code = error_code(err)
-    if not code:
-        return False
-    if code in set(extra):
-        return True
-    return (
-        code.endswith("NotFound")
-        or code.startswith("NoSuch")
-        or code in GENERIC_NOT_FOUND
-        or (code.endswith(".NotFound"))
-    )
 
 
 def arn_resource(arn: str) -> str:

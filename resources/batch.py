@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import model_validator
 
-from provisioner.retry import WaitFailed
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_message, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 COMPUTE_TYPES = ("EC2", "SPOT", "FARGATE", "FARGATE_SPOT")
 EC2_STRATEGIES = ("BEST_FIT", "BEST_FIT_PROGRESSIVE")

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from provisioner.retry import WaitFailed
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_code, error_message, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: a pool or client made seconds ago may not yet be visible to the next call
 _NOT_YET = ("ResourceNotFoundException",)

@@ -17,7 +17,7 @@ from resources.base import Observed, Props, Resource, error_code, error_message,
 from resources.kms import describe_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: the AWS-managed key a table encrypted with SSE-KMS and no key of its own uses
 AWS_MANAGED_KEY = "alias/aws/dynamodb"

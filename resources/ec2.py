@@ -25,12 +25,12 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from provisioner.compare import normalize_policy
-from provisioner.retry import WaitFailed
+from provisioner.core.policy import normalize_policy
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_code, policy_json, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: deleting a network object while its dependents are still going away
 DEPENDENCY = ("DependencyViolation",)

@@ -19,7 +19,7 @@ from pydantic import field_validator, model_validator
 from resources.base import Observed, Props, Resource, arn_resource, error_code, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 _NO_POLICY = "LifecyclePolicyNotFoundException"
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from resources.base import Observed, Props, Resource, arn_resource, error_code, error_message, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 
 def ecs_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from resources.base import Observed, Props, Resource, error_code, error_message, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 _NOT_FOUND = frozenset({"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "RuleNotFound"})
 #: subnets, groups and VPCs made seconds ago are not yet visible to ELB (eventual consistency)

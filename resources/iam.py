@@ -16,11 +16,11 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from provisioner.compare import normalize_policy
+from provisioner.core.policy import normalize_policy
 from resources.base import Observed, Props, Resource, error_code, is_not_found, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: a trust policy naming a principal created seconds ago is refused until IAM has propagated it
 _NEW_PRINCIPAL = ("MalformedPolicyDocument:Invalid principal",)

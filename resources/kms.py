@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field, field_validator
 
-from provisioner.compare import normalize_policy
+from provisioner.core.policy import normalize_policy
 from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import Facts, NodeContext
+    from provisioner.core.context import Facts, NodeContext
 
 #: states in which a key is usable or can be made usable by EnableKey
 _LIVE = ("Enabled", "Disabled")

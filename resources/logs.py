@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from resources.base import Observed, Props, Resource, arn_resource, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: a key whose policy was just written is not yet usable by CloudWatch Logs (eventual consistency)
 KMS_NOT_YET = ("InvalidParameterException:KMS key", "AccessDeniedException:KMS")

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import ClientError
 from pydantic import field_validator
 
-from provisioner.retry import WaitFailed
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, is_not_found, register, tag_dict, tag_list
 from resources.kms import describe_key
 from resources.secretsmanager import read_password
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 _NOT_FOUND = frozenset({"DBSubnetGroupNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault"})
 

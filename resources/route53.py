@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from resources.base import Observed, Props, Resource, error_code, error_message, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 _SEP = "|"
 _OCTAL = re.compile(r"\\([0-7]{3})")

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 _BLOCK_ALL = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 #: what S3 reserves at the start / end of general purpose bucket names

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import field_validator, model_validator
 
-from provisioner.retry import WaitFailed
+from provisioner.core.retry import WaitFailed
 from resources.base import (
     Observed,
     Props,
@@ -36,7 +36,7 @@ from resources.base import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: a role made moments ago that SageMaker cannot assume yet (IAM is eventually consistent)
 _ROLE_NOT_YET = ("ValidationException:could not assume role",)

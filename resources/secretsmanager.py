@@ -20,7 +20,7 @@ from pydantic import Field
 from resources.base import Observed, Props, Resource, register, tag_dict, tag_list
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.context import NodeContext
+    from provisioner.core.context import NodeContext
 
 #: RDS forbids / " @ and space in a master password
 ALPHABET = string.ascii_letters + string.digits + "!#$%&*()-_=+[]{}<>:?"

@@ -41,7 +41,7 @@ class ResourceState(BaseModel):
 class StateDocument(BaseModel):
     schema_version: int = SCHEMA_VERSION
     stack: str
-    #: the stack's identity (see ``provisioner.identity``); a run whose config or region makes another is refused
+    #: the stack's identity (see ``provisioner.core.identity``); a run whose config or region makes another is refused
     stack_id: str | None = None
     serial: int = 0
     account_id: str | None = None

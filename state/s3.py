@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from resources.base import error_code
+from provisioner.core.errors import error_code
 from state.document import SchemaTooNew, StateDocument, now
 from state.local import (
     DamagedState,

@@ -42,12 +42,12 @@ _load_only_the_managed_policies_we_name()
 
 # AWS Batch's service-linked role for compute environments created without serviceRole, as AWS does it (the
 # sandbox's shim; it changes nothing for a create that names a role)
-from provisioner import sandbox_shims  # noqa: E402
+from provisioner.sandbox import shims as sandbox_shims  # noqa: E402
 
 sandbox_shims.batch_service_linked_role()
 
-from provisioner.context import Facts, NodeContext  # noqa: E402
-from provisioner.session import ClientFactory  # noqa: E402
+from provisioner.core.context import Facts, NodeContext  # noqa: E402
+from provisioner.core.session import ClientFactory  # noqa: E402
 from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default fake account
@@ -81,8 +81,8 @@ def make_ctx(aws: ClientFactory) -> Callable[..., NodeContext]:
 
 def sagemaker_stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's SageMaker gaps filled as AWS behaves, for one test: the sandbox's own shims
-    (``provisioner/sandbox_shims.py`` lists them)."""
-    from provisioner import sandbox_shims
+    (``provisioner/sandbox/shims.py`` lists them)."""
+    from provisioner.sandbox import shims as sandbox_shims
 
     sandbox_shims.sagemaker(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.config_common import PostgresConfig
-from provisioner.graph import Blueprint
+from provisioner.engine.graph import Blueprint
+from provisioner.stacks.config_common import PostgresConfig
 from resources.base import Ref
 
 

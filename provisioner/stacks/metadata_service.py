@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.config import Config
-from provisioner.context import Facts
-from provisioner.graph import Blueprint, Concat, SecretOutput
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint, Concat, SecretOutput
 from provisioner.stacks import database
 from provisioner.stacks import metaflow_iam as pol
+from provisioner.stacks.config import Config
 from provisioner.stacks.network import Network
 from resources.base import Ref
 
@@ -56,8 +56,10 @@ def add(
     net: Network,
     bucket_arn: str,
     s3_key_arn: Ref,
+    db_readers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Add the metadata service's resources; returns the profile keys it brings."""
+    """Add the metadata service's resources; returns the profile keys it brings. ``db_readers``: the addresses
+    of other security groups the database admits (the UI backend's), wired by the stack that has both."""
     n = cfg.named
     vpc, subnets = net.vpc, net.workload_subnets
     md = cfg.metadata
@@ -96,10 +98,7 @@ def add(
         egress=[{"protocol": "-1", "cidr": "0.0.0.0/0"}],
     )
     db_clients: list[Any] = [md_sg]
-    if cfg.ui.enabled:
-        from provisioner.stacks.ui import UI_SECURITY_GROUP
-
-        db_clients.append(Ref(address=UI_SECURITY_GROUP))  # the UI backend reads the same database
+    db_clients += [Ref(address=sg) for sg in db_readers]
     rds_sg = bp.add(
         "ec2.security_group.rds",
         "ec2.security_group",

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.config import Config
-from provisioner.context import Facts
-from provisioner.graph import Blueprint
-from provisioner.outputs import add_user_command
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint
+from provisioner.engine.outputs import add_user_command
+from provisioner.stacks import metadata_service, network, notebook, ui
 from provisioner.stacks import metaflow_iam as pol
-from provisioner.stacks import network
+from provisioner.stacks.config import Config
 from provisioner.stacks.network import Network
 from resources.base import Ref
 
@@ -177,9 +177,8 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         "METAFLOW_SFN_DYNAMO_DB_TABLE": table_name if sfn else "",
     }
     if cfg.has_metadata_service:
-        from provisioner.stacks import metadata_service
-
-        profile.update(metadata_service.add(bp, cfg, facts, net, bucket_arn, key_arn))
+        readers = (ui.UI_SECURITY_GROUP,) if cfg.ui.enabled else ()  # the UI backend reads the same database
+        profile.update(metadata_service.add(bp, cfg, facts, net, bucket_arn, key_arn, readers))
 
     job_roles: list[Any] = [Ref(address="iam.role.batch_task", attr="arn")]
     if cfg.batch.fargate:
@@ -202,8 +201,6 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
 
     notebook_arns: list[str] = []
     if cfg.notebook.enabled:
-        from provisioner.stacks import notebook
-
         notebook_arns = notebook.add(bp, cfg, facts, net, bucket_arn, key_arn, profile)
 
     if cfg.user_role.enabled:
@@ -232,8 +229,6 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         )
 
     if cfg.ui.enabled:
-        from provisioner.stacks import ui
-
         ui.add(bp, cfg, facts, net, bucket_arn, key_arn)
         profile["METAFLOW_UI_URL"] = ui.url(cfg)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.context import Facts
+from provisioner.core.context import Facts
 
 Doc = dict[str, Any]
 VERSION = "2012-10-17"

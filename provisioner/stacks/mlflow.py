@@ -33,11 +33,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from provisioner.config import Config
-from provisioner.context import Facts
-from provisioner.graph import Blueprint, Concat
-from provisioner.outputs import add_user_command
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint, Concat
+from provisioner.engine.outputs import add_user_command
 from provisioner.stacks import database, network
+from provisioner.stacks.config import Config
 from resources.base import Ref
 
 CONTAINER = "mlflow"

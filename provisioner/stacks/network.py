@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.config import NetworkConfig
-from provisioner.context import Facts
-from provisioner.graph import Blueprint
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint
+from provisioner.stacks.config import NetworkConfig
 
 
 @dataclass

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.config import Config
-from provisioner.context import Facts
-from provisioner.graph import Blueprint, Concat
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint, Concat
 from provisioner.stacks import database, metadata_service
 from provisioner.stacks import metaflow_iam as pol
+from provisioner.stacks.config import Config
 from provisioner.stacks.network import Network
 from resources.base import Ref
 

@@ -4,7 +4,7 @@ Metaflow is configured only by the profile `mfprov outputs --write-profile` writ
 AWS_ENDPOINT_URL (the sandbox) and local metadata (the personal preset has no metadata service).
 
 The full preset runs whole, its SageMaker notebook included, with its UI on behind a certificate ARN of the kind
-a user copies from ACM: the sandbox cannot issue a real one, and its shims (provisioner/sandbox_shims.py) accept
+a user copies from ACM: the sandbox cannot issue a real one, and its shims (provisioner/sandbox/shims.py) accept
 any well-formed ARN, as the issue allows.
 """
 

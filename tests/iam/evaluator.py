@@ -1,7 +1,7 @@
-"""The identity-policy evaluator the IAM tests use: it lives in ``provisioner/sandbox_iam.py`` since the sandbox's
-``SimulatePrincipalPolicy`` (``provisioner/sandbox_shims.py``) answers with it too."""
+"""The identity-policy evaluator the IAM tests use: it lives in ``provisioner/sandbox/iam.py`` since the sandbox's
+``SimulatePrincipalPolicy`` (``provisioner/sandbox/shims.py``) answers with it too."""
 
-from provisioner.sandbox_iam import (
+from provisioner.sandbox.iam import (
     Context,
     Decision,
     Evaluator,

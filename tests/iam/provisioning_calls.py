@@ -5,7 +5,7 @@ checks AWS makes besides the call (a role passed, a service-linked role, tags gi
 From the Service Authorization Reference (the resource types each action authorizes against; ``*`` where it
 lists none), the "tag on create" rules of each service (EC2 ``ec2:CreateTags``, ELB ``AddTags``, RDS
 ``AddTagsToResource``, IAM ``TagRole``...), and the IAM user guide's "Granting a user permissions to pass a role"
-and "Service-linked role permissions". Test code: independent of ``provisioner.permissions``, which the tests
+and "Service-linked role permissions". Test code: independent of ``provisioner.ops.permissions``, which the tests
 check against it.
 """
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.config import Config
-from provisioner.context import Facts
-from provisioner.graph import Blueprint, Concat
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint, Concat
+from provisioner.stacks.config import Config
 from resources.base import Ref
 
 

@@ -6,10 +6,10 @@ import json
 import tomllib
 from typing import Any
 
-from provisioner.config import Config, parse_config
-from provisioner.context import Facts
-from provisioner.init_template import TEMPLATE
-from provisioner.init_template_mlflow import TEMPLATE as MLFLOW_TEMPLATE
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.cli.init_template_mlflow import TEMPLATE as MLFLOW_TEMPLATE
+from provisioner.core.context import Facts
+from provisioner.stacks.config import Config, parse_config
 from tests.iam.roles import Role, stack_roles
 
 FACTS = Facts(account_id="123456789012", region="us-east-1", availability_zones=("us-east-1a", "us-east-1b"))

@@ -26,9 +26,9 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from provisioner import permissions as perms
-from provisioner.cli import cli
-from provisioner.session import is_mutating
+from provisioner.cli.main import cli
+from provisioner.core.session import is_mutating
+from provisioner.ops import permissions as perms
 from resources import load_all
 from resources.base import REGISTRY
 from tests.conftest import ACCOUNT
@@ -134,7 +134,7 @@ def config_of(name: str, directory: Path) -> Path:
 
 def sandbox_gaps(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's gaps the stack tests fill the same way (tests/conftest.py, tests/stack/test_mlflow_stack.py)."""
-    from provisioner import sandbox_shims
+    from provisioner.sandbox import shims as sandbox_shims
 
     sandbox_shims.install(lambda target, attr, value: monkeypatch.setattr(target, attr, value, raising=False))
     if name.startswith("mlflow"):
@@ -243,7 +243,7 @@ def personal_statements() -> list[str]:
     """The Sids of the personal stack's policy (the account does not change them)."""
     import tempfile
 
-    from provisioner.config import load_config
+    from provisioner.stacks.config import load_config
 
     with tempfile.TemporaryDirectory() as d:
         cfg = load_config(write_config(Path(d)))

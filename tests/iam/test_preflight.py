@@ -2,7 +2,7 @@
 run needs, and say which in one line.
 
 The credentials are an IAM user's of the in-process sandbox holding the policy `mfprov permissions` prints (or that
-policy less one statement); IAM's SimulatePrincipalPolicy is the sandbox's (``provisioner/sandbox_shims.py``),
+policy less one statement); IAM's SimulatePrincipalPolicy is the sandbox's (``provisioner/sandbox/shims.py``),
 and every call of the run is checked against the same policy the way AWS authorizes it (the guard of
 ``tests/iam/test_permissions.py``), so a run the preflight lets through must really be able to finish.
 """
@@ -20,9 +20,9 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import permissions as perms
-from provisioner.cli import cli
-from provisioner.session import is_mutating
+from provisioner.cli.main import cli
+from provisioner.core.session import is_mutating
+from provisioner.ops import permissions as perms
 from tests.conftest import ACCOUNT
 from tests.iam.recording import Recording, record_calls
 from tests.iam.test_permissions import Guard, generated
@@ -44,7 +44,7 @@ def guard(monkeypatch: pytest.MonkeyPatch) -> tuple[Guard, Recording]:
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from moto import mock_aws
 
-    from provisioner import sandbox_shims
+    from provisioner.sandbox import shims as sandbox_shims
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     sandbox_shims.install(lambda target, attr, value: monkeypatch.setattr(target, attr, value, raising=False))
@@ -108,7 +108,7 @@ def preflight_statements(preset: str) -> list[str]:
     """The Sids of the generated policy of ``preset`` but the preflight's own (without it the check is skipped)."""
     import tempfile
 
-    from provisioner.config import load_config
+    from provisioner.stacks.config import load_config
 
     with tempfile.TemporaryDirectory() as d:
         cfg = load_config(write_config(Path(d), preset=preset))
@@ -233,7 +233,7 @@ def test_a_pair_denied_only_for_want_of_a_call_time_condition_key_is_no_refusal(
     """SimulatePrincipalPolicy answers implicitDeny, listing MissingContextValues, where a policy conditions on a
     key only the real call carries (``ec2:CreateAction`` on CreateTags, the pattern AWS documents): AWS decides
     that at the call, so the preflight must not refuse it; a plain implicit deny it must."""
-    from provisioner.preflight import Need, denied
+    from provisioner.ops.preflight import Need, denied
 
     pages = [
         {

@@ -224,7 +224,7 @@ def test_mlflow_roles_are_denied_the_probes(address: str) -> None:
 
 @pytest.mark.parametrize("bad", ["*", "arn:aws:iam::123456789012:role/*", "arn:aws:iam::123456789012:user/me", "admin"])
 def test_sagemaker_roles_must_be_named_role_arns(bad: str) -> None:
-    from provisioner.config import ConfigError
+    from provisioner.stacks.config import ConfigError
 
     with pytest.raises(ConfigError, match="sagemaker_role_arns"):
         full_config(sagemaker_role_arns=[bad])

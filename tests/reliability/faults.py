@@ -31,7 +31,7 @@ from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from moto.iam import models as iam_models
 from moto.iam.exceptions import NotFoundException as IamNotFound
 
-from provisioner.session import ClientFactory
+from provisioner.core.session import ClientFactory
 
 #: (service, operation) -> (HTTP status, error code, message): what AWS answers while a resource made seconds
 #: ago is not visible yet to the service called, or while something that depends on it is still going away

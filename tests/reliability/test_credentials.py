@@ -10,8 +10,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
-from provisioner.session import ClientFactory
+from provisioner.cli.main import cli
+from provisioner.core.session import ClientFactory
 from tests.stack.conftest import Stack, inventory
 
 

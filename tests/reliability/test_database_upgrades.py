@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from provisioner import sandbox_shims
-from provisioner.cli import cli
+from provisioner.cli.main import cli
+from provisioner.sandbox import shims as sandbox_shims
 from resources.base import resource_type
 from resources.rds import MajorUpgradeRefused
 from tests.resources.test_rds import _cluster_props, _db, net  # noqa: F401 (fixture)
@@ -192,7 +192,7 @@ def test_a_queued_change_reads_as_made_so_the_next_up_neither_resends_nor_fails(
     (moto applies it at once, so the answer is made AWS's here): it reads as the config asked, so the engine's
     read-back after the update takes it, and drift shows nothing until the window, while attrs show it queued."""
     import resources.rds as rds_module
-    from provisioner.compare import diff
+    from provisioner.engine.compare import diff
 
     rt: Any = resource_type("rds.db_instance")
     ctx = make_ctx("rds.db_instance.main")

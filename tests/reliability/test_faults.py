@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner import sandbox_shims
+from provisioner.sandbox import shims as sandbox_shims
 from tests.reliability.faults import ALL_MODES, FaultInjector
 from tests.stack.conftest import Stack, inventory, write_config
 

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
+from provisioner.cli.main import cli
 from tests.stack.conftest import Stack, write_config
 
 
@@ -73,7 +73,7 @@ def test_init_name_cannot_add_a_key_to_the_config(tmp_path: Path, monkeypatch: p
     ['a"b', 'x"\nregion = "eu-west-1', "back\\slash\\", "del\x7f", "ctl\x01\x1f\b\f\r\t", "é😀", "'''", "{suffix}"],
 )
 def test_init_values_read_back_exactly(value: str) -> None:
-    from provisioner.init_template import render_template
+    from provisioner.cli.init_template import render_template
 
     for stack in ("metaflow", "mlflow"):
         data = tomllib.loads(render_template(stack, name=value, preset=value, suffix=value))
@@ -240,7 +240,7 @@ def test_an_unexpected_error_after_a_successful_apply_is_one_line(
 ) -> None:
     """The look-up for twins after an apply (the tagging API) is refused: one line, exit 1; the traceback is there
     for whoever sets MFPROV_DEBUG."""
-    from provisioner.engine import Runner
+    from provisioner.engine.reconcile import Runner
 
     sweep = Runner.sweep
     calls: list[int] = []

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import app as core
-from provisioner.cli import cli
-from provisioner.engine import EngineError, Foreign
-from provisioner.init_template import TEMPLATE
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.cli.main import cli
+from provisioner.engine.reconcile import EngineError, Foreign
+from provisioner.ops import app as core
 from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK
 from tests.stack.conftest import Stack
 

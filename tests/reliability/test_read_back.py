@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner import app as core
-from provisioner import engine, sandbox_shims
+from provisioner.engine import reconcile as engine
+from provisioner.ops import app as core
+from provisioner.sandbox import shims as sandbox_shims
 from resources.base import resource_type
 from tests.stack.conftest import Stack
 

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import sandbox_shims
-from provisioner.cli import cli
+from provisioner.cli.main import cli
+from provisioner.sandbox import shims as sandbox_shims
 from state.document import StateDocument
 from state.local import LocalStateStore, StateLocked
 from state.s3 import S3StateStore

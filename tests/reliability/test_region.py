@@ -12,8 +12,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner.session import ClientFactory
+from provisioner.core.session import ClientFactory
+from provisioner.ops import app as core
 from tests.reliability.test_credentials import count_calls, invoke
 from tests.stack.conftest import Stack
 from tests.stack.conftest import moto_account as moto_account  # noqa: F401 (fixture)

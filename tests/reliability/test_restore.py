@@ -21,7 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
+from provisioner.cli.main import cli
 from tests.stack.conftest import Stack, write_config
 
 _RESTORES = ("RestoreDBInstanceFromDBSnapshot", "RestoreDBClusterFromSnapshot", "CopyDBSnapshot")

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
-from provisioner.config import load_config as core_config
+from provisioner.cli.main import cli
+from provisioner.stacks.config import load_config as core_config
 from tests.stack.conftest import write_config
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner.compare import diff
+from provisioner.engine.compare import diff
 from resources.base import resource_type
 
 #: an out-of-band change (plain boto3 calls) to the resource of the given id

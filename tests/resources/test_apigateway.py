@@ -136,11 +136,11 @@ ChainChange = Callable[[dict[str, Any]], None]
 
 @pytest.fixture
 def as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sandbox's API Gateway shim (``provisioner/sandbox_shims.py``): moto has no UpdateVpcLink, UpdateResource
+    """The sandbox's API Gateway shim (``provisioner/sandbox/shims.py``): moto has no UpdateVpcLink, UpdateResource
     or UpdateMethod handler and tags stages only, keeps no deployment snapshot, makes a second resource or method
     where AWS answers ConflictException, and lists nothing of API Gateway in the tagging API. The console's changes
     and mfprov's repairs go through these calls."""
-    from provisioner import sandbox_shims
+    from provisioner.sandbox import shims as sandbox_shims
 
     sandbox_shims.apigateway(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 
@@ -537,7 +537,7 @@ def test_names_are_not_unique_and_twins_are_listed_by_the_tagging_api(chain: dic
 def test_a_stage_serves_what_its_deployment_snapshot(chain: dict[str, Any]) -> None:
     """A change of the API is not served until a new deployment: the stage reads as serving an older configuration,
     and its update deploys the API as it is now and points the stage at it (old deployments removed)."""
-    from provisioner import sandbox_shims
+    from provisioner.sandbox import shims as sandbox_shims
 
     rt, ctx, stage, props = chain["apigateway.stage"]
     api = chain["api"]

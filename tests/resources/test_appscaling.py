@@ -21,7 +21,7 @@ from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
 from moto.core.exceptions import JsonRESTError
 from pydantic import ValidationError
 
-from provisioner.compare import diff
+from provisioner.engine.compare import diff
 from resources.base import resource_type
 from tests.resources.drift import assert_same, changed_fields
 

@@ -15,9 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import comparable
-from provisioner.retry import WaitFailed
-from provisioner.session import ClientFactory
+from provisioner.core.retry import WaitFailed
+from provisioner.core.session import ClientFactory
+from provisioner.engine.compare import comparable
 from resources.base import TAG_ADDRESS, resource_type
 from tests.resources.drift import (
     WorldChange,
@@ -422,8 +422,8 @@ def test_job_queue_props_checks(raw: dict[str, Any], message: str) -> None:
 @pytest.fixture
 def moto_applies_compute_resources(monkeypatch: pytest.MonkeyPatch) -> None:
     """STAND-IN FOR A MOTO GAP: moto's UpdateComputeEnvironment accepts ``computeResources`` and drops them; AWS
-    applies each member given (the sandbox's shim, ``provisioner/sandbox_shims.py``)."""
-    from provisioner import sandbox_shims
+    applies each member given (the sandbox's shim, ``provisioner/sandbox/shims.py``)."""
+    from provisioner.sandbox import shims as sandbox_shims
 
     sandbox_shims.batch(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.session import ClientFactory
+from provisioner.core.session import ClientFactory
 from resources.base import resource_type
 from tests.resources.drift import changed_fields
 from tests.resources.test_batch import _ce_props, infra  # noqa: F401  (the fixture)
@@ -52,7 +52,7 @@ def test_without_service_role_batch_uses_and_creates_its_service_linked_role(
 
     # no switch to a role of our own in place (AWS refuses it): the plan replaces the environment, either way;
     # one role of our own for another is an update
-    from provisioner.compare import diff
+    from provisioner.engine.compare import diff
 
     custom = _ce_props(infra, "mf-slr")
     (change,) = diff(rt, custom.model_dump(mode="json"), obs.props)

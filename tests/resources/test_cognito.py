@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import diff
+from provisioner.engine.compare import diff
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
 from tests.resources.drift import assert_same, changed_fields, vpc_with_subnets
 

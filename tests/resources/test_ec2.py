@@ -20,9 +20,9 @@ from botocore.exceptions import ClientError
 from moto.ec2.models.vpcs import VPCBackend
 from pydantic import ValidationError
 
-from provisioner.compare import diff
-from provisioner.retry import WaitFailed
-from provisioner.session import ClientFactory
+from provisioner.core.retry import WaitFailed
+from provisioner.core.session import ClientFactory
+from provisioner.engine.compare import diff
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
 from resources.ec2 import FULL_ACCESS_POLICY
 from tests.resources.drift import assert_same, changed_fields, changed_fields_forcing

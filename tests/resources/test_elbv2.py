@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from provisioner.compare import diff
+from provisioner.engine.compare import diff
 from resources.base import TAG_ADDRESS, resource_type
 from resources.elbv2 import aws_actions
 from tests.resources.drift import assert_same, changed_fields, vpc_with_subnets

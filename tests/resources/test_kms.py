@@ -269,7 +269,7 @@ def test_every_managed_field_has_a_drift_case(kind: str, cases: list[Any], no_ca
 @pytest.fixture
 def key_states_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sandbox's KMS shim: EnableKey refuses a key pending deletion, CancelKeyDeletion leaves it Disabled."""
-    from provisioner import sandbox_shims
+    from provisioner.sandbox import shims as sandbox_shims
 
     sandbox_shims.kms_key_states(lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False))
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto.rds.models import RDSBackend, rds_backends
 
-from provisioner.compare import diff
+from provisioner.engine.compare import diff
 from resources.base import resource_type
 from resources.rds import DowngradeRefused
 from tests.conftest import ACCOUNT

@@ -13,8 +13,8 @@ from botocore.stub import Stubber
 from pydantic import ValidationError
 
 import resources.s3 as s3mod
-from provisioner.context import Facts, NodeContext
-from provisioner.session import ClientFactory
+from provisioner.core.context import Facts, NodeContext
+from provisioner.core.session import ClientFactory
 from resources.base import TAG_ADDRESS, TAG_STACK, resource_type
 from resources.s3 import RULE_MULTIPART, RULE_NONCURRENT, BucketNameTaken, BucketNotEmpty, empty_bucket
 from tests.resources.drift import (

@@ -26,8 +26,8 @@ from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeSagemakerNotebookInstance
 from pydantic import ValidationError
 
-from provisioner.retry import WaitFailed
-from provisioner.session import ClientFactory
+from provisioner.core.retry import WaitFailed
+from provisioner.core.session import ClientFactory
 from resources.base import TAG_STACK, resource_type
 from tests.conftest import sagemaker_stand_ins
 from tests.resources.drift import assert_same, changed_fields_forcing

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from provisioner import app as core
-from provisioner.engine import Event
-from provisioner.init_template import TEMPLATE
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.engine.reconcile import Event
+from provisioner.ops import app as core
 
 
 @dataclass

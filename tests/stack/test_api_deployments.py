@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner import sandbox_shims
+from provisioner.ops import app as core
+from provisioner.sandbox import shims as sandbox_shims
 from tests.stack.conftest import Stack, write_config
 
 STAGE = "apigateway.stage.api"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
+from provisioner.cli.main import cli
 from tests.stack.conftest import Stack
 
 #: terraform-aws-metaflow's metaflow_profile_json keys (§4.4) that a stack without a metadata service,

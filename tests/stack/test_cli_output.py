@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from provisioner import cli as cli_module
-from provisioner.cli import cli
+from provisioner.cli import main as cli_module
+from provisioner.cli.main import cli
 from tests.stack.conftest import Stack
 from tests.stack.test_full_stack import certificate, full  # noqa: F401  (fixtures)
 
@@ -247,7 +247,7 @@ def test_version_and_shell_completion() -> None:
 
 
 def test_mlflow_outputs_say_how_to_add_a_user_to_its_sign_in(tmp_path: Path) -> None:
-    from provisioner.graph import resolve
+    from provisioner.engine.graph import resolve
     from provisioner.stacks import mlflow
     from tests.stack.test_mlflow_stack import ALLOW, CERT, FACTS, _config
 

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.config import parse_config
-from provisioner.context import Facts
+from provisioner.core.context import Facts
 from provisioner.stacks import metaflow, mlflow
+from provisioner.stacks.config import parse_config
 from resources.s3 import RULE_MULTIPART, RULE_NONCURRENT
 from tests.stack.conftest import Stack, write_config
 from tests.stack.test_mlflow_stack import mlflow_config

@@ -8,9 +8,9 @@ import json
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner.engine import EngineError
-from provisioner.identity import stack_identity
+from provisioner.core.identity import stack_identity
+from provisioner.engine.reconcile import EngineError
+from provisioner.ops import app as core
 from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK, TAG_STACK_ID
 from state.document import SCHEMA_VERSION
 from tests.stack.conftest import Stack, inventory
@@ -104,7 +104,7 @@ def test_another_stacks_resources_are_not_this_stacks_business(stack: Stack) -> 
 def test_a_released_resource_is_not_taken_for_a_leftover(stack: Stack) -> None:
     from typer.testing import CliRunner
 
-    from provisioner.cli import cli
+    from provisioner.cli.main import cli
 
     stack.up()
     # Out of the config and out of the state: it keeps the stack's tags, but the user let go of it.
@@ -143,8 +143,8 @@ def test_stale_and_incomplete_records_are_state_only_drift_that_up_mends(stack: 
 
 
 def test_a_protected_resource_the_config_dropped_is_not_deleted(stack: Stack) -> None:
-    from provisioner.context import Facts
-    from provisioner.graph import Blueprint
+    from provisioner.core.context import Facts
+    from provisioner.engine.graph import Blueprint
     from provisioner.stacks import metaflow
 
     stack.up()

@@ -25,14 +25,14 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner.config import ConfigError, parse_config
-from provisioner.context import Facts
-from provisioner.graph import Blueprint, Concat, SecretOutput
-from provisioner.init_template import TEMPLATE
-from provisioner.outputs import profile_of
-from provisioner.session import ClientFactory
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.core.context import Facts
+from provisioner.core.session import ClientFactory
+from provisioner.engine.graph import Blueprint, Concat, SecretOutput
+from provisioner.engine.outputs import profile_of
+from provisioner.ops import app as core
 from provisioner.stacks import metaflow
+from provisioner.stacks.config import ConfigError, parse_config
 from resources.base import Ref
 from tests.stack.conftest import Stack, leftovers, write_config
 from tests.stack.test_personal_stack import FailAfter

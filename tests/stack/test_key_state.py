@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from provisioner import sandbox_shims
+from provisioner.sandbox import shims as sandbox_shims
 from tests.stack.conftest import Stack, write_config
 from tests.stack.test_mlflow_stack import grace_period_kept, mlflow_config  # noqa: F401 (an autouse fixture)
 

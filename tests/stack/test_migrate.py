@@ -18,8 +18,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
-from provisioner.session import ClientFactory
+from provisioner.cli.main import cli
+from provisioner.core.session import ClientFactory
 from tests.stack.conftest import Stack, write_config
 
 UP_TO_DATE = {

@@ -29,13 +29,13 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner.config import ConfigError, parse_config
-from provisioner.context import Facts
-from provisioner.engine import EngineError
-from provisioner.init_template_mlflow import TEMPLATE
-from provisioner.session import ClientFactory
+from provisioner.cli.init_template_mlflow import TEMPLATE
+from provisioner.core.context import Facts
+from provisioner.core.session import ClientFactory
+from provisioner.engine.reconcile import EngineError
+from provisioner.ops import app as core
 from provisioner.stacks import mlflow
+from provisioner.stacks.config import ConfigError, parse_config
 from tests.stack.conftest import Stack, leftovers
 from tests.stack.test_personal_stack import FailAfter
 
@@ -404,7 +404,7 @@ def test_the_password_is_in_no_state_output_or_log(stack: Stack, caplog: pytest.
 
     from typer.testing import CliRunner
 
-    from provisioner.cli import cli
+    from provisioner.cli.main import cli
 
     for logger in ("provisioner", "resources", "state"):
         caplog.set_level(logging.DEBUG, logger=logger)

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner.session import ClientFactory
+from provisioner.core.session import ClientFactory
+from provisioner.ops import app as core
 from tests.stack.conftest import Stack, inventory
 
 EXPECTED = {
@@ -139,7 +139,7 @@ def test_drift_cli_exit_codes_and_json(stack: Stack, monkeypatch: pytest.MonkeyP
 
     from typer.testing import CliRunner
 
-    from provisioner.cli import cli
+    from provisioner.cli.main import cli
 
     stack.up()
     runner = CliRunner()
@@ -202,8 +202,8 @@ def test_down_keeps_the_protected_datastore_until_told(stack: Stack) -> None:
 def test_protection_refuses_a_replacement_until_lifted(stack: Stack) -> None:
     from typer.testing import CliRunner
 
-    from provisioner.cli import cli
-    from provisioner.engine import EngineError
+    from provisioner.cli.main import cli
+    from provisioner.engine.reconcile import EngineError
 
     stack.up()
     old = _state_id(stack, "s3.bucket.datastore")

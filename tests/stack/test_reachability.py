@@ -15,13 +15,13 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import app as core
-from provisioner import reachability
-from provisioner.cli import cli
-from provisioner.config import ConfigError, parse_config
-from provisioner.context import Facts
-from provisioner.init_template import TEMPLATE
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.cli.main import cli
+from provisioner.core.context import Facts
+from provisioner.ops import app as core
+from provisioner.ops import reachability
 from provisioner.stacks import metaflow, mlflow
+from provisioner.stacks.config import ConfigError, parse_config
 from tests.stack.conftest import Stack
 
 ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/metaflow-service:v2.4.12"

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner import app as core
-from provisioner.session import ClientFactory
+from provisioner.core.session import ClientFactory
+from provisioner.ops import app as core
 from state.local import StateLocked
 from tests.stack.conftest import Stack, write_config
 
@@ -85,7 +85,7 @@ def test_a_lost_update_is_refused_not_overwritten(team_stack: Stack) -> None:
 def test_restore_an_earlier_version(team_stack: Stack) -> None:
     from typer.testing import CliRunner
 
-    from provisioner.cli import cli
+    from provisioner.cli.main import cli
 
     team_stack.up()
     history = team_stack.ws().store().history()

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import app as core
-from provisioner.cli import cli
+from provisioner.cli.main import cli
+from provisioner.ops import app as core
 from tests.stack.conftest import Stack, inventory, write_config
 
 #: terraform-aws-metaflow's metaflow_profile_json keys with the metadata service, API Gateway and basic auth
@@ -202,7 +202,7 @@ def test_changing_the_instance_class_modifies_in_place(standard: Stack) -> None:
 def test_interrupted_standard_up_resumes_without_duplicates(
     standard: Stack, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
-    from provisioner.session import ClientFactory
+    from provisioner.core.session import ClientFactory
     from tests.stack.test_personal_stack import FailAfter
 
     standard.path.write_text(standard.path.read_text().replace("parallelism = 8", "parallelism = 1"))

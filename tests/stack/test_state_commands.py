@@ -9,7 +9,7 @@ import socket
 import boto3
 from typer.testing import CliRunner
 
-from provisioner.cli import cli
+from provisioner.cli.main import cli
 from tests.stack.conftest import Stack
 
 

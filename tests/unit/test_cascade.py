@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import tomllib
 
-from provisioner.config import parse_config
-from provisioner.context import Facts
-from provisioner.init_template import TEMPLATE
-from provisioner.plan import holds
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.core.context import Facts
+from provisioner.engine.plan import holds
 from provisioner.stacks import metaflow
+from provisioner.stacks.config import parse_config
 
 
 def standard_blueprint():  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import quote
 
-from provisioner.compare import diff, normalize_policy
+from provisioner.engine.compare import diff, normalize_policy
 from resources.base import Props, Resource
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.config import ConfigError, load_config, parse_config
-from provisioner.init_template import TEMPLATE
+from provisioner.cli.init_template import TEMPLATE
+from provisioner.stacks.config import ConfigError, load_config, parse_config
 
 
 def error_of(data: dict) -> str:
@@ -89,7 +89,7 @@ def test_bad_config_is_one_error_and_no_aws_call(
     (tmp_path / "mfprov.toml").write_text(toml)
     from typer.testing import CliRunner
 
-    from provisioner.cli import cli
+    from provisioner.cli.main import cli
 
     for command in (["plan"], ["up", "--yes"], ["drift"]):
         result = CliRunner().invoke(cli, ["--config", str(tmp_path / "mfprov.toml"), *command])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioner.config import Config, ConfigError, load_config, parse_config
+from provisioner.stacks.config import Config, ConfigError, load_config, parse_config
 
 KEYS = ["name", "stack", "preset", "region", "prefix", "suffix", "tags", "parallelism", "timeouts", "network",
         "datastore", "batch", "step_functions", "metadata", "state", "database", "vpc_cidr", "az_count",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.graph import UNKNOWN, Blueprint, resolve, to_dot, to_mermaid
-from provisioner.scheduler import run_graph
+from provisioner.engine.graph import UNKNOWN, Blueprint, resolve, to_dot, to_mermaid
+from provisioner.engine.scheduler import run_graph
 from resources.base import Ref
 from state.document import ResourceState, StateDocument
 from state.local import LocalStateStore, StateError, StateLocked
@@ -109,7 +109,7 @@ def test_a_failure_skips_only_its_dependents() -> None:
 def test_a_wait_ends_at_once_on_a_terminal_state() -> None:
     import time
 
-    from provisioner.retry import WaitFailed, wait_for
+    from provisioner.core.retry import WaitFailed, wait_for
 
     def check() -> bool:
         raise WaitFailed("compute environment is INVALID: role cannot be assumed")
@@ -123,7 +123,7 @@ def test_a_wait_ends_at_once_on_a_terminal_state() -> None:
 def test_reads_of_one_refresh_share_a_lookup_and_nothing_outlives_it() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from provisioner.context import Facts, NodeContext
+    from provisioner.core.context import Facts, NodeContext
 
     calls: list[int] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -118,11 +118,17 @@ class PostgresConfig(Section):
     engine: Literal["postgres", "aurora-postgresql"] = "postgres"
     #: the major version; AWS applies minor upgrades itself
     engine_version: str = "16"
+    #: the RDS instance class (db.t2, db.m4 and db.r4 are refused: RDS no longer offers them for current PostgreSQL)
     instance_class: str = "db.t4g.small"
+    #: GiB of storage at creation
     allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 20
+    #: GiB storage autoscaling may grow to
     max_allocated_storage: Annotated[int, Field(ge=20, le=65536)] = 100
+    #: days of automated backups (point-in-time restore)
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    #: a standby in a second availability zone (RDS only)
     multi_az: bool = False
+    #: AWS refuses to delete the database while on; ``down --delete-protected`` turns it off first
     deletion_protection: bool = True
     #: false: deleting the database (``down --delete-protected``) first takes a final snapshot
     skip_final_snapshot: bool = False
@@ -135,7 +141,9 @@ class PostgresConfig(Section):
     snapshot_identifier: str | None = None
     #: Aurora only: the instance class ("db.serverless": Serverless v2) and its capacity in ACUs (min 0: it pauses)
     aurora_instance_class: str = "db.serverless"
+    #: Aurora Serverless v2: the fewest ACUs (0: pauses when idle)
     serverless_min_capacity: Annotated[float, Field(ge=0, le=256)] = 0.5
+    #: Aurora Serverless v2: the most ACUs
     serverless_max_capacity: Annotated[float, Field(ge=1, le=256)] = 4.0
 
     @field_validator("engine_version")
@@ -195,3 +203,23 @@ class PostgresConfig(Section):
     def may_pause(self) -> bool:
         """Whether the database may pause when idle (Aurora Serverless v2 at 0 ACUs)."""
         return self.serverless and self.serverless_min_capacity == 0
+
+
+class NetworkFacts(Protocol):
+    """What a stack's own section checks of the network section."""
+
+    @property
+    def create(self) -> bool: ...
+    @property
+    def is_private(self) -> bool: ...
+    @property
+    def workload_subnet_count(self) -> int: ...
+
+
+class StackScope(Protocol):
+    """What a stack's own section needs of the whole config: its names and its network. A protocol, so that the
+    root config (which holds the sections) and the sections do not import each other."""
+
+    @property
+    def network(self) -> NetworkFacts: ...
+    def named(self, middle: str) -> str: ...

@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.context import Facts
-from provisioner.graph import Blueprint, Concat, Node
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint, Concat, Node
 from resources.base import Ref
 
 #: the placeholders written where the account or partition is not known (no credentials at hand)
@@ -693,7 +693,7 @@ ENGINE_GRANTS: tuple[Grant, ...] = (
     Grant(("ec2:DescribeAvailabilityZones",), ("*",), why=DESCRIBE),
     # the sweep for resources carrying the stack's tags that the state does not know
     Grant(("tag:GetResources",), ("*",), why=NO_RESOURCE),
-    # the preflight (provisioner/preflight.py) asks IAM whether the caller's own policies allow the run; the caller
+    # the preflight (provisioner/ops/preflight.py) asks IAM whether the caller's own policies allow the run; the caller
     # is not known when the policy is written, so any user or role of the account (it discloses what their
     # policies allow: narrow it to your own user or role). Without it the preflight is skipped, nothing else.
     Grant(
@@ -1067,9 +1067,9 @@ REGION_PLACEHOLDER = "${AWS::Region}"
 
 
 def policy_for(cfg: Any, region: str | None, account: str | None = None, partition: str | None = None) -> Policy:
-    """The policy for config ``cfg`` (a :class:`provisioner.config.Config`). Zones do not name any ARN, so the
+    """The policy for config ``cfg`` (a :class:`provisioner.stacks.config.Config`). Zones do not name any ARN, so the
     blueprint is built with stand-ins for them: no AWS call is needed."""
-    from provisioner.app import STACK_BUILDERS
+    from provisioner.ops.workspace import STACK_BUILDERS
 
     where = region or REGION_PLACEHOLDER
     facts = Facts(
@@ -1107,7 +1107,7 @@ def caller_account(region: str | None) -> tuple[str, str] | None:
     (then the policy carries placeholders). GetCallerIdentity needs no permission."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from provisioner.session import ClientFactory
+    from provisioner.core.session import ClientFactory
 
     try:
         clients = ClientFactory(region=region)

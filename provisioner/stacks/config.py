@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from provisioner.config_common import (
+from provisioner.stacks.config_common import (
     CertificateArn,
     Cidrs,
     CognitoPrefix,
@@ -26,7 +26,7 @@ from provisioner.config_common import (
     cognito_prefix,
     fargate_size,
 )
-from provisioner.config_mlflow import MlflowConfig
+from provisioner.stacks.config_mlflow import MlflowConfig
 
 CONFIG_FILE = "mfprov.toml"
 STACKS = ("metaflow", "mlflow")
@@ -97,10 +97,13 @@ def _no_overlap(nets: list[Any]) -> None:
 class NetworkConfig(Section):
     #: create a VPC with one public subnet per AZ (no NAT), or use an existing VPC and subnets
     create: bool = True
+    #: the VPC's CIDR; with create = false, your VPC's (the metadata service admits it)
     vpc_cidr: str = "10.20.0.0/16"
+    #: how many availability zones (one subnet each) mfprov's own VPC spans
     az_count: Annotated[int, Field(ge=1, le=6)] = 2
     #: one CIDR per AZ; by default consecutive /20 blocks of the VPC
     subnet_cidrs: list[str] | None = None
+    #: with create = false: your VPC (``vpc-...``)
     vpc_id: str | None = None
     #: with create = false: the subnets everything uses, or, with private_subnet_ids, the public ones (the ALB)
     subnet_ids: list[str] = Field(default_factory=list)
@@ -252,6 +255,7 @@ class NetworkConfig(Section):
 class DatastoreConfig(Section):
     #: default ``<prefix>-s3-<suffix>``
     bucket_name: str | None = None
+    #: yearly automatic rotation of the datastore's KMS key
     kms_key_rotation: bool = False
     #: keep every version of what is overwritten or deleted; unset: by preset, on for ``standard`` and ``full``,
     #: off for ``personal`` (a personal stack bills nothing while idle; old versions would bill unseen)
@@ -266,9 +270,11 @@ class DatastoreConfig(Section):
 
 
 class ImdsConfig(Section):
+    #: the instance metadata service on the Batch instances
     http_endpoint: Literal["enabled", "disabled"] = "enabled"
     #: "required" means IMDSv2 only
     http_tokens: Literal["required", "optional"] = "required"
+    #: IMDS response hop limit (2 lets containers on the instance reach it)
     hop_limit: Annotated[int, Field(ge=1, le=64)] = 2
 
 
@@ -297,8 +303,11 @@ InstanceTypes = Annotated[list[str], AfterValidator(_instance_types)]
 
 
 class GpuConfig(Section):
+    #: a GPU compute environment behind the same queue (with Fargate: EC2, in the queue ``<queue>-gpu``)
     enabled: bool = False
+    #: the GPU instance types Batch may start
     instance_types: InstanceTypes = Field(default_factory=lambda: ["g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge"])
+    #: the GPU environment's vCPU ceiling
     max_vcpus: Annotated[int, Field(ge=1)] = 32
 
 
@@ -311,15 +320,22 @@ class BatchConfig(Section):
     compute_type: Literal["fargate", "fargate_spot", "spot", "ec2"] = "spot"
     #: default SPOT_CAPACITY_OPTIMIZED for spot, BEST_FIT_PROGRESSIVE for ec2; none for Fargate
     allocation_strategy: Literal["BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED"] | None = None
+    #: EC2 instance types or families Batch may start ("optimal": Batch chooses)
     instance_types: InstanceTypes = Field(default_factory=lambda: ["optimal"], min_length=1)
+    #: vCPUs kept running when idle (0: nothing bills while idle)
     min_vcpus: Annotated[int, Field(ge=0)] = 0
+    #: vCPUs at creation; Batch scales it afterwards (never compared for drift)
     desired_vcpus: Annotated[int, Field(ge=0)] = 0
+    #: the compute environment's vCPU ceiling (min <= desired <= max)
     max_vcpus: Annotated[int, Field(ge=1)] = 64
+    #: spot only: the highest price paid, in % of on-demand; unset: up to on-demand
     bid_percentage: Annotated[int, Field(ge=1, le=100)] | None = None
     #: spot / fargate_spot: a second, on-demand compute environment after the spot one in the queue's order;
     #: None: the preset decides (full: true)
     on_demand_fallback: bool | None = None
+    #: GiB of each instance's encrypted root volume
     root_volume_size: Annotated[int, Field(ge=30, le=16384)] = 100
+    #: where the compute security group lets jobs connect to
     egress_cidr_blocks: Cidrs = Field(default_factory=lambda: ["0.0.0.0/0"])
     #: existing security groups the compute environments get as well (e.g. to reach a database of yours)
     additional_security_group_ids: list[str] = Field(default_factory=list)
@@ -440,16 +456,23 @@ class MetadataConfig(Section):
 
     #: v2.4.4+ reads MF_METADATA_DB_SSL_MODE, which PostgreSQL 15+ on RDS needs
     image: Image = "netflixoss/metaflow_metadata_service:v2.4.12"
+    #: the metadata service task's CPU units (Fargate sizes)
     cpu: FargateCpu = "512"
+    #: the metadata service task's memory, MiB (a size Fargate pairs with cpu)
     memory: str = "1024"
+    #: how many metadata service tasks run
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
+    #: how the service connects to PostgreSQL (MF_METADATA_DB_SSL_MODE)
     ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "require"
+    #: days the service's CloudWatch logs are kept
     log_retention_days: LogRetention = 30
     #: the public entry: API Gateway with an API key; off, only the internal NLB URL exists
     api_gateway: bool = True
     #: CIDRs allowed to call the API (a resource policy); empty: any source with the key
     api_allow_cidrs: Cidrs = Field(default_factory=list)
+    #: API Gateway usage plan: burst of requests
     throttle_burst_limit: Annotated[int, Field(ge=1)] = 100
+    #: API Gateway usage plan: steady requests per second
     throttle_rate_limit: Annotated[float, Field(gt=0)] = 50.0
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     #: `up` invokes the migration Lambda (as `mfprov migrate` does) after the service's image changed
@@ -473,6 +496,7 @@ class EcrConfig(Section):
     #: MUTABLE: Metaflow's profile names the repository without a tag, so ``latest`` is what jobs pull and is
     #: pushed again with each build; IMMUTABLE: every build gets a new tag (then set @batch(image=...:tag))
     image_tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = "MUTABLE"
+    #: ECR scans each pushed image for vulnerabilities
     scan_on_push: bool = True
     #: a lifecycle policy keeps the newest N images and expires the rest; 0: no policy
     keep_images: Annotated[int, Field(ge=0, le=10000)] = 50
@@ -485,10 +509,13 @@ class NotebookConfig(Section):
 
     #: None: the preset decides (full: true)
     enabled: bool | None = None
+    #: the notebook's SageMaker instance type
     instance_type: str = "ml.t3.medium"
     #: GiB of the notebook's volume (it only grows in place)
     volume_size_gb: Annotated[int, Field(ge=5, le=16384)] = 20
+    #: whether notebook users get root on the instance
     root_access: bool = True
+    #: the notebook's platform (Amazon Linux, Jupyter version)
     platform_identifier: str = "notebook-al2023-v1"
 
     @field_validator("instance_type")
@@ -538,13 +565,21 @@ class UiConfig(Section):
     ssl_policy: str | None = None
     #: None: the metadata service's image (the UI backend is the same image with another command)
     backend_image: Annotated[str | None, AfterValidator(_image)] = None
+    #: the static UI's container image
     static_image: Image = "public.ecr.aws/outerbounds/metaflow_ui:v1.2.4"
+    #: the UI backend task's CPU units
     backend_cpu: FargateCpu = "2048"
+    #: the UI backend task's memory, MiB
     backend_memory: str = "16384"
+    #: the static UI task's CPU units
     static_cpu: FargateCpu = "512"
+    #: the static UI task's memory, MiB
     static_memory: str = "1024"
+    #: how many tasks of each UI service run
     desired_count: Annotated[int, Field(ge=0, le=10)] = 1
+    #: merged over the UI backend container's environment (not the database password)
     extra_backend_env: dict[str, str] = Field(default_factory=dict)
+    #: merged over the static UI container's environment
     extra_static_env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("ssl_policy")
@@ -582,6 +617,7 @@ class UiConfig(Section):
 class StateConfig(Section):
     """Where the state lives: beside the config, or on S3 for a team (locking, history)."""
 
+    #: "local": ``.mfprov/`` beside the config; "s3": one shared object, locked, for a team
     backend: Literal["local", "s3"] = "local"
     #: s3 only: an existing bucket with versioning on (it is not part of the stack)
     bucket: str | None = None
@@ -596,20 +632,25 @@ class StateConfig(Section):
 
 
 class StepFunctionsConfig(Section):
+    #: the DynamoDB table and roles ``step-functions create`` needs
     enabled: bool = True
 
 
 class Config(Section):
     #: the stack's name: tags every resource (``mfprov:stack``) and names the state
     name: str
+    #: "metaflow" or "mlflow": which platform to build
     stack: str = "metaflow"
-    #: default: the stack's own (DEFAULT_PRESET)
+    #: the preset: metaflow's "personal" (default), "standard" or "full"; mlflow's "standard"
     preset: str = ""
-    #: None: the usual AWS chain (AWS_REGION, the profile's region)
+    #: the AWS region; unset: the AWS CLI's order (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)
     region: str | None = None
-    #: default: the stack's own (DEFAULT_PREFIX)
+    #: the start of every resource name; unset: the stack's name ("metaflow" or "mlflow")
     prefix: str | None = None
+    #: the end of every resource name (``<prefix>-<what>-<suffix>``); ``mfprov init`` picks a random one, and a stack
+    #: keeps it for life
     suffix: str = ""
+    #: extra tags on every taggable resource (keys ``aws:*`` and ``mfprov:*`` are reserved; at most 46)
     tags: dict[str, str] = Field(default_factory=dict)
     #: how many resources are worked on at once
     parallelism: Annotated[int, Field(ge=1, le=32)] = 8

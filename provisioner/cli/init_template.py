@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.init_template_mlflow import TEMPLATE as MLFLOW_TEMPLATE
+from provisioner.cli.init_template_mlflow import TEMPLATE as MLFLOW_TEMPLATE
 
 TEMPLATE = """\
 # mfprov configuration: `mfprov plan` shows what it would do, `mfprov up` does it.

@@ -17,14 +17,14 @@ from typing import Any
 import networkx as nx
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provisioner.compare import FieldChange, diff
-from provisioner.context import Facts, NodeContext
-from provisioner.graph import Blueprint, has_unknown, iter_refs, resolve
-from provisioner.identity import describe_identity
-from provisioner.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Action, Plan, make_plan, node_tags
-from provisioner.retry import WaitTimeout, wait_for
-from provisioner.scheduler import Outcome, RunResult, run_graph
-from provisioner.session import ClientFactory
+from provisioner.core.context import Facts, NodeContext
+from provisioner.core.identity import describe_identity
+from provisioner.core.retry import WaitTimeout, wait_for
+from provisioner.core.session import ClientFactory
+from provisioner.engine.compare import FieldChange, diff
+from provisioner.engine.graph import Blueprint, has_unknown, iter_refs, resolve
+from provisioner.engine.plan import CREATE, DELETE, NOOP, REPLACE, UPDATE, Action, Plan, make_plan, node_tags
+from provisioner.engine.scheduler import Outcome, RunResult, run_graph
 from resources.base import (
     REGISTRY,
     TAG_ADDRESS,

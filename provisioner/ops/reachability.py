@@ -31,9 +31,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioner.context import Facts
-from provisioner.engine import EngineError
-from provisioner.graph import Blueprint, Node
+from provisioner.core.context import Facts
+from provisioner.engine.graph import Blueprint, Node
+from provisioner.engine.reconcile import EngineError
 from resources.base import Ref, error_code
 
 #: what pulling an image from this region's ECR takes without the internet

@@ -14,8 +14,8 @@ from typing import Any
 import networkx as nx
 from pydantic import ValidationError
 
-from provisioner.compare import FieldChange, diff
-from provisioner.graph import Blueprint, has_unknown, iter_refs, resolve
+from provisioner.engine.compare import FieldChange, diff
+from provisioner.engine.graph import Blueprint, has_unknown, iter_refs, resolve
 from resources.base import Observed, Resource, resource_type
 from state.document import StateDocument
 

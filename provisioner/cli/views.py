@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provisioner.plan import NOOP, SYMBOLS, Action, Plan
+from provisioner.engine.plan import NOOP, SYMBOLS, Action, Plan
 
 #: `plan --json`; a change that breaks readers bumps the number (docs/plan-schema.md)
 PLAN_SCHEMA = "mfprov.plan/1"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provisioner.config_common import (
+from provisioner.stacks.config_common import (
     CertificateArn,
     Cidrs,
     CognitoPrefix,
@@ -23,12 +23,10 @@ from provisioner.config_common import (
     LogRetention,
     PostgresConfig,
     Section,
+    StackScope,
     cognito_prefix,
     fargate_size,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.config import Config
 
 #: the image the server runs by default: the MLflow project's own, in its ``-full`` variant (psycopg2, boto3);
 #: ``{version}`` is replaced by ``server.version``
@@ -49,20 +47,27 @@ _HOST = re.compile(rf"^(?=.{{1,128}}$){_LABEL}(?:\.{_LABEL})*\.[a-z]+$")
 class ServerConfig(Section):
     """The tracking server's container on Fargate."""
 
+    #: the tracking server's container image; ``{version}`` is replaced by version
     image: str = OFFICIAL_IMAGE
+    #: the MLflow release the default image runs
     version: str = "3.10.0"
     #: the container port the ALB forwards to
     port: Annotated[int, Field(ge=1024, le=65535)] = 5000
+    #: the server task's CPU units
     cpu: FargateCpu = "1024"
+    #: the server task's memory, MiB
     memory: str = "2048"
+    #: the task's CPU architecture (the image must have it)
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
     #: uvicorn worker processes per task; each holds its own database connections
     workers: Annotated[int, Field(ge=1, le=16)] = 2
     #: tasks at first; with autoscaling.cpu_target set, the scaling policy moves the count afterwards
     desired_count: Annotated[int, Field(ge=0, le=100)] = 1
+    #: the path the target group's health check asks
     health_check_path: str = "/health"
     #: seconds the ALB's health check is ignored after a task starts (the first start migrates the schema)
     health_check_grace_period: Annotated[int, Field(ge=0, le=2147483647)] = 120
+    #: days the server's CloudWatch logs are kept
     log_retention_days: LogRetention = 30
     #: further Host names the server answers to, besides the ALB's and the Route 53 record's
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -127,6 +132,7 @@ class ArtifactsConfig(Section):
     existing_bucket_kms_key_arn: str | None = None
     #: the key prefix of everything MLflow writes
     prefix: str = "mlflow"
+    #: keep every version of overwritten or deleted artifacts
     versioning: bool = True
     #: a lifecycle rule deletes a version this many days after it stopped being current (also once suspended)
     noncurrent_version_days: Annotated[int, Field(ge=1)] = 30
@@ -181,8 +187,11 @@ class DatabaseConfig(PostgresConfig):
     #: pool_size + max_overflow per worker, recycled after pool_recycle seconds; "auto": "null" for Aurora
     #: Serverless v2 that may pause (min capacity 0), else "queue"
     pool: Literal["auto", "null", "queue"] = "auto"
+    #: SQLAlchemy connections each worker keeps open
     pool_size: Annotated[int, Field(ge=1, le=100)] = 5
+    #: SQLAlchemy connections a worker may open beyond pool_size
     max_overflow: Annotated[int, Field(ge=0, le=100)] = 10
+    #: seconds after which a pooled connection is replaced
     pool_recycle: Annotated[int, Field(ge=30, le=86400)] = 300
 
     @property
@@ -214,19 +223,25 @@ class LoadBalancerConfig(Section):
 class AuthConfig(Section):
     """Sign-in on the load balancer (HTTPS only): a Cognito user pool mfprov makes, or your OIDC provider."""
 
+    #: "none", "cognito" (a user pool mfprov makes) or "oidc" (your identity provider); on the HTTPS listener
     type: Literal["none", "cognito", "oidc"] = "none"
     #: cognito: the hosted-UI domain prefix (unique in the region); default ``<prefix>-auth-<suffix>``
     cognito_domain: CognitoPrefix = None
     #: oidc: your provider's endpoints and the client registered for the ALB
     issuer: str = ""
+    #: oidc: your provider's authorization endpoint (https)
     authorization_endpoint: str = ""
+    #: oidc: your provider's token endpoint (https)
     token_endpoint: str = ""
+    #: oidc: your provider's user info endpoint (https)
     user_info_endpoint: str = ""
+    #: oidc: the client id registered with your provider
     client_id: str = ""
     #: oidc: the Secrets Manager secret holding the client secret (read when the listener is written, never kept)
     client_secret_arn: str = ""
     #: oidc: the JSON key of the secret that holds the client secret; unset: the whole secret string
     client_secret_key: str | None = None
+    #: oidc: the scopes asked for
     scope: str = "openid"
     #: seconds a sign-in lasts (AWS allows up to 7 days)
     session_timeout: Annotated[int, Field(ge=1, le=604800)] = 604800
@@ -295,10 +310,13 @@ class AutoscalingConfig(Section):
 
     #: 0 lets the service scale to zero tasks (nothing runs, nothing is billed for compute)
     min_tasks: Annotated[int, Field(ge=0, le=100)] = 1
+    #: the most server tasks autoscaling may run
     max_tasks: Annotated[int, Field(ge=0, le=100)] = 2
     #: keep the tasks' average CPU near this percentage; None: no policy (the count stays desired_count)
     cpu_target: Annotated[float, Field(gt=0, le=100)] | None = None
+    #: seconds between scale-in steps
     scale_in_cooldown: Annotated[int, Field(ge=0)] = 300
+    #: seconds between scale-out steps
     scale_out_cooldown: Annotated[int, Field(ge=0)] = 60
 
     @model_validator(mode="after")
@@ -334,7 +352,7 @@ class MlflowConfig(Section):
 
     # ------------------------------------------------------------- naming
 
-    def names(self, cfg: Config) -> MlflowNames:
+    def names(self, cfg: StackScope) -> MlflowNames:
         n = cfg.named
         return MlflowNames(
             bucket=self.artifacts.existing_bucket or self.artifacts.bucket_name or n("artifacts"),
@@ -358,13 +376,13 @@ class MlflowConfig(Section):
             cognito_domain=self.auth.cognito_domain or n("auth"),
         )
 
-    def bucket_name_for(self, cfg: Config) -> str | None:
+    def bucket_name_for(self, cfg: StackScope) -> str | None:
         """The artifact bucket's name when mfprov creates it (None: an existing bucket is used)."""
         if self.artifacts.existing_bucket is not None:
             return None
         return self.names(cfg).bucket
 
-    def derived_names(self, cfg: Config) -> list[tuple[str, str, int]]:
+    def derived_names(self, cfg: StackScope) -> list[tuple[str, str, int]]:
         """(what, name, AWS's length limit) of every name the stack derives from prefix and suffix; first the
         checks that need the rest of the config (the network, the names' other rules)."""
         self._check_with(cfg)
@@ -395,7 +413,7 @@ class MlflowConfig(Section):
             out += [("Cognito user pool", names.user_pool, 128), ("Cognito domain prefix", names.cognito_domain, 63)]
         return out
 
-    def _check_with(self, cfg: Config) -> None:
+    def _check_with(self, cfg: StackScope) -> None:
         net = cfg.network
         if net.workload_subnet_count < 2:
             raise ValueError(

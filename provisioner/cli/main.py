@@ -1,7 +1,7 @@
-"""``mfprov``: the command line. Presentation only; the work is in ``provisioner.app``.
+"""``mfprov``: the command line. Presentation only; the work is in ``provisioner.ops.app``.
 
 Progress, prompts and messages go to stderr, results (plan, drift, outputs, state, graph, ``--json``) to stdout,
-so both can be piped; piped, values are printed whole on plain lines (``provisioner.views``).
+so both can be piped; piped, values are printed whole on plain lines (``provisioner.cli.views``).
 Exit codes: 0 success / in sync, 1 error (for ``check``: a workload that cannot reach what it needs), 2 drift
 found (``drift`` only), 3 the plan would delete or replace a protected resource (``plan`` only; ``up`` refuses it).
 """
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from provisioner import sandbox
-from provisioner.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
-from provisioner.init_template import TEMPLATES, render_template
+from provisioner.cli.init_template import TEMPLATES, render_template
+from provisioner.sandbox import control as sandbox
+from provisioner.stacks.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
 from state.local import StateError
 
 
@@ -38,18 +38,20 @@ class _Later:
 
 
 if TYPE_CHECKING:
-    from provisioner import app as core
-    from provisioner import engine as _engine
-    from provisioner import graph as _graph
-    from provisioner import outputs as _outputs
-    from provisioner import plan as _plan
-    from provisioner import views
-    from provisioner.engine import DriftItem, Event
-    from provisioner.plan import Plan
+    from provisioner.cli import views
+    from provisioner.engine import graph as _graph
+    from provisioner.engine import outputs as _outputs
+    from provisioner.engine import plan as _plan
+    from provisioner.engine import reconcile as _engine
+    from provisioner.engine.plan import Plan
+    from provisioner.engine.reconcile import DriftItem, Event
+    from provisioner.ops import app as core
 else:
-    core = _Later("provisioner.app")
-    _engine, _graph, _outputs, _plan = (_Later(f"provisioner.{m}") for m in ("engine", "graph", "outputs", "plan"))
-    views = _Later("provisioner.views")
+    core = _Later("provisioner.ops.app")
+    _engine, _graph, _outputs, _plan = (
+        _Later(f"provisioner.engine.{m}") for m in ("reconcile", "graph", "outputs", "plan")
+    )
+    views = _Later("provisioner.cli.views")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -122,8 +124,8 @@ def _config_region(path: Path) -> str | None:
 
 
 def _explain_denied(message: str) -> str:
-    """An AWS refusal as "the credentials in use lack <action> on <resource>" (provisioner.permissions)."""
-    from provisioner.permissions import explain_denied
+    """An AWS refusal as "the credentials in use lack <action> on <resource>" (provisioner.ops.permissions)."""
+    from provisioner.ops.permissions import explain_denied
 
     return explain_denied(message)
 
@@ -171,7 +173,7 @@ def open_session(command: str, listener: Any, lock: bool = True) -> Any:
 
 def user_errors() -> tuple[type[Exception], ...]:
     """The errors a user can act on: said in one line, exit 1 (bugs keep their traceback)."""
-    from provisioner.session import RegionError
+    from provisioner.core.session import RegionError
 
     return (
         ConfigError, core.AwsAccessError, RegionError, StateError, _engine.EngineError, sandbox.SandboxError, ValueError
@@ -242,7 +244,7 @@ def calls_line(s: core.Session) -> str:
 
 
 def render_plan(plan: Plan, verbose: bool = False, refused: list[Any] | None = None) -> None:
-    """The plan is a result: on stdout, values whole (provisioner.views)."""
+    """The plan is a result: on stdout, values whole (provisioner.cli.views)."""
     views.render_plan(out, plan, refused or [], verbose)
 
 
@@ -397,7 +399,7 @@ def report_migration(m: Any, again: str) -> None:
 def migrate() -> None:
     """Migrate the metadata service's database schema: invoke the stack's migration Lambda and print its answer.
     Exit 0 when the schema is up to date afterwards, 1 when the Lambda failed or the schema is still behind."""
-    from provisioner.migrate import migrate as run_migration
+    from provisioner.ops.migrate import migrate as run_migration
 
     with open_session("migrate", Progress(quiet=True)) as s:
         m = run_migration(s)
@@ -612,7 +614,7 @@ def permissions(
     ] = None,
 ) -> None:
     """Print the least-privilege IAM policy that `up`, `drift` and `down` of this config need."""
-    from provisioner import permissions as perms
+    from provisioner.ops import permissions as perms
 
     ws = core.Workspace.open(OPTS.config)
     region = ws.config.region or perms.default_region()
@@ -638,7 +640,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Leave the sandbox running afterwards.")] = False,
 ) -> None:
     """The whole story in the sandbox: init, up, outputs, an out-of-band change, drift, repair, down."""
-    from provisioner.demo import run_demo
+    from provisioner.cli.demo import run_demo
 
     raise typer.Exit(run_demo(err, keep_sandbox=keep))
 

@@ -19,7 +19,7 @@ import boto3
 from rich.console import Console
 from rich.rule import Rule
 
-from provisioner import sandbox
+from provisioner.sandbox import control as sandbox
 
 
 def _mfprov(console: Console, workdir: Path, *args: str) -> int:

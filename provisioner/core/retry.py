@@ -21,7 +21,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from resources.base import error_code, error_message
+from provisioner.core.errors import error_code, error_message
 
 T = TypeVar("T")
 

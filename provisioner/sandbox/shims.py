@@ -2,7 +2,7 @@
 
 The sandbox is moto standing in for AWS; where moto leaves out a call or a field a stack relies on, a shim here
 does what AWS does. They are installed into the sandbox's moto server process only (``python -m
-provisioner.sandbox_server``) and by the tests that meet the same gaps; mfprov itself never imports them.
+provisioner.sandbox.server``) and by the tests that meet the same gaps; mfprov itself never imports them.
 
 - SageMaker: UpdateNotebookInstance (refused unless the notebook is Stopped or Failed, and never shrinking its
   volume) and UpdateNotebookInstanceLifecycleConfig are not implemented; CreateNotebookInstance drops
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.config_common import CERT_ARN
+from provisioner.stacks.config_common import CERT_ARN
 
 Patch = Callable[[Any, str, Any], None]
 
@@ -485,7 +485,7 @@ def iam_simulate_principal_policy(patch: Patch = setattr) -> None:
     from moto.iam.exceptions import NotFoundException
     from moto.iam.responses import IamResponse
 
-    from provisioner.sandbox_iam import Evaluator
+    from provisioner.sandbox.iam import Evaluator
 
     def documents(entity: Any) -> dict[str, Any]:
         docs: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from provisioner.graph import Blueprint, Concat, SecretOutput, has_unknown, resolve
+from provisioner.engine.graph import Blueprint, Concat, SecretOutput, has_unknown, resolve
 from resources.base import Ref
 from state.document import StateDocument
 from state.private import write_private

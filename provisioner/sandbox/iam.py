@@ -1,5 +1,5 @@
 """Identity-policy evaluation as AWS documents it: what the sandbox's IAM answers ``SimulatePrincipalPolicy`` with
-(``provisioner.sandbox_shims.iam_simulate_principal_policy``), and what the tests' IAM guard checks every call
+(``provisioner.sandbox.shims.iam_simulate_principal_policy``), and what the tests' IAM guard checks every call
 against (moto itself authorizes every call and ignores conditions).
 
 "Policy evaluation logic" (IAM User Guide): an explicit Deny in any applicable statement wins; otherwise one

@@ -1,11 +1,11 @@
 """The sandbox's moto server: moto's own server, with the shims that make it behave as AWS does where moto falls
-short (``provisioner.sandbox_shims``). Run by ``mfprov sandbox start``; the arguments are moto's."""
+short (``provisioner.sandbox.shims``). Run by ``mfprov sandbox start``; the arguments are moto's."""
 
 from __future__ import annotations
 
 import sys
 
-from provisioner import sandbox_shims
+from provisioner.sandbox import shims as sandbox_shims
 
 
 def main() -> None:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provisioner.engine import EngineError
+from provisioner.engine.reconcile import EngineError
 from resources.base import Observed, error_code, resource_type
 
 if TYPE_CHECKING:  # pragma: no cover
-    from provisioner.app import Session
+    from provisioner.ops.workspace import Session
 
 #: the addresses of the migration Lambda, the service and its task definition (provisioner/stacks/metadata_service)
 FUNCTION = "lambda.function.db_migrate"

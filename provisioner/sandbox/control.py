@@ -113,7 +113,7 @@ def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
     env.pop("AWS_ENDPOINT_URL", None)
     with open(log, "ab") as out:
         proc = _spawn(
-            [sys.executable, "-m", "provisioner.sandbox_server", "-H", HOST, "-p", str(chosen)],
+            [sys.executable, "-m", "provisioner.sandbox.server", "-H", HOST, "-p", str(chosen)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -155,7 +155,7 @@ def command_line(pid: int) -> list[str] | None:
 def is_our_server(info: SandboxInfo) -> bool:
     """Whether the record's pid is still the moto server mfprov started on that port (a pid can be reused)."""
     args = command_line(info.pid) or []
-    return "provisioner.sandbox_server" in args and str(info.port) in args
+    return "provisioner.sandbox.server" in args and str(info.port) in args
 
 
 def stop() -> bool:

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provisioner import permissions
-from provisioner.engine import Event
-from provisioner.graph import Node
-from provisioner.plan import CREATE, DELETE, REPLACE, UPDATE, Plan
+from provisioner.engine.graph import Node
+from provisioner.engine.plan import CREATE, DELETE, REPLACE, UPDATE, Plan
+from provisioner.engine.reconcile import Event
+from provisioner.ops import permissions
 
 if TYPE_CHECKING:
-    from provisioner.app import Session
-    from provisioner.engine import Unmanaged
+    from provisioner.engine.reconcile import Unmanaged
+    from provisioner.ops.workspace import Session
 
 #: operations only a delete makes; an `up` that deletes nothing does not need them
 DELETE_ONLY = ("Delete", "Release", "Deregister", "Terminate", "ScheduleKeyDeletion", "DELETE")
@@ -204,7 +204,7 @@ def check(s: Session, verbs_by_address: dict[str, set[str]]) -> None:
             )
         )
     if missing:
-        from provisioner.app import AwsAccessError
+        from provisioner.ops.workspace import AwsAccessError
 
         action, resource = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from provisioner.retry import DEFAULT_BUDGET, call_with_retry, wait_for
-from provisioner.session import ClientFactory
-from resources.base import TAG_ADDRESS, TAG_STACK, TAG_STACK_ID
+from provisioner.core.retry import DEFAULT_BUDGET, call_with_retry, wait_for
+from provisioner.core.session import ClientFactory
+from provisioner.core.tags import TAG_ADDRESS, TAG_STACK, TAG_STACK_ID
 
 T = TypeVar("T")
 _SHARED_LOCK = threading.Lock()
