@@ -1,4 +1,5 @@
-"""Every shell recipe of README.md runs as written (a project rule), read from the README when the test runs.
+"""Every shell recipe of README.md and of the pages under docs/ runs as written (a project rule), read from the
+files when the test runs.
 
 Each ```bash block runs in a folder of its own, with its own HOME and its own sandbox (a moto server on
 127.0.0.1), ``EDITOR=true``, a small ``flow.py`` when the recipe names one, and a terminal that answers "y" when a
@@ -33,7 +34,9 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+#: the pages whose ```bash blocks are recipes: the README and every page of docs/
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
 
 #: exact lines of the README that are not run here, and why (everything else of their block is)
@@ -43,6 +46,14 @@ CANNOT_RUN_HERE = {
         "environment that line makes"
     ),
     "python -m pytest": "runs the whole suite, this test included: it would run itself",
+    # docs/RELIABILITY.md: tests of this suite, with more rounds; the suite runs each of them already
+    "MFPROV_FAULT_SEEDS=16 python -m pytest -n 0 tests/reliability/test_faults.py -s": "a part of the suite",
+    "MFPROV_KILLS=25 python -m pytest -n 0 tests/e2e/test_kills.py -s -k sigkill": "a part of the suite",
+    'python -m pytest tests/reliability tests/unit/test_config_fuzz.py tests/stack -k "interrupted or lost_state or '
+    'damaged"': "a part of the suite",
+    "MFPROV_PREFLIGHT_PRESETS=personal,standard python -m pytest tests/iam/test_preflight.py   # every statement of both": (
+        "a part of the suite"
+    ),
     "METAFLOW_PROFILE=dev python flow.py run --with batch": (
         "runs each step as an AWS Batch job, in a container: the sandbox runs no container (its Batch marks a "
         "job done without running it)"
@@ -80,6 +91,7 @@ _PROFILE_WRITTEN = re.compile(r"--write-profile[ =]([\w-]+)")
 
 @dataclass(frozen=True)
 class Recipe:
+    page: str
     number: int
     heading: str
     text: str
@@ -96,12 +108,13 @@ class Recipe:
 
 
 def recipes() -> list[Recipe]:
-    text = README.read_text()
     found = []
-    for n, match in enumerate(_FENCE.finditer(text), 1):
-        before = re.sub(r"^```.*?^```", "", text[: match.start()], flags=re.S | re.M)  # a `# comment` is no heading
-        headings = re.findall(r"^#+ (.+)$", before, re.M)
-        found.append(Recipe(n, headings[-1] if headings else "", match.group(2)))
+    for page in PAGES:
+        text = page.read_text()
+        for n, match in enumerate(_FENCE.finditer(text), 1):
+            before = re.sub(r"^```.*?^```", "", text[: match.start()], flags=re.S | re.M)  # a `# comment` is no heading
+            headings = re.findall(r"^#+ (.+)$", before, re.M)
+            found.append(Recipe(page.name, n, headings[-1] if headings else "", match.group(2)))
     return found
 
 
@@ -182,7 +195,7 @@ def given(recipe: Recipe, env: dict[str, str], work: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     "recipe",
     [r for r in recipes() if r.runnable.replace(": not run here", "").strip()],
-    ids=lambda r: f"{r.number}-{re.sub(r'[^a-z0-9]+', '-', r.heading.lower()).strip('-')}",
+    ids=lambda r: f"{r.page}-{r.number}-{re.sub(r'[^a-z0-9]+', '-', r.heading.lower()).strip('-')}",
 )
 def test_the_readme_recipe_runs_as_written(recipe: Recipe, tmp_path: Path) -> None:
     env = _base_env(tmp_path)
@@ -201,11 +214,11 @@ def test_the_readme_recipe_runs_as_written(recipe: Recipe, tmp_path: Path) -> No
         os.close(master)
         subprocess.run([str(BIN / "mfprov"), "sandbox", "stop"], env=env, capture_output=True, timeout=60)
     said = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"README block {recipe.number} ({recipe.heading}) -> {proc.returncode}\n{said}"
+    assert proc.returncode == 0, f"{recipe.page} block {recipe.number} ({recipe.heading}) -> {proc.returncode}\n{said}"
     # `a && b` does not stop `bash -e` when `a` fails: an error line or a traceback anywhere is a failure too
     assert not re.search(r"^error:|Traceback \(most recent call last\)", said, re.M), said
 
 
-def test_every_line_not_run_here_is_still_in_the_readme() -> None:
+def test_every_line_not_run_here_is_still_in_the_docs() -> None:
     lines = {line.strip() for r in recipes() for line in r.text.splitlines()}
     assert set(CANNOT_RUN_HERE) <= lines, set(CANNOT_RUN_HERE) - lines
