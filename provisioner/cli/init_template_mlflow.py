@@ -119,6 +119,10 @@ scope = "openid"
 session_timeout = 604800    # seconds a sign-in lasts (at most 7 days)
 api_bypass_cidrs = []       # clients in these CIDRs (at most 3) reach the REST API (/api/*) without signing in:
                             # training jobs cannot do a browser sign-in
+basic_auth = false          # MLflow's own users: scripts pass MLFLOW_TRACKING_USERNAME/PASSWORD, also past the
+                            # sign-in; the admin's password is in a secret (see mfprov outputs, docs/mlflow-auth.md)
+# admin_username = "admin"  # basic_auth: the admin MLflow creates
+# default_permission = "READ"   # basic_auth: READ, EDIT, MANAGE or NO_PERMISSIONS on what others made
 
 [mlflow.dns]                # an optional Route 53 alias record for the load balancer
 zone_id = ""                # the hosted zone, e.g. "Z0123456789ABCDEFGHIJ"

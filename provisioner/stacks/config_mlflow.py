@@ -33,6 +33,11 @@ from provisioner.stacks.config_common import (
 OFFICIAL_IMAGE = "ghcr.io/mlflow/mlflow:v{version}-full"
 #: the first MLflow release published with a ``-full`` image
 FIRST_FULL_IMAGE = (3, 9, 0)
+#: the first MLflow release whose basic-auth app migrates its tables with a version table of its own
+#: (``alembic_version_auth``), so that its users may share the tracking store's database
+FIRST_SHARED_AUTH_DB = (3, 6, 0)
+#: what the container sets for basic auth (``mlflow.auth.basic_auth``), which ``server.extra_env`` may not
+BASIC_AUTH_ENV = ("MFPROV_", "MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_FLASK_SERVER_SECRET_KEY")
 #: an ALB listener rule may hold three values per condition and five in all (AWS's rule condition limits)
 MAX_CONDITION_VALUES = 3
 _ARN = re.compile(r"^arn:aws[a-z-]*:")
@@ -99,10 +104,11 @@ class ServerConfig(Section):
     @field_validator("extra_env")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        taken = sorted(k for k in v if k.startswith("MLFLOW_DB_") or k == "MLFLOW_BACKEND_STORE_URI")
+        taken = sorted(k for k in v if k.startswith(("MLFLOW_DB_", *BASIC_AUTH_ENV)) or k == "MLFLOW_BACKEND_STORE_URI")
         if taken:
             raise ValueError(
-                f"{', '.join(taken)}: mfprov sets the database connection itself (the password by reference)"
+                f"{', '.join(taken)}: mfprov sets the database connection and MLflow's basic auth itself (the "
+                "passwords by reference)"
             )
         return v
 
@@ -248,6 +254,24 @@ class AuthConfig(Section):
     #: clients in these CIDRs reach the REST API (/api/*) without signing in: training jobs and notebooks in the
     #: VPC, which cannot do a browser sign-in. At most 3 (an ALB rule condition holds 3 values).
     api_bypass_cidrs: Annotated[Cidrs, Field(max_length=MAX_CONDITION_VALUES)] = Field(default_factory=list)
+    basic_auth: bool = Field(
+        default=False,
+        description="Run MLflow's own basic-auth app (its users and permissions), so that scripts pass "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; with a sign-in on, requests carrying basic-auth "
+        "credentials go past it to MLflow, which checks them. The admin's password is generated into a Secrets "
+        "Manager secret of the stack (mfprov outputs says how to fetch it). Needs MLflow 3.6.0 or later, and HTTPS "
+        "on an internet-facing load balancer. See docs/mlflow-auth.md.",
+    )
+    admin_username: str = Field(
+        default="admin",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
+        description="basic_auth: the admin user MLflow creates at its first start; its password is the secret's.",
+    )
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = Field(
+        default="READ",
+        description="basic_auth: what every MLflow user may do with experiments and models others made (MLflow's "
+        "default_permission); a user always manages what they create.",
+    )
 
     @field_validator("client_secret_arn")
     @classmethod
@@ -275,6 +299,10 @@ class AuthConfig(Section):
             raise ValueError("cognito_domain applies to type = 'cognito' only")
         if self.type == "none" and self.api_bypass_cidrs:
             raise ValueError("api_bypass_cidrs lets clients past a sign-in; there is none (type = 'none')")
+        if not self.basic_auth:
+            given = sorted(self.model_fields_set & {"admin_username", "default_permission"})
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to basic_auth = true only")
         return self
 
 
@@ -348,6 +376,17 @@ class MlflowConfig(Section):
                 f"auth.type = {self.auth.type!r} signs users in on the HTTPS listener: set "
                 "load_balancer.certificate_arn (the ALB authenticates on HTTPS listeners only)"
             )
+        if self.auth.basic_auth:
+            if tuple(int(x) for x in s.version.split(".")) < FIRST_SHARED_AUTH_DB:
+                raise ValueError(
+                    f"auth.basic_auth needs MLflow 3.6.0 or later (server.version is {s.version}): earlier releases "
+                    "keep the users' tables without a version table of their own, unsafe beside the runs"
+                )
+            if not self.load_balancer.internal and not self.load_balancer.https:
+                raise ValueError(
+                    "auth.basic_auth on an internet-facing load balancer needs HTTPS (load_balancer.certificate_arn): "
+                    "every request carries a password"
+                )
         return self
 
     # ------------------------------------------------------------- naming
@@ -374,6 +413,7 @@ class MlflowConfig(Section):
             scaling_policy=n("cpu"),
             user_pool=n("users"),
             cognito_domain=self.auth.cognito_domain or n("auth"),
+            admin_secret=n("admin"),
         )
 
     def bucket_name_for(self, cfg: StackScope) -> str | None:
@@ -411,6 +451,8 @@ class MlflowConfig(Section):
             out.append(("scaling policy", names.scaling_policy, 256))
         if self.auth.type == "cognito":
             out += [("Cognito user pool", names.user_pool, 128), ("Cognito domain prefix", names.cognito_domain, 63)]
+        if self.auth.basic_auth:
+            out.append(("Secrets Manager secret", names.admin_secret, 512))
         return out
 
     def _check_with(self, cfg: StackScope) -> None:
@@ -483,3 +525,4 @@ class MlflowNames:
     scaling_policy: str
     user_pool: str
     cognito_domain: str
+    admin_secret: str

@@ -36,7 +36,7 @@ from typing import Any
 from provisioner.core.context import Facts
 from provisioner.engine.graph import Blueprint, Concat
 from provisioner.engine.outputs import add_user_command
-from provisioner.stacks import database, network
+from provisioner.stacks import database, mlflow_basic_auth, network
 from provisioner.stacks.config import Config
 from resources.base import Ref
 
@@ -127,6 +127,10 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         password_charset="urlsafe",
     )
     secret_arn = Ref(address="secretsmanager.secret.db", attr="arn")
+    # MLflow's own users (docs/mlflow-auth.md): the admin's password, generated like the database's
+    admin_arn = (
+        mlflow_basic_auth.add_secret(bp, names.admin_secret, auth.admin_username, key_arn) if auth.basic_auth else None
+    )
 
     # --- security groups: the ALB admits the allow-list, the server the ALB, the database the server
     allow = lb.allow_cidrs or [vpc_cidr]
@@ -276,6 +280,9 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             actions=[forward],
         )
         rules.append("elbv2.listener_rule.api")
+    if sign_in and admin_arn is not None:
+        # scripts cannot sign in either: their basic-auth requests go to MLflow, which checks the credentials
+        rules.append(mlflow_basic_auth.add_rule(bp, listener_arn, hosts, forward))
     # Only requests that name this server reach it (others get the listener's 404): the same names the
     # server's own Host check admits.
     bp.add(
@@ -310,7 +317,8 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         name=names.execution_role,
         description="ECS pulls the MLflow image, writes its logs and hands it the database password",
         assume_role_policy=trust,
-        inline_policies=_execution_policies(cfg, facts, names.log_group, secret_arn, key_arn),
+        inline_policies=_execution_policies(cfg, facts, names.log_group, secret_arn, key_arn)
+        | ({"mlflow_admin_secret": mlflow_basic_auth.execution_policy(admin_arn)} if admin_arn is not None else {}),
     )
     bp.add(
         "iam.role.ecs_task",
@@ -343,6 +351,14 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
     else:
         env.update(MLFLOW_SERVE_ARTIFACTS="false", MLFLOW_DEFAULT_ARTIFACT_ROOT=artifact_root)
     env.update(srv.extra_env)
+    # by reference: ECS fetches the password when the task starts; it is in no definition or state
+    secrets: dict[str, Any] = {"MLFLOW_DB_PASSWORD": Concat(secret_arn, ":password::")}
+    command = ENTRYPOINT
+    if admin_arn is not None:
+        basic = mlflow_basic_auth.container(auth.admin_username, auth.default_permission, admin_arn)
+        env.update(basic["environment"])
+        secrets.update(basic["secrets"])
+        command = mlflow_basic_auth.ENTRYPOINT
     bp.add(
         "ecs.task_definition.server",
         "ecs.task_definition",
@@ -357,10 +373,9 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
                 "name": CONTAINER,
                 "image": srv.image_uri,
                 "port_mappings": [srv.port],
-                "command": ["sh", "-c", ENTRYPOINT],
+                "command": ["sh", "-c", command],
                 "environment": env,
-                # by reference: ECS fetches the password when the task starts; it is in no definition or state
-                "secrets": {"MLFLOW_DB_PASSWORD": Concat(secret_arn, ":password::")},
+                "secrets": secrets,
                 "log_group": names.log_group,
                 "log_region": region,
                 "log_stream_prefix": "mlflow",
@@ -419,6 +434,17 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         "log_group": names.log_group,
         "region": region,
     }
+    if admin_arn is not None:
+        # how to fetch the admin's password, never the password itself
+        tracking_uri = bp.outputs["tracking_uri"]
+        bp.outputs |= {
+            "mlflow_admin_secret_arn": admin_arn,
+            "mlflow_admin_username": auth.admin_username,
+            "mlflow_password_command": mlflow_basic_auth.password_command(admin_arn, region),
+            "mlflow_script_env": mlflow_basic_auth.script_env(tracking_uri, auth.admin_username, admin_arn, region),
+            "mlflow_restart_command": f"aws ecs update-service --region {region} --cluster {names.cluster} "
+            f"--service {names.service} --force-new-deployment",
+        }
     if auth.type == "cognito":
         # users are invited into this pool (admin_create_user); nobody signs up
         bp.outputs["cognito_user_pool_id"] = Ref(address="cognito.user_pool.mlflow")
