@@ -195,6 +195,11 @@ class Resource(Generic[P]):
         (override) a change of value the type's API cannot make in place."""
         return field in self.replace_on
 
+    def update_renews_attrs(self, changes: set[str]) -> bool:
+        """Whether updating these fields gives the resource new attributes (an ECS task definition registers a new
+        revision, with a new ARN): then what refers to them is looked at again once the update is done."""
+        return False
+
     def not_compared(self, desired: Mapping[str, Any]) -> frozenset[str]:
         """The fields drift does not compare for this desired state: the behaviour fields, and whatever the
         desired state itself hands to something else (an autoscaled service's task count)."""

@@ -286,6 +286,9 @@ class TaskDefinition(Resource[TaskDefinitionProps]):
         ctx.created(props.family)
         return props.family
 
+    def update_renews_attrs(self, changes: set[str]) -> bool:
+        return bool(changes - {"tags"})  # a new revision: a new ARN for the service to run
+
     def update(
         self, ctx: NodeContext, id: str, props: TaskDefinitionProps, observed: Observed, changes: set[str]
     ) -> None:

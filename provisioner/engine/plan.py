@@ -160,7 +160,9 @@ def make_plan(
             actions.append(Action(address, node.kind, REPLACE, changes, obs.id))
         elif changes:
             actions.append(Action(address, node.kind, UPDATE, changes, obs.id))
-            known_attrs[address] = obs.attrs
+            if not rt.update_renews_attrs({c.field for c in changes}):
+                # else its referrers see "(known after apply)" and are updated once it is done
+                known_attrs[address] = obs.attrs
         else:
             actions.append(Action(address, node.kind, NOOP, [], obs.id))
             known_attrs[address] = obs.attrs
