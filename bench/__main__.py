@@ -20,10 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import figures
 from bench.harness import Measure, critical_path, run, write_config
 from bench.latency import LatencyModel
 
@@ -54,12 +54,6 @@ def lifecycle(
         out["drift"] = run(config, "drift")
     out["down"] = run(config, "down", model)
     return out
-
-
-def table(rows: list[list[Any]], head: list[str]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def cli_startup(runs: int = 5) -> float:
@@ -94,76 +88,56 @@ def main() -> int:
         finally:
             sandbox.stop()
     report["cli_startup_s"] = round(cli_startup(), 3)
-    print(f"\nCLI start-up (`python -m provisioner --help`, median of 5): {report['cli_startup_s']:.2f} s")
+    report.update(runs=args.runs, rtt_ms=args.rtt_ms, scale=args.scale, parallelism=args.parallelism)
+    print_tables(report, args)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if set(presets) == set(PRESET_STACKS) and args.parallelism == 8:
+        # a whole run with the documented settings is what the docs quote (a partial one is printed only)
+        figures.RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        for page in figures.update(report):
+            print(f"updated {page.relative_to(figures.ROOT)}", file=sys.stderr)
     return 0
 
 
 def measure(work: Path, presets: list[str], args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"presets": {}}
-    rows, call_rows, latency_rows = [], [], []
     for preset in presets:
         runs = [lifecycle(work, preset, i, parallelism=args.parallelism) for i in range(args.runs)]
         med = {c: statistics.median(r[c].wall for r in runs) for c in runs[0]}
         first = runs[0]
-        n = first["up"].resources
-        cells = [f"{med[c]:.2f} s / {first[c].total_calls} ({first[c].mutating})" for c in COMMANDS]
-        rows.append([preset, n, *cells])
-        drift = first["drift"]
-        call_rows.append([preset, "drift", f"{drift.total_calls / n:.2f}", fmt_services(drift.by_service)])
-        call_rows.append([preset, "up", f"{first['up'].total_calls / n:.2f}", fmt_services(first["up"].by_service)])
-        model = LatencyModel(rtt=args.rtt_ms / 1000, scale=args.scale)
-        slow = lifecycle(work, preset, 99, model, args.parallelism)
         entry: dict[str, Any] = {
-            "resources": n,
+            "resources": first["up"].resources,
             "median_wall_s": {c: round(v, 3) for c, v in med.items()},
-            "calls": {c: dict(first[c].calls) for c in first},
+            "calls": {c: dict(sorted(first[c].calls.items())) for c in first},
             "mutating_second_up": first["up again"].mutating,
         }
+        model = LatencyModel(rtt=args.rtt_ms / 1000, scale=args.scale)
+        slow = lifecycle(work, preset, 99, model, args.parallelism)
         for command in ("up", "down"):
             m = slow[command]
             durations = m.durations()
-            bound = critical_path(m.graph, durations) if m.graph is not None else 0.0
-            serial = sum(durations.values())
-            latency_rows.append(
-                [
-                    preset,
-                    command,
-                    f"{m.wall:.2f} s",
-                    f"{m.makespan:.2f} s",
-                    f"{bound:.2f} s",
-                    f"{(m.makespan / bound - 1) * 100:+.1f}%" if bound else "-",
-                    f"{serial:.2f} s",
-                    f"{serial / m.makespan:.1f}x" if m.makespan else "-",
-                ]
-            )
             entry[f"latency_{command}"] = {
                 "wall_s": round(m.wall, 3),
                 "makespan_s": round(m.makespan, 3),
-                "critical_path_s": round(bound, 3),
-                "serial_s": round(serial, 3),
+                "critical_path_s": round(critical_path(m.graph, durations) if m.graph is not None else 0.0, 3),
+                "serial_s": round(sum(durations.values()), 3),
             }
         report["presets"][preset] = entry
         print(f"measured {preset}", file=sys.stderr)
-
-    print(f"\n## Wall time (median of {args.runs}) / AWS calls (mutating), local moto server\n")
-    print(table(rows, ["preset", "resources", "up", "second up", "drift", "down"]))
-    print("\n## AWS calls per resource, by service (first run)\n")
-    print(table(call_rows, ["preset", "command", "calls per resource", "by service"]))
-    shape = f"{args.rtt_ms:.0f} ms per request, slow resources at 1/{args.scale:.0f} of their AWS time"
-    print(f"\n## Latency model: {shape}\n")
-    print(
-        table(
-            latency_rows,
-            ["preset", "command", "wall", "makespan", "critical path", "over bound", "one at a time", "speed-up"],
-        )
-    )
     return report
 
 
-def fmt_services(c: Counter[str]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in c.most_common())
+def print_tables(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """The same tables the docs quote, rendered by the same code (bench/figures.py)."""
+    print(f"\n## Wall time (median of {args.runs}) / AWS calls (mutating), local moto server\n")
+    print(figures.lifecycle(report))
+    print("## AWS calls per resource, by service (drift, first run)\n")
+    print(figures.calls(report))
+    shape = f"{args.rtt_ms:.0f} ms per request, slow resources at 1/{args.scale:.0f} of their AWS time"
+    print(f"## Latency model: {shape}\n")
+    print(figures.latency(report))
+    print(figures.startup(report))
 
 
 if __name__ == "__main__":
