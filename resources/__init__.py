@@ -23,6 +23,7 @@ SERVICES = (
     "cognito",
     "appscaling",
     "route53",
+    "budgets",
 )
 
 

@@ -27,6 +27,7 @@ from pydantic import field_validator
 from provisioner.core.policy import normalize_policy
 from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_code, is_not_found, register
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -224,6 +225,9 @@ class RestApi(_Api):
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: RestApiProps | None) -> None:
         ctx.call(ctx.client("apigateway").delete_rest_api, retry_on=BUSY, restApiId=id)
+
+    def monthly_cost(self, props: RestApiProps, where: Where) -> list[CostLine]:
+        return [usage_based("API requests")]
 
 
 # ------------------------------------------------------------- resource

@@ -18,6 +18,7 @@ from pydantic import model_validator
 
 from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, register
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -158,3 +159,6 @@ class Function(Resource[FunctionProps]):
             return True if not enis else f"{len(enis)} ENI(s) left"
 
         ctx.wait("its network interfaces released", enis_gone)
+
+    def monthly_cost(self, props: FunctionProps, where: Where) -> list[CostLine]:
+        return [usage_based("invocations and duration")]

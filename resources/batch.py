@@ -19,6 +19,7 @@ from pydantic import model_validator
 
 from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_message, register
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -358,6 +359,13 @@ class ComputeEnvironment(Resource[ComputeEnvironmentProps]):
         ctx.call(batch.delete_compute_environment, retry_on=_CE_STILL_USED, computeEnvironment=id)
         # Until DELETED, not just DELETING: a CE that loses its service role while deleting never finishes.
         ctx.wait("compute environment deleted", lambda: self._describe_until_deleted(ctx, id) is None)
+
+    def monthly_cost(self, props: ComputeEnvironmentProps, where: Where) -> list[CostLine]:
+        if props.min_vcpus and not props.compute_type.startswith("FARGATE"):
+            # instances kept at min_vcpus bill by the hour whatever runs; their type is Batch's choice
+            kept = f"{props.min_vcpus} vCPUs kept running (min_vcpus)"
+            return [CostLine(kept, None, "EC2 instance prices are not in the table")]
+        return [usage_based("instances or Fargate tasks while jobs run")]
 
 
 class JobQueueProps(Props):

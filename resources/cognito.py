@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_code, error_message, register
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -260,6 +261,9 @@ class UserPool(Resource[UserPoolProps]):
             cognito.update_user_pool(UserPoolId=id, **self._update_kw(pool, mfa, DeletionProtection="INACTIVE"))
         cognito.delete_user_pool(UserPoolId=id)
         ctx.wait("user pool deleted", lambda: self._describe(ctx, id) is None)
+
+    def monthly_cost(self, props: UserPoolProps, where: Where) -> list[CostLine]:
+        return [usage_based("monthly active users")]
 
 
 # -------------------------------------------------------- user pool client

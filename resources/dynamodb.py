@@ -15,6 +15,7 @@ from pydantic import model_validator
 
 from resources.base import Observed, Props, Resource, error_code, error_message, register, tag_dict, tag_list
 from resources.kms import describe_key
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -223,3 +224,6 @@ class Table(Resource[TableProps]):
         # With deletion protection on, DeleteTable refuses (ValidationException): that error is the answer.
         ctx.call(ctx.client("dynamodb").delete_table, retry_on=_TABLE_BUSY, TableName=id)
         ctx.wait("table deleted", lambda: self._describe(ctx, id) is None)
+
+    def monthly_cost(self, props: TableProps, where: Where) -> list[CostLine]:
+        return [usage_based("on-demand reads and writes, storage per GB")]

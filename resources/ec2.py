@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from provisioner.core.policy import normalize_policy
 from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, error_code, policy_json, register, tag_dict, tag_list
+from resources.pricing import CostLine, Where, hourly, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -599,6 +600,9 @@ class Eip(_Ec2Resource):
         # The NAT gateway that used it is deleted first, but lets go of the address only some time after.
         ctx.call(ctx.client("ec2").release_address, retry_on=EIP_HELD, AllocationId=id)
 
+    def monthly_cost(self, props: EipProps, where: Where) -> list[CostLine]:
+        return [hourly("public_ipv4", where.region, "public IPv4 address")]
+
 
 # ---------------------------------------------------------- NAT gateway
 
@@ -689,6 +693,10 @@ class NatGateway(_Ec2Resource):
             return True if now in ("absent", "deleted") else now
 
         ctx.wait(f"NAT gateway {id} deleted", deleted)
+
+    def monthly_cost(self, props: NatGatewayProps, where: Where) -> list[CostLine]:
+        # its public address bills on its ec2.eip
+        return [hourly("nat_gateway", where.region, "NAT gateway hours"), usage_based("NAT data processing per GB")]
 
 
 # --------------------------------------------------------- VPC endpoint
@@ -859,6 +867,15 @@ class VpcEndpoint(_Ec2Resource):
             return True if state in ("absent", "deleted") else state
 
         ctx.wait(f"VPC endpoint {id} deleted", deleted)
+
+    def monthly_cost(self, props: VpcEndpointProps, where: Where) -> list[CostLine]:
+        if props.endpoint_type != "Interface":
+            return []  # a Gateway endpoint (S3, DynamoDB) bills nothing
+        zones = len(props.subnet_ids)
+        return [
+            hourly("interface_endpoint", where.region, f"interface endpoint in {zones} zone(s)", count=zones),
+            usage_based("endpoint data processing per GB"),
+        ]
 
 
 # ------------------------------------------------------- security group

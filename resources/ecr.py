@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import field_validator, model_validator
 
 from resources.base import Observed, Props, Resource, arn_resource, error_code, register, tag_dict, tag_list
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -202,3 +203,6 @@ class Repository(Resource[RepositoryProps]):
                 f"repository {id} still holds images and force_delete is off: delete them yourself, or set "
                 "force_delete = true to let `down` delete the repository with every image in it"
             ) from None
+
+    def monthly_cost(self, props: RepositoryProps, where: Where) -> list[CostLine]:
+        return [usage_based("image storage per GB")]

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from resources.base import Observed, Props, Resource, arn_resource, error_code, error_message, register
+from resources.pricing import CostLine, Where, hourly
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -539,3 +540,15 @@ class Service(Resource[ServiceProps]):
             return True if status == "INACTIVE" else status
 
         ctx.wait("service INACTIVE", gone)
+
+    def monthly_cost(self, props: ServiceProps, where: Where) -> list[CostLine]:
+        task = where.props_of(props.task_definition)
+        if task is None:
+            return [CostLine("Fargate tasks", None, "the task definition's size is not known")]
+        vcpu, gb = int(task.get("cpu", "512")) / 1024, int(task.get("memory", "1024")) / 1024
+        arch, n = str(task.get("cpu_architecture", "X86_64")).lower(), props.desired_count
+        # an autoscaled service is counted at the count it is created with
+        return [
+            hourly(f"fargate_vcpu_{arch}", where.region, f"Fargate vCPU, {n} task(s) of {vcpu:g} vCPU", n * vcpu),
+            hourly(f"fargate_gb_{arch}", where.region, f"Fargate memory, {n} task(s) of {gb:g} GB", n * gb),
+        ]

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from resources.base import Observed, Props, Resource, error_code, error_message, register, tag_dict, tag_list
+from resources.pricing import CostLine, Where, hourly, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -332,6 +333,17 @@ class LoadBalancer(_Elb):
             self._set_attributes(ctx, id, {"deletion_protection.enabled": "false"})
             elb.delete_load_balancer(LoadBalancerArn=id)
         ctx.wait("load balancer deleted", lambda: self._describe(ctx, LoadBalancerArns=[id]) is None)
+
+    def monthly_cost(self, props: LoadBalancerProps, where: Where) -> list[CostLine]:
+        item = {"application": "alb", "network": "nlb"}.get(props.type, props.type)
+        lines = [hourly(item, where.region, f"{props.type} load balancer hours")]
+        # capacity units (LCU, NLCU) bill by traffic, new connections and rules evaluated: none while idle
+        unit = "LCU" if props.type == "application" else "NLCU"
+        lines.append(usage_based(f"{unit}-hours (capacity used by traffic)"))
+        if props.scheme == "internet-facing":
+            zones = len(props.subnets)
+            lines.append(hourly("public_ipv4", where.region, f"public IPv4 addresses, one per zone ({zones})", zones))
+        return lines
 
 
 # ------------------------------------------------------------ target group

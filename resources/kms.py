@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 
 from provisioner.core.policy import normalize_policy
 from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
+from resources.pricing import CostLine, Where, monthly, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import Facts, NodeContext
@@ -243,6 +244,9 @@ class Key(Resource[KeyProps]):
     @staticmethod
     def _state(ctx: NodeContext, id: str) -> str:
         return str(ctx.client("kms").describe_key(KeyId=id)["KeyMetadata"]["KeyState"])
+
+    def monthly_cost(self, props: KeyProps, where: Where) -> list[CostLine]:
+        return [monthly("kms_key", where.region, "customer managed key"), usage_based("KMS requests")]
 
 
 # --------------------------------------------------------------------------------------------- alias

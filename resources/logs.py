@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from resources.base import Observed, Props, Resource, arn_resource, register
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -96,3 +97,6 @@ class LogGroup(Resource[LogGroupProps]):
 
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: LogGroupProps | None) -> None:
         ctx.client("logs").delete_log_group(logGroupName=id)
+
+    def monthly_cost(self, props: LogGroupProps, where: Where) -> list[CostLine]:
+        return [usage_based("log ingestion and storage per GB")]

@@ -20,6 +20,7 @@ from pydantic import field_validator
 from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, is_not_found, register, tag_dict, tag_list
 from resources.kms import describe_key
+from resources.pricing import CostLine, Where, hourly, monthly, usage_based
 from resources.secretsmanager import read_password
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -565,6 +566,18 @@ class DbInstance(Resource[DbInstanceProps]):
         # Gone, not just "deleting": the subnet group, security group and key cannot go before.
         ctx.wait("DB instance deleted", lambda: _describe_instance(ctx, id, deleting=True) is None)
 
+    def monthly_cost(self, props: DbInstanceProps, where: Where) -> list[CostLine]:
+        # Multi-AZ keeps a standby: twice the instance hours and the storage
+        copies, az = (2, "Multi-AZ") if props.multi_az else (1, "Single-AZ")
+        cls, gb = props.instance_class, props.allocated_storage * copies
+        if props.engine != "postgres":
+            return [CostLine(f"{cls} instance hours", None, f"no price for engine {props.engine} in the table")]
+        return [
+            hourly("rds_postgres", where.region, f"{cls} instance hours, {az}", count=copies, size=cls),
+            monthly(f"rds_{props.storage_type}_storage", where.region, f"{props.storage_type} storage, {gb} GB", gb),
+            usage_based("backup storage beyond the database's size"),
+        ]
+
 
 class DbClusterProps(Props):
     """An Aurora cluster; its instances are ``rds.db_cluster_instance`` nodes."""
@@ -805,6 +818,10 @@ class DbCluster(Resource[DbClusterProps]):
         # Gone, not just "deleting": the subnet group, security group and key cannot go before.
         ctx.wait("DB cluster deleted", lambda: self._describe(ctx, id, deleting=True) is None)
 
+    def monthly_cost(self, props: DbClusterProps, where: Where) -> list[CostLine]:
+        # capacity bills on the cluster's instances; storage by the GB the database holds, not allocated
+        return [usage_based("Aurora storage per GB stored, and I/O")]
+
 
 class DbClusterInstanceProps(Props):
     identifier: str
@@ -869,3 +886,15 @@ class DbClusterInstance(Resource[DbClusterInstanceProps]):
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: DbClusterInstanceProps | None) -> None:
         ctx.client("rds").delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
         ctx.wait("DB instance deleted", lambda: _describe_instance(ctx, id, deleting=True) is None)
+
+    def monthly_cost(self, props: DbClusterInstanceProps, where: Where) -> list[CostLine]:
+        cls = props.instance_class
+        if cls != "db.serverless":
+            return [hourly("aurora_postgres", where.region, f"{cls} instance hours", size=cls)]
+        cluster = where.props_of(props.cluster_identifier) or {}
+        acus = cluster.get("serverless_min_capacity")
+        if acus is None:
+            return [CostLine("Serverless v2 minimum capacity", None, "the cluster's minimum capacity is not known")]
+        if not acus:
+            return [CostLine("Serverless v2 capacity", 0.0, "minimum 0 ACUs: it pauses while idle")]
+        return [hourly("aurora_acu", where.region, f"Serverless v2 minimum capacity, {acus:g} ACUs", count=acus)]

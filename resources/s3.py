@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field, field_validator, model_validator
 
 from resources.base import Observed, Props, Resource, error_code, register, tag_dict, tag_list
+from resources.pricing import CostLine, Where, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -370,3 +371,6 @@ class Bucket(Resource[BucketProps]):
                 # Something wrote to it while it was being emptied: empty it again.
                 if error_code(err) != "BucketNotEmpty" or attempt == 2:
                     raise
+
+    def monthly_cost(self, props: BucketProps, where: Where) -> list[CostLine]:
+        return [usage_based("storage per GB (old versions too) and requests")]

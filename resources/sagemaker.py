@@ -34,6 +34,7 @@ from resources.base import (
     tag_dict,
     tag_list,
 )
+from resources.pricing import CostLine, Where, hourly
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -385,3 +386,8 @@ class NotebookInstance(_SageMaker):
             ctx.call(ctx.client("sagemaker").delete_notebook_instance, retry_on=_MOVING, NotebookInstanceName=id)
 
         ctx.wait(f"notebook instance {id} deleted", lambda: self._describe(ctx, id) is None)
+
+    def monthly_cost(self, props: NotebookInstanceProps, where: Where) -> list[CostLine]:
+        # billed while InService, as mfprov leaves it; a stopped notebook bills only its volume (not counted)
+        kind = props.instance_type
+        return [hourly("sagemaker_notebook", where.region, f"{kind} notebook instance hours", size=kind)]

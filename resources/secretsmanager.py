@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from resources.base import Observed, Props, Resource, register, tag_dict, tag_list
+from resources.pricing import CostLine, Where, monthly, usage_based
 
 if TYPE_CHECKING:  # pragma: no cover
     from provisioner.core.context import NodeContext
@@ -165,3 +166,6 @@ class Secret(Resource[SecretProps]):
         # `down` could not create it again. The database it belongs to is deleted (or snapshotted) first,
         # so nothing still needs it.
         ctx.client("secretsmanager").delete_secret(SecretId=id, ForceDeleteWithoutRecovery=True)
+
+    def monthly_cost(self, props: SecretProps, where: Where) -> list[CostLine]:
+        return [monthly("secret", where.region, "secret"), usage_based("API calls")]

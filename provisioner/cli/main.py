@@ -46,8 +46,10 @@ if TYPE_CHECKING:
     from provisioner.engine.plan import Plan
     from provisioner.engine.reconcile import DriftItem, Event
     from provisioner.ops import app as core
+    from provisioner.ops import cost as costs
 else:
     core = _Later("provisioner.ops.app")
+    costs = _Later("provisioner.ops.cost")
     _engine, _graph, _outputs, _plan = (
         _Later(f"provisioner.engine.{m}") for m in ("reconcile", "graph", "outputs", "plan")
     )
@@ -307,10 +309,13 @@ def plan(
     with open_session("plan", Progress(quiet=True), lock=False) as s:
         p = core.save_plan(s, out_file) if out_file else core.plan(s)
         refused = s.runner.protected_changes(p)
+        change = costs.plan_change(s.state, s.blueprint, s.facts.region)
         if as_json:
-            sys.stdout.write(json.dumps(views.plan_json(s.state.stack, p, refused), indent=2, default=repr) + "\n")
+            doc = views.plan_json(s.state.stack, p, refused, monthly_cost=change.to_json())
+            sys.stdout.write(json.dumps(doc, indent=2, default=repr) + "\n")
         else:
             render_plan(p, verbose, refused)
+            out.print(change.line(), markup=False)
         err.print(f"[dim]{s.elapsed:.1f}s, {calls_line(s)}[/dim]")
     if refused:
         err.print(
@@ -319,6 +324,31 @@ def plan(
             "protection deliberately with `mfprov state unprotect ADDRESS`."
         )
         raise typer.Exit(views.EXIT_PROTECTED)
+
+
+@cli.command()
+@guarded
+def cost(
+    region: Annotated[str | None, typer.Option(help="Price the stack in this region (default: the stack's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The estimate as JSON on stdout (mfprov.cost/1).")] = False,
+) -> None:
+    """The stack's monthly cost while idle, per resource, from the config alone (no AWS call: before `up` too).
+    On-demand list prices of the AWS price pages, of the date shown; what bills by use shows $0 (docs/cost.md)."""
+    from provisioner.core.session import resolve_region
+    from provisioner.ops import cost as costs
+
+    cfg = core.Workspace.open(OPTS.config).config
+    where = resolve_region(region or cfg.region)
+    est = costs.of_blueprint(costs.offline_blueprint(cfg, where), where)
+    if as_json:
+        sys.stdout.write(json.dumps(costs.to_json(cfg.name, est), indent=2) + "\n")
+        return
+    title = f"Monthly cost of stack {cfg.name!r} while idle in {where} (USD; AWS list prices of {costs.PRICES_DATE})"
+    views.show_table(out, ["ADDRESS", "TYPE", "WHAT BILLS", "USD/MONTH"], costs.rows(est), title=title)
+    out.print(f"Total: ${est.usd_month:,.2f} a month while idle", markup=False)
+    if est.unpriced:
+        err.print(f"Not in the total, no price in the table: {'; '.join(est.unpriced)}", markup=False)
+    err.print(f"{len(est.free)} other resource(s) bill nothing (IAM roles, security groups, subnets, routes...).")
 
 
 @cli.command()

@@ -90,8 +90,12 @@ def render_plan(console: Console, plan: Plan, refused: Sequence[Action] = (), ve
     )
 
 
-def plan_json(stack: str, plan: Plan, refused: Sequence[Action]) -> dict[str, Any]:
+def plan_json(
+    stack: str, plan: Plan, refused: Sequence[Action], monthly_cost: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``plan --json``; ``monthly_cost``: the idle monthly cost before and after (``provisioner.ops.cost``)."""
     refused_at = {a.address for a in refused}
+    cost = {"monthly_cost": monthly_cost} if monthly_cost is not None else {}
     return {
         "schema": PLAN_SCHEMA,
         "stack": stack,
@@ -119,6 +123,7 @@ def plan_json(stack: str, plan: Plan, refused: Sequence[Action]) -> dict[str, An
             for a in plan.changes
         ],
         "unmanaged": plan.unmanaged,
+        **cost,
     }
 
 

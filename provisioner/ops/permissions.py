@@ -159,6 +159,7 @@ _ALARMS = _arn("cloudwatch", "alarm:TargetTracking-*")
 SERVICES_USED = (
     "ec2", "iam", "kms", "s3", "dynamodb", "batch", "apigateway", "lambda", "logs", "secretsmanager", "rds", "elbv2",
     "ecs", "ecr", "sagemaker", "cognito-idp", "application-autoscaling", "route53", "resourcegroupstaggingapi", "sts",
+    "budgets",
 )  # fmt: skip
 
 #: per resource kind: what its hooks' calls are authorized as. A test fails when a registered kind has no entry.
@@ -684,6 +685,20 @@ KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
             (_arn("route53", "hostedzone/{zone_id}", regional=False, account=False),),
         ),
         Grant(("route53:GetChange",), (_arn("route53", "change/*", regional=False, account=False),)),
+    ),
+    # --- Budgets (by name; an account's, no region). CreateBudget/UpdateBudget/DeleteBudget and the notification
+    # calls authorize as ModifyBudget, the Describe calls as ViewBudget; ResourceTags on create need TagResource
+    "budgets.budget": (
+        Grant(
+            (
+                "budgets:ModifyBudget",
+                "budgets:ViewBudget",
+                "budgets:ListTagsForResource",
+                "budgets:TagResource",
+                "budgets:UntagResource",
+            ),
+            (_arn("budgets", "budget/{name}", regional=False),),
+        ),
     ),
 }
 

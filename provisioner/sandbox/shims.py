@@ -24,6 +24,8 @@ provisioner.sandbox.server``) and by the tests that meet the same gaps; mfprov i
 - RDS: ModifyDBInstance and ModifyDBCluster move to a new major EngineVersion without AllowMajorVersionUpgrade,
   which AWS refuses (``rds_major_upgrade``).
 - IAM: SimulatePrincipalPolicy is not implemented (``iam_simulate_principal_policy``).
+- Budgets: CreateBudget drops ResourceTags; ListTagsForResource, TagResource, UntagResource, UpdateBudget and
+  DescribeSubscribersForNotification are not implemented (``budgets``).
 """
 
 from __future__ import annotations
@@ -565,8 +567,81 @@ class _Managed:
         self.managed_policies = {policy.arn: policy}
 
 
+def budgets(patch: Patch = setattr) -> None:
+    """Budgets as AWS documents it where moto 5.2 has nothing: CreateBudget keeps its ``ResourceTags``, and
+    ListTagsForResource, TagResource, UntagResource, UpdateBudget and DescribeSubscribersForNotification answer.
+
+    https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_CreateBudget.html
+    (ResourceTags), API_budgets_ListTagsForResource.html, API_budgets_TagResource.html,
+    API_budgets_UntagResource.html, API_budgets_UpdateBudget.html (NewBudget replaces the budget of its
+    BudgetName; NotFoundException when there is none), API_budgets_DescribeSubscribersForNotification.html.
+    """
+    import json
+
+    from moto.budgets.exceptions import NotFoundException
+    from moto.budgets.models import Budget
+    from moto.budgets.responses import BudgetsResponse
+
+    created = BudgetsResponse.create_budget
+
+    def budget_named(self: BudgetsResponse, account: str, name: str) -> Budget:
+        found = self.backend.budgets[account].get(name)
+        if found is None:
+            raise NotFoundException(f"Unable to get budget: {name} - the budget doesn't exist.")
+        return found
+
+    def by_arn(self: BudgetsResponse) -> Budget:
+        # arn:<partition>:budgets::<account>:budget/<name>
+        arn = str(self._get_param("ResourceARN"))
+        account, _, name = arn.split(":", 4)[-1].partition(":budget/")
+        return budget_named(self, account, name)
+
+    def create_budget(self: BudgetsResponse) -> str:
+        answer = created(self)
+        budget = budget_named(self, self._get_param("AccountId"), self._get_param("Budget")["BudgetName"])
+        budget.tags = {t["Key"]: t["Value"] for t in self._get_param("ResourceTags") or []}  # type: ignore[attr-defined]
+        return str(answer)
+
+    def list_tags_for_resource(self: BudgetsResponse) -> str:
+        tags = getattr(by_arn(self), "tags", {})
+        return json.dumps({"ResourceTags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+
+    def tag_resource(self: BudgetsResponse) -> str:
+        budget = by_arn(self)
+        new = {t["Key"]: t["Value"] for t in self._get_param("ResourceTags") or []}
+        budget.tags = {**getattr(budget, "tags", {}), **new}  # type: ignore[attr-defined]
+        return "{}"
+
+    def untag_resource(self: BudgetsResponse) -> str:
+        budget = by_arn(self)
+        gone = set(self._get_param("ResourceTagKeys") or [])
+        budget.tags = {k: v for k, v in getattr(budget, "tags", {}).items() if k not in gone}  # type: ignore[attr-defined]
+        return "{}"
+
+    def update_budget(self: BudgetsResponse) -> str:
+        new = dict(self._get_param("NewBudget"))
+        budget = budget_named(self, self._get_param("AccountId"), new["BudgetName"])
+        budget.budget.update(new)
+        return "{}"
+
+    def describe_subscribers_for_notification(self: BudgetsResponse) -> str:
+        budget = budget_named(self, self._get_param("AccountId"), self._get_param("BudgetName"))
+        wanted = self._get_param("Notification")
+        for n in budget.notifications:
+            if n.details == wanted:
+                return json.dumps({"Subscribers": n.subscribers})
+        raise NotFoundException("Unable to describe subscribers: the notification doesn't exist.")
+
+    patch(BudgetsResponse, "create_budget", create_budget)
+    patch(BudgetsResponse, "list_tags_for_resource", list_tags_for_resource)
+    patch(BudgetsResponse, "tag_resource", tag_resource)
+    patch(BudgetsResponse, "untag_resource", untag_resource)
+    patch(BudgetsResponse, "update_budget", update_budget)
+    patch(BudgetsResponse, "describe_subscribers_for_notification", describe_subscribers_for_notification)
+
+
 def install(patch: Patch = setattr) -> None:
     shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states,
-             rds_major_upgrade, ec2_launch_template_tags, iam_simulate_principal_policy)  # fmt: skip
+             rds_major_upgrade, ec2_launch_template_tags, iam_simulate_principal_policy, budgets)  # fmt: skip
     for shim in shims:
         shim(patch)

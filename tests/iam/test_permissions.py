@@ -399,7 +399,8 @@ def test_a_refusal_is_said_as_what_is_missing(message: str, said: str) -> None:
 
 
 #: IAM actions that are no API operation of their own (permission-only actions, S3's own names for its calls)
-NOT_OPERATIONS = {"iam:PassRole"}
+#: Budgets authorizes its calls as these two (Service Authorization Reference, "Amazon Budget Service")
+NOT_OPERATIONS = {"iam:PassRole", "budgets:ModifyBudget", "budgets:ViewBudget"}
 
 
 def test_every_granted_action_is_an_operation_of_its_service() -> None:
