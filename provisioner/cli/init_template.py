@@ -136,8 +136,6 @@ trusted_principals = []     # account ids or IAM ARNs that may assume it; empty:
 certificate_arn = ""        # an ACM certificate ARN for your UI's domain; empty: no UI
 allow_cidrs = []            # who may reach it (443, and 80 which redirects); required with a certificate
 internal = false            # true: an internal load balancer, reachable from the VPC only
-cognito = true              # sign-in through a Cognito user pool (you create the users) before the UI
-# cognito_domain = "my-metaflow-ui"   # the sign-in page's prefix; default <prefix>-ui-<suffix>
 public_domain = ""          # the DNS name you point at the load balancer (e.g. metaflow.example.com)
 # ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # backend_image = "..."     # default: the metadata service's image
@@ -151,6 +149,24 @@ desired_count = 1
 [ui.extra_backend_env]      # extra environment of the UI backend
 
 [ui.extra_static_env]       # extra environment of the static UI
+
+[ui.auth]                   # sign-in before anything reaches the UI (docs/ui-sign-in.md)
+type = "cognito"            # "cognito": a user pool mfprov makes (you invite the users); "oidc": your own
+                            # identity provider (Okta, Entra ID, Google...); "none": no sign-in
+# cognito_domain = "my-metaflow-ui"   # cognito: the sign-in page's prefix; default <prefix>-ui-<suffix>
+# issuer = "https://idp.example.com"  # oidc: the provider and the client registered for the load balancer
+# authorization_endpoint = "https://idp.example.com/authorize"
+# token_endpoint = "https://idp.example.com/token"
+# user_info_endpoint = "https://idp.example.com/userinfo"
+# client_id = "..."
+# client_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:metaflow-ui-oidc"   # read, never kept
+# client_secret_key = "client_secret"  # its JSON key; unset: the whole secret string
+scope = "openid"
+session_timeout = 604800    # seconds a sign-in lasts (at most 7 days)
+
+[ui.dns]                    # an optional Route 53 alias record for the UI's load balancer
+zone_id = ""                # the hosted zone, e.g. "Z0123456789ABCDEFGHIJ"
+record_name = ""            # e.g. "metaflow.example.com"; the UI's URL then uses it
 
 [timeouts]                  # seconds a resource kind may take to become ready
 # "batch.compute_environment" = 900

@@ -15,14 +15,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from provisioner.stacks.config_common import (
-    BudgetConfig,
     CertificateArn,
     Cidrs,
     CognitoPrefix,
+    DnsConfig,
     FargateCpu,
     LogRetention,
     PostgresConfig,
     Section,
+    SignInConfig,
     bucket_name_problem,
     cognito_prefix,
     fargate_size,
@@ -546,9 +547,21 @@ class UserRoleConfig(Section):
         return v
 
 
+class UiSignInConfig(SignInConfig):
+    """The UI's sign-in: the same keys and checks as MLflow's ``[mlflow.auth]``, Cognito unless told otherwise
+    (as the UI has always been)."""
+
+    type: Literal["none", "cognito", "oidc"] = Field(
+        default="cognito",
+        description='"cognito" (a user pool mfprov makes; you invite the users), "oidc" (your own identity '
+        'provider: Okta, Entra ID, Google...) or "none"; see docs/ui-sign-in.md',
+    )
+
+
 class UiConfig(Section):
     """The Metaflow UI (presets standard and full): an HTTPS ALB in front of the UI backend and the static UI on
-    Fargate, with Cognito sign-in. On only when certificate_arn is set."""
+    Fargate, with sign-in through Cognito or your own OIDC provider, and an optional Route 53 record. On only
+    when certificate_arn is set."""
 
     #: an ACM (or IAM server) certificate ARN for the HTTPS listener; empty: no UI
     certificate_arn: CertificateArn = ""
@@ -556,10 +569,14 @@ class UiConfig(Section):
     internal: bool = False
     #: CIDRs allowed to reach the ALB (443, and 80 which redirects to 443); required with the UI
     allow_cidrs: Cidrs = Field(default_factory=list)
-    #: sign-in through a Cognito user pool (admin-created users) before anything reaches the UI
-    cognito: bool = True
-    #: the Cognito hosted-UI domain prefix (unique in the region); default ``<prefix>-ui-<suffix>``
-    cognito_domain: CognitoPrefix = None
+    cognito: bool | None = Field(
+        default=None,
+        description="the older form of auth.type: true is 'cognito', false is 'none' (after validation, whether "
+        "the sign-in is Cognito's); give auth.type instead",
+    )
+    cognito_domain: CognitoPrefix = Field(
+        default=None, description="the older name of auth.cognito_domain; default ``<prefix>-ui-<suffix>``"
+    )
     #: the DNS name you point at the ALB (a callback URL of the sign-in); empty: the ALB's own name only
     public_domain: str = ""
     #: the HTTPS listener's security policy; None: mfprov's default (TLS 1.2 and 1.3)
@@ -589,6 +606,41 @@ class UiConfig(Section):
         if v is not None and not re.fullmatch(r"ELBSecurityPolicy-[A-Za-z0-9-]+", v):
             raise ValueError(f"{v!r} is not an ELB security policy like ELBSecurityPolicy-TLS13-1-2-2021-06")
         return v
+
+    auth: UiSignInConfig = Field(
+        default_factory=UiSignInConfig,
+        description="sign-in before anything reaches the UI (the static UI and /api/* alike)",
+    )
+    dns: DnsConfig = Field(
+        default_factory=DnsConfig,
+        description="an optional Route 53 alias record for the UI's load balancer; the UI's URL then uses it",
+    )
+
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> UiConfig:
+        """``cognito`` and ``cognito_domain`` are the older keys of ``auth``: either form may choose, not both
+        differently. Afterwards both forms hold the same answer."""
+        auth = self.auth
+        older: dict[bool, Literal["cognito", "none"]] = {True: "cognito", False: "none"}
+        if self.cognito is not None:
+            if "type" in auth.model_fields_set and auth.type != older[self.cognito]:
+                raise ValueError(
+                    f"cognito = {str(self.cognito).lower()} and auth.type = {auth.type!r} choose two sign-ins: "
+                    "give auth.type only (cognito is its older form)"
+                )
+            auth.type = older[self.cognito]
+        if None not in (self.cognito_domain, auth.cognito_domain) and self.cognito_domain != auth.cognito_domain:
+            raise ValueError("cognito_domain and auth.cognito_domain differ: give auth.cognito_domain only")
+        domain = auth.cognito_domain or self.cognito_domain
+        if auth.type != "cognito" and domain is not None:
+            raise ValueError("cognito_domain applies to type = 'cognito' only")
+        self.cognito, self.cognito_domain, auth.cognito_domain = auth.type == "cognito", domain, domain
+        if self.dns.enabled and self.public_domain and self.public_domain != self.dns.record_name:
+            raise ValueError(
+                f"dns.record_name {self.dns.record_name!r} and public_domain {self.public_domain!r} differ: the UI "
+                "has one name, the record's; drop public_domain"
+            )
+        return self
 
     @field_validator("public_domain")
     @classmethod
@@ -669,10 +721,6 @@ class Config(Section):
     #: stack "mlflow" only
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     state: StateConfig = Field(default_factory=StateConfig)
-    budget: BudgetConfig = Field(
-        default_factory=BudgetConfig,
-        description="An optional AWS Budgets alarm on the account's monthly cost, kept with the stack (docs/cost.md).",
-    )
 
     @field_validator("name")
     @classmethod
@@ -806,7 +854,15 @@ class Config(Section):
         if not self.ui.allow_cidrs:
             raise ValueError(
                 "ui.allow_cidrs is empty: say who may reach the UI (e.g. your office's CIDR, or 0.0.0.0/0 with "
-                "ui.cognito = true), or the load balancer admits nobody"
+                "a sign-in, ui.auth), or the load balancer admits nobody"
+            )
+        net = self.network
+        if self.ui.auth.type != "none" and self.ui.internal and net.create and not net.is_private:
+            # an internal ALB's nodes have private addresses only: the internet gateway does not carry them
+            raise ValueError(
+                f"ui.auth.type = {self.ui.auth.type!r} on an internal load balancer: it must reach the identity "
+                "provider's token endpoint, which needs a NAT gateway: set network.private = true, or "
+                "ui.internal = false"
             )
 
     # ------------------------------------------------------------- features

@@ -1,5 +1,6 @@
-"""What every stack's config shares: the section base, the PostgreSQL settings, and the checks of CIDRs,
-certificate ARNs and Cognito domain prefixes."""
+"""What every stack's config shares: the section base, the PostgreSQL settings, the checks of CIDRs,
+certificate ARNs and Cognito domain prefixes, and a load balancer's sign-in and Route 53 record (the MLflow
+server's and the Metaflow UI's)."""
 
 from __future__ import annotations
 
@@ -205,36 +206,6 @@ class PostgresConfig(Section):
         return self.serverless and self.serverless_min_capacity == 0
 
 
-class BudgetConfig(Section):
-    """An AWS Budgets cost budget for the account, managed with the stack (docs/cost.md)."""
-
-    monthly_usd: Annotated[float, Field(gt=0)] | None = Field(
-        default=None,
-        description="Monthly cost budget in USD. When set, mfprov keeps an AWS Budgets budget named "
-        "`<prefix>-budget-<suffix>` that emails `budget.emails` when the month's actual spend passes 80% of it "
-        "and when the month's forecast passes 100%. Unset: no budget.",
-    )
-    emails: list[str] = Field(
-        default_factory=list,
-        max_length=10,
-        description="The addresses the budget's alarms email (1 to 10; AWS allows 10 per notification).",
-    )
-
-    @field_validator("emails")
-    @classmethod
-    def _emails(cls, v: list[str]) -> list[str]:
-        bad = [e for e in v if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e)]
-        if bad:
-            raise ValueError(f"not an email address: {', '.join(bad)}")
-        return v
-
-    @model_validator(mode="after")
-    def _someone_to_tell(self) -> BudgetConfig:
-        if self.monthly_usd is not None and not self.emails:
-            raise ValueError("budget.monthly_usd needs at least one address in budget.emails to send the alarm to")
-        return self
-
-
 class NetworkFacts(Protocol):
     """What a stack's own section checks of the network section."""
 
@@ -253,3 +224,101 @@ class StackScope(Protocol):
     @property
     def network(self) -> NetworkFacts: ...
     def named(self, middle: str) -> str: ...
+
+
+# ------------------------------------------------------------- sign-in and DNS of a load balancer (MLflow, the UI)
+
+#: a DNS name as an ALB host-header condition takes it: labels of letters, digits, '-' (and wildcards * ?), a
+#: dot at least, letters only after the last one, 128 characters at most
+_LABEL = r"[a-z0-9*?](?:[a-z0-9*?-]{0,61}[a-z0-9*?])?"
+DNS_NAME = re.compile(rf"^(?=.{{1,128}}$){_LABEL}(?:\.{_LABEL})*\.[a-z]+$")
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+#: the OIDC keys, all required with type = "oidc"; the first four are URLs
+OIDC_KEYS = ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "client_id",
+             "client_secret_arn")  # fmt: skip
+
+
+class SignInConfig(Section):
+    """Sign-in on the load balancer (HTTPS only): a Cognito user pool mfprov makes, or your OIDC provider."""
+
+    type: Literal["none", "cognito", "oidc"] = Field(
+        default="none",
+        description="none; cognito: a user pool mfprov makes (you invite the users); oidc: your own identity "
+        "provider (Okta, Entra ID, Google...)",
+    )
+    cognito_domain: CognitoPrefix = Field(
+        default=None,
+        description="cognito: the hosted-UI domain prefix (unique in the region); default "
+        "``<prefix>-auth-<suffix>`` for MLflow, ``<prefix>-ui-<suffix>`` for the UI",
+    )
+    issuer: str = Field(default="", description="oidc: the provider's issuer URL (https://)")
+    authorization_endpoint: str = Field(default="", description="oidc: the provider's authorization endpoint")
+    token_endpoint: str = Field(default="", description="oidc: the provider's token endpoint")
+    user_info_endpoint: str = Field(default="", description="oidc: the provider's user info endpoint")
+    client_id: str = Field(default="", description="oidc: the client id of the app registered for the load balancer")
+    client_secret_arn: str = Field(
+        default="",
+        description="oidc: the Secrets Manager secret holding the client secret (read when the listener is "
+        "written, never kept)",
+    )
+    client_secret_key: str | None = Field(
+        default=None, description="oidc: the JSON key of the secret that holds the client secret; unset: the whole "
+        "secret string"
+    )
+    scope: str = Field(default="openid", description="the scopes the load balancer asks for, space-separated")
+    session_timeout: Annotated[int, Field(ge=1, le=604800)] = Field(
+        default=604800, description="seconds a sign-in lasts (AWS allows up to 7 days)"
+    )
+
+    @field_validator("client_secret_arn")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if v and not SECRET_ARN.match(v):
+            raise ValueError(f"{v!r} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:...:secret:NAME)")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> SignInConfig:
+        if self.type == "oidc":
+            missing = [k for k in OIDC_KEYS if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"type = 'oidc' needs {', '.join(missing)}")
+            for k in OIDC_KEYS[:4]:
+                if not getattr(self, k).startswith("https://"):
+                    raise ValueError(f"{k} must be an https:// URL")
+        else:
+            given = [k for k in OIDC_KEYS if getattr(self, k)]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to type = 'oidc' only")
+        if self.type != "cognito" and self.cognito_domain is not None:
+            raise ValueError("cognito_domain applies to type = 'cognito' only")
+        return self
+
+
+class DnsConfig(Section):
+    """An optional Route 53 alias record for the load balancer."""
+
+    zone_id: str = Field(default="", description="the hosted zone (public, or private to the VPC) the record goes into")
+    record_name: str = Field(
+        default="",
+        description="the record's full name, e.g. metaflow.example.com; the UI's URL or MLflow's tracking URI "
+        "then uses it",
+    )
+
+    @field_validator("record_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.rstrip(".").lower()
+        if v and not DNS_NAME.match(v):
+            raise ValueError(f"{v!r} is not a DNS name like mlflow.example.com")
+        return v
+
+    @model_validator(mode="after")
+    def _both(self) -> DnsConfig:
+        if bool(self.zone_id) != bool(self.record_name):
+            raise ValueError("give both zone_id and record_name, or neither")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.record_name)

@@ -16,13 +16,15 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from provisioner.stacks.config_common import (
+    DNS_NAME,
     CertificateArn,
     Cidrs,
-    CognitoPrefix,
+    DnsConfig,
     FargateCpu,
     LogRetention,
     PostgresConfig,
     Section,
+    SignInConfig,
     StackScope,
     cognito_prefix,
     fargate_size,
@@ -41,12 +43,9 @@ BASIC_AUTH_ENV = ("MFPROV_", "MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_FLASK_SERVER_SEC
 #: an ALB listener rule may hold three values per condition and five in all (AWS's rule condition limits)
 MAX_CONDITION_VALUES = 3
 _ARN = re.compile(r"^arn:aws[a-z-]*:")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+")
-#: a DNS name as an ALB host-header condition takes it: labels of letters, digits, '-' (and wildcards * ?), a
-#: dot at least, letters only after the last one, 128 characters at most
-_LABEL = r"[a-z0-9*?](?:[a-z0-9*?-]{0,61}[a-z0-9*?])?"
-_HOST = re.compile(rf"^(?=.{{1,128}}$){_LABEL}(?:\.{_LABEL})*\.[a-z]+$")
+#: a DNS name as an ALB host-header condition takes it (wildcards * ? allowed)
+_HOST = DNS_NAME
 
 
 class ServerConfig(Section):
@@ -226,31 +225,10 @@ class LoadBalancerConfig(Section):
         return bool(self.certificate_arn)
 
 
-class AuthConfig(Section):
-    """Sign-in on the load balancer (HTTPS only): a Cognito user pool mfprov makes, or your OIDC provider."""
+class AuthConfig(SignInConfig):
+    """Sign-in on the load balancer (HTTPS only): a Cognito user pool mfprov makes (its domain prefix by default
+    ``<prefix>-auth-<suffix>``), or your OIDC provider; and the REST API's way past it for machine clients."""
 
-    #: "none", "cognito" (a user pool mfprov makes) or "oidc" (your identity provider); on the HTTPS listener
-    type: Literal["none", "cognito", "oidc"] = "none"
-    #: cognito: the hosted-UI domain prefix (unique in the region); default ``<prefix>-auth-<suffix>``
-    cognito_domain: CognitoPrefix = None
-    #: oidc: your provider's endpoints and the client registered for the ALB
-    issuer: str = ""
-    #: oidc: your provider's authorization endpoint (https)
-    authorization_endpoint: str = ""
-    #: oidc: your provider's token endpoint (https)
-    token_endpoint: str = ""
-    #: oidc: your provider's user info endpoint (https)
-    user_info_endpoint: str = ""
-    #: oidc: the client id registered with your provider
-    client_id: str = ""
-    #: oidc: the Secrets Manager secret holding the client secret (read when the listener is written, never kept)
-    client_secret_arn: str = ""
-    #: oidc: the JSON key of the secret that holds the client secret; unset: the whole secret string
-    client_secret_key: str | None = None
-    #: oidc: the scopes asked for
-    scope: str = "openid"
-    #: seconds a sign-in lasts (AWS allows up to 7 days)
-    session_timeout: Annotated[int, Field(ge=1, le=604800)] = 604800
     #: clients in these CIDRs reach the REST API (/api/*) without signing in: training jobs and notebooks in the
     #: VPC, which cannot do a browser sign-in. At most 3 (an ALB rule condition holds 3 values).
     api_bypass_cidrs: Annotated[Cidrs, Field(max_length=MAX_CONDITION_VALUES)] = Field(default_factory=list)
@@ -273,30 +251,8 @@ class AuthConfig(Section):
         "default_permission); a user always manages what they create.",
     )
 
-    @field_validator("client_secret_arn")
-    @classmethod
-    def _secret(cls, v: str) -> str:
-        if v and not _SECRET_ARN.match(v):
-            raise ValueError(f"{v!r} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:...:secret:NAME)")
-        return v
-
     @model_validator(mode="after")
-    def _complete(self) -> AuthConfig:
-        oidc = ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "client_id",
-                "client_secret_arn")  # fmt: skip
-        if self.type == "oidc":
-            missing = [k for k in oidc if not getattr(self, k)]
-            if missing:
-                raise ValueError(f"type = 'oidc' needs {', '.join(missing)}")
-            for k in oidc[:4]:
-                if not getattr(self, k).startswith("https://"):
-                    raise ValueError(f"{k} must be an https:// URL")
-        else:
-            given = [k for k in oidc if getattr(self, k)]
-            if given:
-                raise ValueError(f"{', '.join(given)} apply to type = 'oidc' only")
-        if self.type != "cognito" and self.cognito_domain is not None:
-            raise ValueError("cognito_domain applies to type = 'cognito' only")
+    def _bypass(self) -> AuthConfig:
         if self.type == "none" and self.api_bypass_cidrs:
             raise ValueError("api_bypass_cidrs lets clients past a sign-in; there is none (type = 'none')")
         if not self.basic_auth:
@@ -304,33 +260,6 @@ class AuthConfig(Section):
             if given:
                 raise ValueError(f"{', '.join(given)} apply to basic_auth = true only")
         return self
-
-
-class DnsConfig(Section):
-    """An optional Route 53 alias record for the load balancer."""
-
-    #: the hosted zone (public, or private to the VPC) the record goes into
-    zone_id: str = ""
-    #: the record's full name, e.g. mlflow.example.com; the tracking URI uses it
-    record_name: str = ""
-
-    @field_validator("record_name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        v = v.rstrip(".").lower()
-        if v and not _HOST.match(v):
-            raise ValueError(f"{v!r} is not a DNS name like mlflow.example.com")
-        return v
-
-    @model_validator(mode="after")
-    def _both(self) -> DnsConfig:
-        if bool(self.zone_id) != bool(self.record_name):
-            raise ValueError("give both zone_id and record_name, or neither")
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.record_name)
 
 
 class AutoscalingConfig(Section):

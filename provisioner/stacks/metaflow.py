@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.core.context import Facts
-from provisioner.engine.graph import Blueprint
+from provisioner.engine.graph import Blueprint, Concat
 from provisioner.engine.outputs import add_user_command
-from provisioner.stacks import budget, metadata_service, network, notebook, ui
+from provisioner.stacks import metadata_service, network, notebook, sign_in, ui
 from provisioner.stacks import metaflow_iam as pol
 from provisioner.stacks.config import Config
 from provisioner.stacks.network import Network
@@ -232,7 +232,6 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         ui.add(bp, cfg, facts, net, bucket_arn, key_arn)
         profile["METAFLOW_UI_URL"] = ui.url(cfg)
 
-    budget.add(bp, cfg.budget, n("budget"))
     bp.outputs = {**profile, **_for_people(cfg, facts, profile)}
     return bp
 
@@ -245,7 +244,10 @@ def _for_people(cfg: Config, facts: Facts, profile: dict[str, Any]) -> dict[str,
         people["api_url"] = profile["METAFLOW_SERVICE_URL"]
     if cfg.ui.enabled:
         people["ui_url"] = profile["METAFLOW_UI_URL"]
-        if cfg.ui.cognito:
+        if cfg.ui.auth.type == "oidc":
+            # to register with the identity provider as the app's redirect URI
+            people["ui_oidc_redirect_uri"] = Concat(profile["METAFLOW_UI_URL"], sign_in.CALLBACK_PATH)
+        if cfg.ui.auth.type == "cognito":
             pool = Ref(address="cognito.user_pool.ui")
             people["cognito_user_pool_id"] = pool
             people["cognito_add_user"] = add_user_command(pool, facts.region)

@@ -36,7 +36,7 @@ from typing import Any
 from provisioner.core.context import Facts
 from provisioner.engine.graph import Blueprint, Concat
 from provisioner.engine.outputs import add_user_command
-from provisioner.stacks import budget, database, mlflow_basic_auth, network
+from provisioner.stacks import database, mlflow_basic_auth, network, sign_in
 from provisioner.stacks.config import Config
 from resources.base import Ref
 
@@ -262,10 +262,10 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             default_actions=[not_found],
         )
     listener_arn = Ref(address=serving.address, attr="arn")
-    sign_in = _sign_in(bp, cfg, hosts)
+    authenticate = _sign_in(bp, cfg, hosts)
     forward = {"type": "forward", "target_group_arn": tg_arn}
     rules = ["elbv2.listener_rule.server"]
-    if sign_in and auth.api_bypass_cidrs:
+    if authenticate and auth.api_bypass_cidrs:
         # machine clients in the network (training jobs) cannot do a browser sign-in: the REST API, from these
         # CIDRs only, goes straight to the server (the UI's own calls go to /ajax-api/, behind the sign-in)
         bp.add(
@@ -291,21 +291,9 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         listener_arn=listener_arn,
         priority=100,
         conditions=[{"field": "host-header", "values": hosts}],
-        actions=[*sign_in, forward],
+        actions=[*authenticate, forward],
     )
-    if m.dns.enabled:
-        bp.add(
-            "route53.record.mlflow",
-            "route53.record",
-            zone_id=m.dns.zone_id,
-            name=m.dns.record_name,
-            type="A",
-            alias={
-                "dns_name": alb_dns,
-                "hosted_zone_id": Ref(address=alb, attr="canonical_hosted_zone_id"),
-                "evaluate_target_health": False,
-            },
-        )
+    sign_in.alias_record(bp, "route53.record.mlflow", m.dns, alb)
 
     # --- the service: log group, cluster, roles, task definition, service, scaling
     bp.add("logs.log_group.server", "logs.log_group", name=names.log_group, retention_days=srv.log_retention_days)
@@ -423,8 +411,6 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             after=("appscaling.scalable_target.server",),
         )
 
-    budget.add(bp, cfg.budget, cfg.named("budget"))
-
     # --- outputs
     host: Any = m.dns.record_name if m.dns.enabled else alb_dns
     bp.outputs = {
@@ -458,64 +444,10 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
 def _sign_in(bp: Blueprint, cfg: Config, hosts: list[Any]) -> list[dict[str, Any]]:
     """The authenticate action the server's rule puts before forwarding (none without sign-in); for Cognito,
     the user pool (admin-created users only), its hosted-UI domain and the ALB's app client too."""
-    auth = cfg.mlflow.auth
-    common = {
-        "scope": auth.scope,
-        "session_timeout": auth.session_timeout,
-        "on_unauthenticated_request": "authenticate",
-    }
-    if auth.type == "oidc":
-        return [
-            {
-                "type": "authenticate-oidc",
-                "issuer": auth.issuer,
-                "authorization_endpoint": auth.authorization_endpoint,
-                "token_endpoint": auth.token_endpoint,
-                "user_info_endpoint": auth.user_info_endpoint,
-                "client_id": auth.client_id,
-                # read from Secrets Manager when the rule is written, never kept
-                "client_secret_arn": auth.client_secret_arn,
-                "client_secret_key": auth.client_secret_key,
-                **common,
-            }
-        ]
-    if auth.type != "cognito":
-        return []
     names = cfg.mlflow.names(cfg)
-    pool = bp.add("cognito.user_pool.mlflow", "cognito.user_pool", name=names.user_pool, admin_create_user_only=True)
-    bp.add(
-        "cognito.user_pool_domain.mlflow",
-        "cognito.user_pool_domain",
-        domain=names.cognito_domain,
-        user_pool_id=pool,
+    return sign_in.actions(
+        bp, cfg.mlflow.auth, what="mlflow", pool_name=names.user_pool, domain=names.cognito_domain, hosts=hosts
     )
-    # the ALB sends the browser back to /oauth2/idpresponse on the name it was reached by (no wildcards there)
-    callbacks = [Concat("https://", h, "/oauth2/idpresponse") for h in hosts if not _wildcard(h)]
-    bp.add(
-        "cognito.user_pool_client.mlflow",
-        "cognito.user_pool_client",
-        user_pool_id=pool,
-        name=names.user_pool,
-        generate_secret=True,
-        callback_urls=callbacks,
-        allowed_oauth_flows=["code"],
-        allowed_oauth_scopes=sorted({"openid", "email", "profile", *auth.scope.split()}),
-        supported_identity_providers=["COGNITO"],
-    )
-    return [
-        {
-            "type": "authenticate-cognito",
-            "user_pool_arn": Ref(address="cognito.user_pool.mlflow", attr="arn"),
-            "user_pool_client_id": Ref(address="cognito.user_pool_client.mlflow", attr="client_id"),
-            "user_pool_domain": Ref(address="cognito.user_pool_domain.mlflow", attr="domain"),
-            **common,
-        }
-    ]
-
-
-def _wildcard(host: Any) -> bool:
-    return isinstance(host, str) and ("*" in host or "?" in host)
-
 
 def _host_patterns(hosts: list[Any]) -> list[Any]:
     """``MLFLOW_SERVER_ALLOWED_HOSTS``: each name, bare and with a port (the Host header carries one when the URL

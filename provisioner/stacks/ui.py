@@ -8,6 +8,9 @@ from the ALB and from themselves; CloudFormation: 443 from anywhere); the tasks 
 is no NAT (Terraform: always); the UI backend is given the database's SSL mode and reads the password from
 Secrets Manager (Terraform: a plain environment variable, and no SSL mode); the database admits the UI backend's
 group instead of the UI carrying the metadata service's group; log retention.
+
+Sign-in (``ui.auth``) is Cognito's or the user's own OIDC provider's, and ``ui.dns`` an alias record, as the
+MLflow stack has them (``sign_in``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from provisioner.core.context import Facts
 from provisioner.engine.graph import Blueprint, Concat
-from provisioner.stacks import database, metadata_service
+from provisioner.stacks import database, metadata_service, sign_in
 from provisioner.stacks import metaflow_iam as pol
 from provisioner.stacks.config import Config
 from provisioner.stacks.network import Network
@@ -28,12 +31,20 @@ BACKEND_PORT, STATIC_PORT = 8083, 3000
 UI_BACKEND_COMMAND = ["/opt/latest/bin/python3", "-m", "services.ui_backend_service.ui_server"]
 
 
+ALB = "elbv2.load_balancer.alb"
+
+
+def host(cfg: Config) -> Any:
+    """The name people reach the UI by: the Route 53 record, else the name the certificate is for when it is
+    configured, else the load balancer's DNS name (the certificate will not match it until DNS points a name
+    there)."""
+    return cfg.ui.dns.record_name or cfg.ui.public_domain or Ref(address=ALB, attr="dns_name")
+
+
 def url(cfg: Config) -> Any:
-    """Where people open the UI: the name the certificate is for when it is configured, else the load balancer's
-    DNS name (the certificate will not match it until DNS points that name there)."""
-    if cfg.ui.public_domain:
-        return f"https://{cfg.ui.public_domain}"
-    return Concat("https://", Ref(address="elbv2.load_balancer.alb", attr="dns_name"))
+    """Where people open the UI (``METAFLOW_UI_URL``)."""
+    name = host(cfg)
+    return f"https://{name}" if isinstance(name, str) else Concat("https://", name)
 
 
 def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str, key_arn: Ref) -> None:
@@ -48,10 +59,11 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
         {"protocol": "tcp", "from_port": p, "to_port": p, "cidr": vpc_cidr, "description": what}
         for p, what in ((BACKEND_PORT, "UI backend"), (STATIC_PORT, "static UI"))
     ]
-    if ui.cognito:
-        # the ALB itself asks Cognito's token endpoint (on the internet) for the signed-in user's tokens
+    if ui.auth.type != "none":
+        # the ALB itself asks the provider's token endpoint (on the internet) for the signed-in user's tokens
+        provider = "Cognito" if ui.auth.type == "cognito" else "identity provider"
         alb_egress.append(
-            {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "0.0.0.0/0", "description": "Cognito"}
+            {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "0.0.0.0/0", "description": provider}
         )
     alb_sg = bp.add(
         "ec2.security_group.alb",
@@ -81,7 +93,7 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
 
     # --- the load balancer, its target groups and listeners
     bp.add(
-        "elbv2.load_balancer.alb",
+        ALB,
         "elbv2.load_balancer",
         name=n("alb"),
         type="application",
@@ -91,8 +103,8 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
         security_group_ids=[alb_sg],
         after=net.workload_ready if ui.internal else net.public_ready,
     )
-    alb_arn = Ref(address="elbv2.load_balancer.alb", attr="arn")
-    alb_dns = Ref(address="elbv2.load_balancer.alb", attr="dns_name")
+    alb_arn = Ref(address=ALB, attr="arn")
+    alb_dns = Ref(address=ALB, attr="dns_name")
     bp.add(
         "elbv2.target_group.ui_backend",
         "elbv2.target_group",
@@ -123,9 +135,10 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
     backend_tg = Ref(address="elbv2.target_group.ui_backend", attr="arn")
     static_tg = Ref(address="elbv2.target_group.ui_static", attr="arn")
 
-    sign_in: list[dict[str, Any]] = []
-    if ui.cognito:
-        sign_in = [_cognito(bp, cfg, alb_dns)]
+    # the names the UI is reached by, each a callback of the sign-in (the ALB returns to the name it was asked)
+    hosts: list[Any] = [alb_dns, *dict.fromkeys(h for h in (ui.public_domain, ui.dns.record_name) if h)]
+    authenticate = sign_in.actions(bp, ui.auth, what="ui", pool_name=n("ui"), domain=cfg.cognito_domain, hosts=hosts)
+    sign_in.alias_record(bp, "route53.record.ui", ui.dns, ALB)
     bp.add(
         "elbv2.listener.ui_https",
         "elbv2.listener",
@@ -134,7 +147,7 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
         protocol="HTTPS",
         certificate_arn=ui.certificate_arn,
         ssl_policy=ui.ssl_policy,
-        default_actions=[*sign_in, {"type": "forward", "target_group_arn": static_tg}],
+        default_actions=[*authenticate, {"type": "forward", "target_group_arn": static_tg}],
     )
     bp.add(
         "elbv2.listener.ui_http",
@@ -150,7 +163,7 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
         listener_arn=Ref(address="elbv2.listener.ui_https", attr="arn"),
         priority=1,
         conditions=[{"field": "path-pattern", "values": ["/api/*"]}],
-        actions=[*sign_in, {"type": "forward", "target_group_arn": backend_tg}],
+        actions=[*authenticate, {"type": "forward", "target_group_arn": backend_tg}],
     )
 
     # --- the two services: log group, task role, task definitions, services (in the metadata service's cluster)
@@ -250,34 +263,3 @@ def add(bp: Blueprint, cfg: Config, facts: Facts, net: Network, bucket_arn: str,
             after=(listener, *net.workload_ready),
         )
 
-
-def _cognito(bp: Blueprint, cfg: Config, alb_dns: Ref) -> dict[str, Any]:
-    """The user pool (admin-created users only, email sign-in), its hosted-UI domain and the ALB's client
-    (A.3.11); returns the ``authenticate-cognito`` action the listener and the rule put before forwarding."""
-    n = cfg.named
-    pool = bp.add("cognito.user_pool.ui", "cognito.user_pool", name=n("ui"), admin_create_user_only=True)
-    domain = bp.add(
-        "cognito.user_pool_domain.ui", "cognito.user_pool_domain", domain=cfg.cognito_domain, user_pool_id=pool
-    )
-    callbacks: list[Any] = [Concat("https://", alb_dns, "/oauth2/idpresponse")]
-    if cfg.ui.public_domain:
-        callbacks.append(f"https://{cfg.ui.public_domain}/oauth2/idpresponse")
-    bp.add(
-        "cognito.user_pool_client.ui",
-        "cognito.user_pool_client",
-        user_pool_id=pool,
-        name=n("ui"),
-        generate_secret=True,
-        callback_urls=callbacks,
-        allowed_oauth_flows=["code"],
-        allowed_oauth_scopes=["openid", "email", "profile"],
-        supported_identity_providers=["COGNITO"],
-    )
-    return {
-        "type": "authenticate-cognito",
-        "user_pool_arn": Ref(address="cognito.user_pool.ui", attr="arn"),
-        "user_pool_client_id": Ref(address="cognito.user_pool_client.ui", attr="client_id"),
-        "user_pool_domain": Ref(address=domain.address, attr="domain"),
-        "on_unauthenticated_request": "authenticate",
-        "scope": "openid",
-    }
