@@ -82,7 +82,7 @@ FLOW = textwrap.dedent(
 )
 
 _FENCE = re.compile(r"^```(bash|sh|shell)\s*\n(.*?)^```\s*$", re.S | re.M)
-_NEEDS_STACK = re.compile(r"\bmfprov (?:--sandbox )?(?:plan|up|drift|down|outputs|graph|import|state|migrate)\b")
+_NEEDS_STACK = re.compile(r"\bmfprov (?:--sandbox )?(?:plan|up|drift|down|outputs|graph|import|state|migrate|cost)\b")
 _RUNS_UP = re.compile(r"\bmfprov (?:--sandbox )?up\b")
 _SANDBOX = re.compile(r"--sandbox|\bmfprov (?:sandbox|demo)\b")
 _PROFILE_USED = re.compile(r"METAFLOW_PROFILE=([\w-]+)")
