@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from provisioner.stacks.config_common import (
+    BudgetConfig,
     CertificateArn,
     Cidrs,
     CognitoPrefix,
@@ -721,6 +722,10 @@ class Config(Section):
     #: stack "mlflow" only
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    budget: BudgetConfig = Field(
+        default_factory=BudgetConfig,
+        description="An optional AWS Budgets alarm on the account's monthly cost, kept with the stack (docs/cost.md).",
+    )
 
     @field_validator("name")
     @classmethod

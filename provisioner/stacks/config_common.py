@@ -206,6 +206,36 @@ class PostgresConfig(Section):
         return self.serverless and self.serverless_min_capacity == 0
 
 
+class BudgetConfig(Section):
+    """An AWS Budgets cost budget for the account, managed with the stack (docs/cost.md)."""
+
+    monthly_usd: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Monthly cost budget in USD. When set, mfprov keeps an AWS Budgets budget named "
+        "`<prefix>-budget-<suffix>` that emails `budget.emails` when the month's actual spend passes 80% of it "
+        "and when the month's forecast passes 100%. Unset: no budget.",
+    )
+    emails: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The addresses the budget's alarms email (1 to 10; AWS allows 10 per notification).",
+    )
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return v
+
+    @model_validator(mode="after")
+    def _someone_to_tell(self) -> BudgetConfig:
+        if self.monthly_usd is not None and not self.emails:
+            raise ValueError("budget.monthly_usd needs at least one address in budget.emails to send the alarm to")
+        return self
+
+
 class NetworkFacts(Protocol):
     """What a stack's own section checks of the network section."""
 

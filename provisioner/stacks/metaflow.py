@@ -20,7 +20,7 @@ from typing import Any
 from provisioner.core.context import Facts
 from provisioner.engine.graph import Blueprint, Concat
 from provisioner.engine.outputs import add_user_command
-from provisioner.stacks import metadata_service, network, notebook, sign_in, ui
+from provisioner.stacks import budget, metadata_service, network, notebook, sign_in, ui
 from provisioner.stacks import metaflow_iam as pol
 from provisioner.stacks.config import Config
 from provisioner.stacks.network import Network
@@ -232,6 +232,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
         ui.add(bp, cfg, facts, net, bucket_arn, key_arn)
         profile["METAFLOW_UI_URL"] = ui.url(cfg)
 
+    budget.add(bp, cfg.budget, n("budget"))
     bp.outputs = {**profile, **_for_people(cfg, facts, profile)}
     return bp
 

@@ -36,7 +36,7 @@ from typing import Any
 from provisioner.core.context import Facts
 from provisioner.engine.graph import Blueprint, Concat
 from provisioner.engine.outputs import add_user_command
-from provisioner.stacks import database, mlflow_basic_auth, network, sign_in
+from provisioner.stacks import budget, database, mlflow_basic_auth, network, sign_in
 from provisioner.stacks.config import Config
 from resources.base import Ref
 
@@ -410,6 +410,8 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             scale_out_cooldown=m.autoscaling.scale_out_cooldown,
             after=("appscaling.scalable_target.server",),
         )
+
+    budget.add(bp, cfg.budget, cfg.named("budget"))
 
     # --- outputs
     host: Any = m.dns.record_name if m.dns.enabled else alb_dns
