@@ -14,7 +14,7 @@ from provisioner.cli.main import cli
 from provisioner.engine.reconcile import EngineError
 from provisioner.ops import cost
 from provisioner.sandbox import shims as sandbox_shims
-from provisioner.stacks.config import parse_config
+from provisioner.stacks.config import ConfigError, parse_config
 from resources.pricing import HOURS_PER_MONTH, PRICES, PRICES_DATE
 from tests.stack.conftest import Stack
 
@@ -400,3 +400,26 @@ def test_the_budget_is_in_the_permissions_policy(stack: Stack) -> None:
         "budgets:TagResource",
         "budgets:ListTagsForResource",
     } <= actions
+
+
+@pytest.mark.parametrize("stack_kind", ["metaflow", "mlflow"])
+def test_both_stacks_add_the_budget_only_when_an_amount_is_set(stack_kind: str) -> None:
+    base = {"name": "t1", "stack": stack_kind, "region": "us-east-1", "suffix": "abc12345"}
+    assert "budgets.budget.monthly" not in cost.offline_blueprint(parse_config(base), "us-east-1").nodes
+    cfg = parse_config({**base, "budget": {"monthly_usd": 40.0, "emails": ["ml@example.com"]}})
+    node = cost.offline_blueprint(cfg, "us-east-1").nodes["budgets.budget.monthly"]
+    assert node.props["name"] == cfg.named("budget") and node.props["monthly_usd"] == 40.0
+    assert [(n["type"], n["percent"]) for n in node.props["notifications"]] == [("ACTUAL", 80.0), ("FORECASTED", 100.0)]
+
+
+@pytest.mark.parametrize(
+    ("budget", "words"),
+    [
+        ({"monthly_usd": 40.0}, "needs at least one address in budget.emails"),
+        ({"monthly_usd": 40.0, "emails": ["not-an-address"]}, "not an email address: not-an-address"),
+        ({"monthly_usd": 0.0, "emails": ["ml@example.com"]}, "greater than 0"),
+    ],
+)
+def test_a_budget_that_cannot_work_is_refused_before_any_call(budget: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        parse_config({"name": "t1", "suffix": "abc12345", "budget": budget})
