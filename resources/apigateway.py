@@ -817,3 +817,77 @@ class UsagePlanKey(_Api):
     def delete(self, ctx: NodeContext, id: str, attrs: Mapping[str, Any], props: Any) -> None:
         plan, key = id.split("|", 1)
         ctx.call(ctx.client("apigateway").delete_usage_plan_key, retry_on=BUSY, usagePlanId=plan, keyId=key)
+
+
+# ----------------------------------------------------------- rotation (mfprov rotate api-key)
+
+#: on a key a rotation made: the id of the key it replaces (how an interrupted rotation finds its new key again)
+TAG_ROTATED_FROM = "mfprov:rotated-from"
+
+
+def rotated_from(key: Mapping[str, Any]) -> str | None:
+    """The id of the key ``key`` (a GetApiKeys item) was made to replace, if a rotation made it."""
+    return (key.get("tags") or {}).get(TAG_ROTATED_FROM)
+
+
+def owned_keys(ctx: NodeContext, name: str) -> list[dict[str, Any]]:
+    """Every API key named ``name`` whose tags say it is this node's (a rotation's new key is, before and after)."""
+    found = []
+    for page in ctx.client("apigateway").get_paginator("get_api_keys").paginate(nameQuery=name):
+        found += [k for k in page.get("items", []) if k["name"] == name and ctx.owns(_visible(k.get("tags")))]
+    return found
+
+
+def create_successor(ctx: NodeContext, props: ApiKeyProps, replaces: str) -> str:
+    """A key like the node's, tagged as replacing the key ``replaces``."""
+    return str(
+        ctx.call(
+            ctx.client("apigateway").create_api_key,
+            retry_on=BUSY,
+            name=props.name,
+            enabled=props.enabled,
+            description=props.description,
+            tags={**ctx.tags, TAG_ROTATED_FROM: replaces},
+        )["id"]
+    )
+
+
+def _membership(ctx: NodeContext, plan_id: str, key_id: str) -> dict[str, Any] | None:
+    return UsagePlanKey()._get(ctx.client("apigateway").get_usage_plan_key, usagePlanId=plan_id, keyId=key_id)
+
+
+def add_to_plan(ctx: NodeContext, plan_id: str, key_id: str) -> None:
+    if _membership(ctx, plan_id, key_id) is None:
+        ctx.call(
+            ctx.client("apigateway").create_usage_plan_key,
+            retry_on=("TooManyRequestsException",),
+            usagePlanId=plan_id,
+            keyId=key_id,
+            keyType="API_KEY",
+        )
+
+
+def usable(ctx: NodeContext, plan_id: str, key_id: str) -> bool | str:
+    """Whether the key is enabled and in the usage plan: what API Gateway checks of a key a request brings."""
+    key = ApiKey()._get(ctx.client("apigateway").get_api_key, apiKey=key_id, includeValue=False)
+    if key is None:
+        raise WaitFailed(f"API key {key_id} is gone")
+    if not key.get("enabled"):
+        return "disabled"
+    return True if _membership(ctx, plan_id, key_id) is not None else "not in the usage plan yet"
+
+
+def key_value(ctx: NodeContext, key_id: str) -> str:
+    return ApiKey().secret_value(ctx, key_id)
+
+
+def remove_key(ctx: NodeContext, plan_id: str, key_id: str) -> None:
+    """The key leaves the usage plan (if still in it), then is deleted (a key already gone counts as deleted)."""
+    api = ctx.client("apigateway")
+    try:
+        if _membership(ctx, plan_id, key_id) is not None:
+            ctx.call(api.delete_usage_plan_key, retry_on=BUSY, usagePlanId=plan_id, keyId=key_id)
+        ctx.call(api.delete_api_key, retry_on=BUSY, apiKey=key_id)
+    except ClientError as err:
+        if not is_not_found(err, NOT_FOUND):
+            raise

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from provisioner.core.retry import WaitFailed
 from resources.base import Observed, Props, Resource, arn_resource, error_code, error_message, register
 from resources.pricing import CostLine, Where, hourly
 
@@ -552,3 +553,32 @@ class Service(Resource[ServiceProps]):
             hourly(f"fargate_vcpu_{arch}", where.region, f"Fargate vCPU, {n} task(s) of {vcpu:g} vCPU", n * vcpu),
             hourly(f"fargate_gb_{arch}", where.region, f"Fargate memory, {n} task(s) of {gb:g} GB", n * gb),
         ]
+
+
+def force_new_deployment(ctx: NodeContext, id: str) -> str:
+    """UpdateService forceNewDeployment: new tasks, which fetch the task definition's secrets afresh (ECS hands a
+    secret to a container when it starts, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html).
+    Returns the id of the deployment started."""
+    cluster, name = Service._split(id)
+    svc = ctx.client("ecs").update_service(cluster=cluster, service=name, forceNewDeployment=True)["service"]
+    primary: dict[str, Any] = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+    return str(primary.get("id", ""))
+
+
+def deployment_done(ctx: NodeContext, id: str, deployment: str) -> bool | str:
+    """Whether the service's deployment ``deployment`` has replaced every older task: it is the only deployment
+    left, COMPLETED, with all its tasks running. Another PRIMARY deployment, or a FAILED rollout, means the new
+    tasks never became healthy and the circuit breaker rolled back: a failure, not something to wait out."""
+    cluster, name = Service._split(id)
+    svc = Service()._status(ctx, cluster, name) or {}
+    deployments = svc.get("deployments") or []
+    primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+    if primary.get("id") != deployment or primary.get("rolloutState") == "FAILED":
+        raise WaitFailed(
+            f"service {name}: the new tasks did not become healthy and ECS rolled the deployment back "
+            f"({primary.get('rolloutStateReason', 'see the service events')})"
+        )
+    running, desired = primary.get("runningCount"), primary.get("desiredCount")
+    if len(deployments) == 1 and primary.get("rolloutState", "COMPLETED") == "COMPLETED" and running == desired:
+        return True
+    return f"{primary.get('rolloutState')}: {running}/{desired} tasks running, {len(deployments)} deployments"

@@ -898,3 +898,29 @@ class DbClusterInstance(Resource[DbClusterInstanceProps]):
         if not acus:
             return [CostLine("Serverless v2 capacity", 0.0, "minimum 0 ACUs: it pauses while idle")]
         return [hourly("aurora_acu", where.region, f"Serverless v2 minimum capacity, {acus:g} ACUs", count=acus)]
+
+
+def set_master_password(ctx: NodeContext, kind: str, id: str, secret_arn: str, version_stage: str) -> None:
+    """Make the master password of the instance or cluster ``id`` the one the secret holds under ``version_stage``
+    now (ApplyImmediately, whatever the config's apply_immediately says), and wait until RDS has applied it. The
+    value goes from Secrets Manager straight into the call. Setting the same password again is harmless: a
+    rotation that stopped here does it again."""
+    rds = ctx.client("rds")
+    sm = ctx.client("secretsmanager")
+    if kind == DbCluster.kind:
+        cluster = DbCluster()
+        ctx.wait("DB cluster available", lambda: cluster._available(ctx, id))
+        rds.modify_db_cluster(
+            DBClusterIdentifier=id,
+            ApplyImmediately=True,
+            MasterUserPassword=read_password(sm, secret_arn, version_stage),
+        )
+        ctx.wait("DB cluster password set", lambda: cluster._available(ctx, id, frozenset({"MasterUserPassword"})))
+        return
+    ctx.wait("DB instance not busy", lambda: DbInstance._settled(ctx, id))
+    rds.modify_db_instance(
+        DBInstanceIdentifier=id,
+        ApplyImmediately=True,
+        MasterUserPassword=read_password(sm, secret_arn, version_stage),
+    )
+    ctx.wait("DB instance password set", lambda: _instance_available(ctx, id, frozenset({"MasterUserPassword"})))

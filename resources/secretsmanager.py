@@ -3,7 +3,8 @@ ever hold. mfprov generates the password locally, writes it into the secret, and
 or prints it.
 
 Calls: CreateSecret, DescribeSecret, GetSecretValue (the username only, and the password for the one
-consumer that must send it, RDS CreateDBInstance), PutSecretValue, UpdateSecret, TagResource, DeleteSecret.
+consumer that must send it, RDS CreateDBInstance), PutSecretValue, UpdateSecret, TagResource, DeleteSecret;
+UpdateSecretVersionStage for ``mfprov rotate`` (the rotation helpers at the end).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -44,10 +46,12 @@ class SecretShapeError(ValueError):
     """The secret's value is not the JSON object {"username": ..., "password": ...} mfprov wrote."""
 
 
-def _value(client: Any, secret_id: str) -> dict[str, Any]:
-    """The secret's JSON value. Parse errors are re-raised without the text (a JSONDecodeError keeps the
-    whole document in ``.doc``, and the chained original would carry it into a traceback)."""
-    text = client.get_secret_value(SecretId=secret_id).get("SecretString")
+def _value(client: Any, secret_id: str, version_stage: str | None = None) -> dict[str, Any]:
+    """The secret's JSON value (AWSCURRENT's, or ``version_stage``'s). Parse errors are re-raised without the text
+    (a JSONDecodeError keeps the whole document in ``.doc``, and the chained original would carry it into a
+    traceback)."""
+    stage = {"VersionStage": version_stage} if version_stage else {}
+    text = client.get_secret_value(SecretId=secret_id, **stage).get("SecretString")
     try:
         value = json.loads(text) if text else None
     except ValueError:
@@ -57,10 +61,11 @@ def _value(client: Any, secret_id: str) -> dict[str, Any]:
     return value
 
 
-def read_password(client: Any, secret_id: str) -> str:
-    """The password, for the one call that must pass it on (RDS CreateDBInstance): never logged, stored
-    or returned to the engine. ``client`` is a Secrets Manager client."""
-    password = _value(client, secret_id).get("password")
+def read_password(client: Any, secret_id: str, version_stage: str | None = None) -> str:
+    """The password (AWSCURRENT's, or ``version_stage``'s), for the one call that must pass it on (RDS
+    CreateDBInstance, ModifyDBInstance): never logged, stored or returned to the engine. ``client`` is a Secrets
+    Manager client."""
+    password = _value(client, secret_id, version_stage).get("password")
     if not isinstance(password, str) or not password:
         raise SecretShapeError(f"secret {secret_id} holds no password")
     return password
@@ -169,3 +174,49 @@ class Secret(Resource[SecretProps]):
 
     def monthly_cost(self, props: SecretProps, where: Where) -> list[CostLine]:
         return [monthly("secret", where.region, "secret"), usage_based("API calls")]
+
+
+# ------------------------------------------------------- rotation (mfprov rotate db-password)
+
+#: Secrets Manager's rotation staging labels: AWSPENDING marks the version that becomes AWSCURRENT when a rotation
+#: finishes (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_how.html,
+#: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html)
+CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
+
+
+def version_stages(client: Any, secret_id: str) -> dict[str, list[str]]:
+    """Version id -> its staging labels (DescribeSecret's VersionIdsToStages)."""
+    stages = client.describe_secret(SecretId=secret_id).get("VersionIdsToStages") or {}
+    return {str(version): list(labels) for version, labels in stages.items()}
+
+
+def labelled(stages: Mapping[str, list[str]], label: str) -> str | None:
+    """The version carrying ``label`` (a label is on one version at most), or None."""
+    return next((version for version, labels in stages.items() if label in labels), None)
+
+
+def put_pending(client: Any, secret_id: str, length: int, charset: str) -> str:
+    """A new version labelled AWSPENDING only: AWSCURRENT's username and a password generated here, built inline
+    so that no variable holds it. The version id is the request token, so a call botocore sends again is the same
+    version, not a second one. Returns the version id."""
+    token = str(uuid.uuid4())
+    client.put_secret_value(
+        SecretId=secret_id,
+        ClientRequestToken=token,
+        SecretString=json.dumps(
+            {"username": _value(client, secret_id).get("username"), "password": generate_password(length, charset)}
+        ),
+        VersionStages=[PENDING],
+    )
+    return token
+
+
+def promote_pending(client: Any, secret_id: str, pending: str, current: str | None) -> None:
+    """AWSCURRENT moves to the pending version; Secrets Manager labels the one it leaves AWSPREVIOUS."""
+    kw = {"RemoveFromVersionId": current} if current else {}
+    client.update_secret_version_stage(SecretId=secret_id, VersionStage=CURRENT, MoveToVersionId=pending, **kw)
+
+
+def drop_pending(client: Any, secret_id: str, version: str) -> None:
+    """The rotation is over: AWSPENDING leaves the version (which keeps AWSCURRENT)."""
+    client.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=version)

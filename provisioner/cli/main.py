@@ -15,6 +15,7 @@ import re
 import secrets
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -434,6 +435,45 @@ def migrate() -> None:
     with open_session("migrate", Progress(quiet=True)) as s:
         m = run_migration(s)
     report_migration(m, "see the Lambda's log group /aws/lambda/" + m.function)
+
+
+class Rotatable(StrEnum):
+    """What `mfprov rotate` rotates."""
+
+    db_password = "db-password"
+    api_key = "api-key"
+
+
+@cli.command()
+@guarded
+def rotate(
+    what: Annotated[
+        Rotatable,
+        typer.Argument(help="db-password: the database's master password; api-key: the metadata service's API key."),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The result as JSON on stdout (schema mfprov.rotate/1).")
+    ] = False,
+) -> None:
+    """Rotate a secret of the stack. db-password: a new master password for the database, its secret and the
+    services that read it (restarted and waited for). api-key: a new API key in the usage plan and in the Metaflow
+    profiles that held the old one, then the old key deleted. Interrupted, run it again: it finishes the rotation
+    it finds, never starting a second one. Exit 0 done, 1 error or nothing to rotate (docs/rotation.md)."""
+    from provisioner.ops import rotate as rotation
+
+    with open_session("rotate", Progress()) as s:
+        try:
+            result = rotation.rotate(s, what.value)
+        except KeyboardInterrupt:
+            fail(f"interrupted; run `mfprov rotate {what.value}` again to finish the rotation")
+        stats = f"{s.elapsed:.1f}s, {calls_line(s)}"
+    if as_json:
+        sys.stdout.write(json.dumps(result.json(), indent=2) + "\n")
+    else:
+        for line in rotation.summary(result):
+            out.print(line, markup=False)
+    resumed = " (finishing a rotation an earlier run started)" if result.resumed else ""
+    err.print(f"[bold green]Rotated[/bold green] {what.value} of stack {result.stack!r}{resumed}. {stats}")
 
 
 @cli.command()

@@ -1,4 +1,5 @@
-"""The least-privilege IAM policy a person or CI needs to run ``up``, ``drift`` and ``down`` of one config.
+"""The least-privilege IAM policy a person or CI needs to run ``up``, ``drift``, ``down`` and ``rotate`` of one
+config.
 
 It is derived from the blueprint, not written by hand: every resource kind has an entry in :data:`KIND_GRANTS`
 (the IAM actions its hooks' calls are authorized as, and the ARNs they apply to, as templates), and every node of
@@ -718,6 +719,14 @@ ENGINE_GRANTS: tuple[Grant, ...] = (
 )
 
 
+#: what `mfprov rotate` (provisioner/ops/rotate.py) calls beyond the calls `up`, `drift` and `down` make on the same
+#: kinds: moving the staging labels of the database's secret. (Its other calls - PutSecretValue, ModifyDBInstance /
+#: ModifyDBCluster, UpdateService, and the API key's create, plan membership and delete - are the kinds' own.)
+ROTATE_GRANTS: dict[str, tuple[Grant, ...]] = {
+    "secretsmanager.secret": (Grant(("secretsmanager:UpdateSecretVersionStage",), (_SECRET,)),),
+}
+
+
 def state_grants(bucket: str, key: str) -> tuple[Grant, ...]:
     """The S3 state store: the object, its lock beside it, and the bucket's versioning check."""
     obj = _arn("s3", bucket + "/" + key, regional=False, account=False)
@@ -763,7 +772,7 @@ API_GATEWAY_CALLS: dict[str, tuple[str, ...]] = {
 
 def grants_of(kind: str) -> tuple[Grant, ...]:
     """Everything a node of ``kind`` may need."""
-    own = KIND_GRANTS[kind]
+    own = (*KIND_GRANTS[kind], *ROTATE_GRANTS.get(kind, ()))
     if kind in API_GATEWAY_CALLS:
         own = (*api_gateway_grants(API_GATEWAY_CALLS[kind]), *own)
     return own

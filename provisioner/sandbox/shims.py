@@ -24,6 +24,8 @@ provisioner.sandbox.server``) and by the tests that meet the same gaps; mfprov i
 - RDS: ModifyDBInstance and ModifyDBCluster move to a new major EngineVersion without AllowMajorVersionUpgrade,
   which AWS refuses (``rds_major_upgrade``).
 - IAM: SimulatePrincipalPolicy is not implemented (``iam_simulate_principal_policy``).
+- Secrets Manager: after UpdateSecretVersionStage moves AWSCURRENT, GetSecretValue keeps returning the version
+  moto last made current itself (``secretsmanager_current_label``).
 - Budgets: CreateBudget drops ResourceTags; ListTagsForResource, TagResource, UntagResource, UpdateBudget and
   DescribeSubscribersForNotification are not implemented (``budgets``).
 """
@@ -559,6 +561,30 @@ def iam_simulate_principal_policy(patch: Patch = setattr) -> None:
     patch(IamResponse, "simulate_principal_policy", simulate_principal_policy)
 
 
+def secretsmanager_current_label(patch: Patch = setattr) -> None:
+    """Secrets Manager: GetSecretValue without VersionId or VersionStage returns the version labelled AWSCURRENT
+    (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html), wherever
+    UpdateSecretVersionStage moved that label. moto keeps returning the version it last made current itself."""
+    from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
+
+    update = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(
+        self: SecretsManagerBackend,
+        secret_id: str,
+        version_stage: str,
+        remove_from_version_id: str,
+        move_to_version_id: str,
+    ) -> tuple[str, str]:
+        answer = update(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        secret = self.secrets[secret_id]
+        if version_stage == "AWSCURRENT" and move_to_version_id and isinstance(secret, FakeSecret):
+            secret.set_default_version_id(move_to_version_id)
+        return answer
+
+    patch(SecretsManagerBackend, "update_secret_version_stage", update_secret_version_stage)
+
+
 class _Managed:
     """A managed policy seen as an entity with one attached policy (a permissions boundary's document)."""
 
@@ -642,6 +668,7 @@ def budgets(patch: Patch = setattr) -> None:
 
 def install(patch: Patch = setattr) -> None:
     shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states,
-             rds_major_upgrade, ec2_launch_template_tags, iam_simulate_principal_policy, budgets)  # fmt: skip
+             rds_major_upgrade, ec2_launch_template_tags, iam_simulate_principal_policy, budgets,
+             secretsmanager_current_label)  # fmt: skip
     for shim in shims:
         shim(patch)

@@ -255,6 +255,28 @@ def personal_statements() -> list[str]:
     ]
 
 
+def test_rotate_needs_nothing_more(
+    guard: tuple[Guard, Recording], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_account: None
+) -> None:
+    """`mfprov rotate db-password` and `rotate api-key` under the policy `mfprov permissions` prints: nothing is
+    denied, and the one action rotation adds (moving the secret's staging labels) is used."""
+    g, _ = guard
+    sandbox_gaps("standard", monkeypatch)
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # moto runs no task; its services report one running
+    monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "metaflowconfig"))
+    path = config_of("standard", tmp_path)
+    g.policy = generated(path)
+    Stack(path).up()
+    g.on = True
+    for what in ("db-password", "api-key"):
+        result = CliRunner().invoke(cli, ["--config", str(path), "rotate", what])
+        assert result.exit_code == 0, result.output
+    denied = [f"{c.call.service}:{c.call.operation}: {d}" for c in g.checked for d in c.decisions if not d]
+    assert denied == []
+    used = {ch.action for c in g.checked for ch in c.checks}
+    assert {"secretsmanager:UpdateSecretVersionStage", "rds:ModifyDBInstance", "ecs:UpdateService"} <= used
+
+
 @pytest.mark.parametrize("sid", personal_statements())
 def test_without_any_one_statement_up_stops_with_one_line(
     sid: str, guard: tuple[Guard, Recording], moto_account: None, tmp_path: Path
