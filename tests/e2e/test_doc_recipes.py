@@ -46,6 +46,7 @@ CANNOT_RUN_HERE = {
         "environment that line makes"
     ),
     "python -m pytest": "runs the whole suite, this test included: it would run itself",
+    'python -m pytest -m "not e2e"': "runs the rest of the suite, which runs on its own beside this test",
     # docs/RELIABILITY.md: tests of this suite, with more rounds; the suite runs each of them already
     "MFPROV_FAULT_SEEDS=16 python -m pytest -n 0 tests/reliability/test_faults.py -s": "a part of the suite",
     "MFPROV_KILLS=25 python -m pytest -n 0 tests/e2e/test_kills.py -s -k sigkill": "a part of the suite",
