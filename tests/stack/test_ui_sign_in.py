@@ -231,7 +231,7 @@ def test_cognito_to_oidc_changes_the_listener_in_place_and_removes_the_user_pool
     assert stack.up().mutating == {}
 
 
-def test_the_record_is_made_read_back_and_deleted_and_the_zone_is_otherwise_untouched(
+def test_the_record_is_made_read_back_repaired_and_deleted_and_the_zone_is_otherwise_untouched(
     certificate: str, zone: str, tmp_path: Path
 ) -> None:
     neighbour = records(zone)["wiki.example.com"]
@@ -248,6 +248,12 @@ def test_the_record_is_made_read_back_and_deleted_and_the_zone_is_otherwise_unto
         ClientId=state_id(stack, "cognito.user_pool_client.ui").split("|")[-1],
     )["UserPoolClient"]
     assert f"https://{RECORD}/oauth2/idpresponse" in client["CallbackURLs"]
+    # someone repoints the stack's record by hand: drift says so, up points it back at the load balancer
+    alias = records(zone)[RECORD]["AliasTarget"]
+    change(zone, "UPSERT", RECORD, "192.0.2.99")
+    assert [(i.address, i.status) for i in stack.drift().value] == [("route53.record.ui", "changed")]
+    stack.up()
+    assert records(zone)[RECORD]["AliasTarget"] == alias and stack.drift().value == []
 
     stack.down()
     assert RECORD not in records(zone)
