@@ -8,8 +8,8 @@ and what it means (the field's ``description``, else its ``#:`` comment in the s
 from __future__ import annotations
 
 import ast
-import re
 import inspect
+import re
 import sys
 import textwrap
 import types

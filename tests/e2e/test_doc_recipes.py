@@ -52,9 +52,8 @@ CANNOT_RUN_HERE = {
     "MFPROV_KILLS=25 python -m pytest -n 0 tests/e2e/test_kills.py -s -k sigkill": "a part of the suite",
     'python -m pytest tests/reliability tests/unit/test_config_fuzz.py tests/stack -k "interrupted or lost_state or '
     'damaged"': "a part of the suite",
-    "MFPROV_PREFLIGHT_PRESETS=personal,standard python -m pytest tests/iam/test_preflight.py   # every statement of both": (
-        "a part of the suite"
-    ),
+    "MFPROV_PREFLIGHT_PRESETS=personal,standard python -m pytest tests/iam/test_preflight.py"
+    "   # every statement of both": "a part of the suite",
     "METAFLOW_PROFILE=dev python flow.py run --with batch": (
         "runs each step as an AWS Batch job, in a container: the sandbox runs no container (its Batch marks a "
         "job done without running it)"

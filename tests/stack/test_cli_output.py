@@ -20,7 +20,8 @@ from provisioner.cli.main import cli
 from tests.stack.conftest import Stack
 from tests.stack.test_full_stack import certificate, full  # noqa: F401  (fixtures)
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+#: where the docs say what a plain `down` of `full` keeps (docs/stacks.md, the full stack)
+STACKS_DOC = Path(__file__).resolve().parents[2] / "docs" / "stacks.md"
 BOX = re.compile(r"[│┃┏┓┗┛━─┡┩╇┼┬┴╭╮╰╯]")
 LONG = "opened by the on-call engineer for ticket " + "X" * 140  # longer than any terminal line
 
@@ -170,10 +171,10 @@ def test_plan_marks_a_protected_replacement_refused_and_exits_3(stack: Stack) ->
 
 
 def readme_kept_list() -> set[str]:
-    """The addresses README.md says a plain `down` of `full` keeps."""
-    text = README.read_text()
+    """The addresses docs/stacks.md says a plain `down` of `full` keeps."""
+    text = STACKS_DOC.read_text()
     match = re.search(r"A plain `down` of `full` keeps exactly these.*?\n\n", text, re.S)
-    assert match, "the README says what a plain down of full keeps"
+    assert match, "docs/stacks.md says what a plain down of full keeps"
     return set(re.findall(r"`([a-z0-9]+\.[a-z_0-9]+\.[a-z_0-9]+)`", match.group(0)))
 
 

@@ -49,7 +49,9 @@ def copy(tmp_path: Path) -> Path:
         ("provisioner/ops/app.py", "from provisioner.cli import views", "provisioner.ops is not allowed"),
     ],
 )
-def test_an_upward_or_sideways_import_breaks_the_layers(copy: Path, module: str, wrong_import: str, broken: str) -> None:
+def test_an_upward_or_sideways_import_breaks_the_layers(
+    copy: Path, module: str, wrong_import: str, broken: str
+) -> None:
     with (copy / module).open("a") as f:
         f.write(f"\n{wrong_import}  # deliberately wrong\n")
     result = lint_imports(copy)
