@@ -280,7 +280,7 @@ def build(cfg: Config, facts: Facts) -> Blueprint:
             actions=[forward],
         )
         rules.append("elbv2.listener_rule.api")
-    if sign_in and admin_arn is not None:
+    if authenticate and admin_arn is not None:
         # scripts cannot sign in either: their basic-auth requests go to MLflow, which checks the credentials
         rules.append(mlflow_basic_auth.add_rule(bp, listener_arn, hosts, forward))
     # Only requests that name this server reach it (others get the listener's 404): the same names the
