@@ -809,7 +809,7 @@ class Config(Section):
             try:
                 cognito_prefix(self.cognito_domain)
             except ValueError as err:
-                raise ValueError(f"{err}; set ui.cognito_domain to another prefix") from None
+                raise ValueError(f"{err}; set ui.auth.cognito_domain to another prefix") from None
         bucket = self.bucket_name if self.stack == "metaflow" else self.mlflow.bucket_name_for(self)
         problem = None if bucket is None else bucket_name_problem(bucket)
         if problem:
@@ -825,7 +825,7 @@ class Config(Section):
             if self.ui.cognito_domain is None:  # unique among all accounts of the region, like a bucket name
                 raise ValueError(
                     f"suffix is empty, so the Cognito domain would be {self.cognito_domain!r}, a prefix every account "
-                    "in the region shares (and likely taken): set suffix or ui.cognito_domain"
+                    "in the region shares (and likely taken): set suffix or ui.auth.cognito_domain"
                 )
         if self.has_metadata_service:
             ident = self.named("metaflow")
