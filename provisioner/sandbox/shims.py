@@ -26,6 +26,8 @@ provisioner.sandbox.server``) and by the tests that meet the same gaps; mfprov i
 - IAM: SimulatePrincipalPolicy is not implemented (``iam_simulate_principal_policy``).
 - Secrets Manager: after UpdateSecretVersionStage moves AWSCURRENT, GetSecretValue keeps returning the version
   moto last made current itself (``secretsmanager_current_label``).
+- ECS: services start no task (their running count is MOTO_ECS_SERVICE_RUNNING, 0 unless set) and a deployment
+  never completes (``ecs_tasks_run``).
 - Budgets: CreateBudget drops ResourceTags; ListTagsForResource, TagResource, UntagResource, UpdateBudget and
   DescribeSubscribersForNotification are not implemented (``budgets``).
 """
@@ -561,6 +563,39 @@ def iam_simulate_principal_policy(patch: Patch = setattr) -> None:
     patch(IamResponse, "simulate_principal_policy", simulate_principal_policy)
 
 
+def ecs_tasks_run(patch: Patch = setattr) -> None:
+    """ECS: a service's scheduler starts its desired count of tasks, and a deployment is COMPLETED once they run
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html). moto starts no task: its
+    services report MOTO_ECS_SERVICE_RUNNING tasks (0 unless set) and their deployments stay IN_PROGRESS for ever.
+    Here a service's tasks run as soon as it is created or updated (a new deployment included): the sandbox runs no
+    container, so a task that would fail to start on AWS cannot be shown either way."""
+    from moto.ecs.models import EC2ContainerServiceBackend, Service
+
+    def running(service: Service) -> Service:
+        service.running_count, service.pending_count = service.desired_count, 0
+        for deployment in service.deployments:
+            deployment.update(
+                desiredCount=service.desired_count,
+                runningCount=service.desired_count,
+                pendingCount=0,
+                rolloutState="COMPLETED",
+                rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
+            )
+        return service
+
+    create, update = EC2ContainerServiceBackend.create_service, EC2ContainerServiceBackend.update_service
+
+    def create_service(self: EC2ContainerServiceBackend, *a: Any, **k: Any) -> Service:
+        return running(create(self, *a, **k))
+
+    def update_service(self: EC2ContainerServiceBackend, *a: Any, **k: Any) -> Service:
+        return running(update(self, *a, **k))
+
+    patch(EC2ContainerServiceBackend, "create_service", create_service)
+    patch(EC2ContainerServiceBackend, "update_service", update_service)
+
+
 def secretsmanager_current_label(patch: Patch = setattr) -> None:
     """Secrets Manager: GetSecretValue without VersionId or VersionStage returns the version labelled AWSCURRENT
     (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html), wherever
@@ -669,6 +704,6 @@ def budgets(patch: Patch = setattr) -> None:
 def install(patch: Patch = setattr) -> None:
     shims = (sagemaker, elbv2, batch, batch_service_linked_role, apigateway, s3_conditional_requests, kms_key_states,
              rds_major_upgrade, ec2_launch_template_tags, iam_simulate_principal_policy, budgets,
-             secretsmanager_current_label)  # fmt: skip
+             secretsmanager_current_label, ecs_tasks_run)  # fmt: skip
     for shim in shims:
         shim(patch)

@@ -262,7 +262,6 @@ def test_rotate_needs_nothing_more(
     denied, and the one action rotation adds (moving the secret's staging labels) is used."""
     g, _ = guard
     sandbox_gaps("standard", monkeypatch)
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # moto runs no task; its services report one running
     monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "metaflowconfig"))
     path = config_of("standard", tmp_path)
     g.policy = generated(path)

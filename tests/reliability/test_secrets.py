@@ -91,10 +91,10 @@ def test_no_secret_leaks_from_a_whole_run(
     make_config: Callable[[Path], Path],
 ) -> None:
     monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "metaflowconfig"))
-    # `rotate` waits for its services' new tasks: moto runs none, its services report this many running
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
-    # GetSecretValue follows AWSCURRENT as `rotate` moves it, as on AWS
-    sandbox_shims.secretsmanager_current_label(lambda t, name, v: monkeypatch.setattr(t, name, v, raising=False))
+    # as on AWS, for `rotate`: GetSecretValue follows AWSCURRENT, and a service's new tasks run
+    patch = lambda t, name, v: monkeypatch.setattr(t, name, v, raising=False)  # noqa: E731
+    sandbox_shims.secretsmanager_current_label(patch)
+    sandbox_shims.ecs_tasks_run(patch)
     # Everything mfprov logs, at every level (botocore's own DEBUG wire log prints request bodies, as for any
     # AWS SDK; mfprov never turns it on).
     for logger in ("provisioner", "resources", "state"):

@@ -46,7 +46,7 @@ def standard(moto_account: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     patch = lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False)  # noqa: E731
     sandbox_shims.secretsmanager_current_label(patch)  # GetSecretValue follows AWSCURRENT, as on AWS
     sandbox_shims.apigateway(patch)  # the tagging API lists API keys, as on AWS: the sweep sees a leftover key
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # moto runs no task; its services report one running
+    sandbox_shims.ecs_tasks_run(patch)  # a service's tasks run and its deployments complete
     monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "metaflowconfig"))
     (tmp_path / "stack").mkdir()
     stack = Stack(write_config(tmp_path / "stack", preset="standard"))
