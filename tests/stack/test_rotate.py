@@ -89,11 +89,11 @@ def current_password(stack: Stack) -> str:
     return str(json.loads(sm.get_secret_value(SecretId=state_id(stack, SECRET))["SecretString"])["password"])
 
 
-def database_password(stack: Stack) -> str:
+def database_password(stack: Stack, address: str = DB) -> str:
     """What the database would accept: moto's RDS keeps the password the last create or modify set."""
     from moto.rds.models import rds_backends
 
-    return str(rds_backends[ACCOUNT]["us-east-1"].databases[state_id(stack, DB)]._master_user_password)
+    return str(rds_backends[ACCOUNT]["us-east-1"].databases[state_id(stack, address)]._master_user_password)
 
 
 def deployment(stack: Stack) -> str:
@@ -150,6 +150,48 @@ def test_db_password_rotation(standard: Stack) -> None:
     assert done.details["databases"][0]["restarted"] == [SERVICE]
     assert_db_rotated(standard, old_password, old_deployment)
     assert_in_sync(standard)
+
+
+def test_aurora_password_rotation(moto_account: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Aurora cluster's master password is set with ModifyDBCluster."""
+    from moto.rds.models import rds_backends
+
+    patch = lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False)  # noqa: E731
+    sandbox_shims.secretsmanager_current_label(patch)
+    sandbox_shims.ecs_tasks_run(patch)
+    path = write_config(tmp_path, preset="standard")
+    path.write_text(path.read_text().replace('engine = "postgres"  ', 'engine = "aurora-postgresql"  ', 1))
+    stack = Stack(path)
+    stack.up()
+    old = current_password(stack)
+    done = rotate(stack, "db-password")
+    assert done.details["databases"][0]["database"] == "rds.db_cluster.main"
+    cluster = rds_backends[ACCOUNT]["us-east-1"].clusters[state_id(stack, "rds.db_cluster.main")]
+    assert current_password(stack) != old
+    assert cluster._master_user_password == current_password(stack)
+    assert_in_sync(stack)
+
+
+def test_mlflow_password_rotation(moto_account: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MLflow stack's database: a letters-and-digits password (it goes into a URI), the server redeployed;
+    the stack has no API key to rotate."""
+    from tests.stack.test_mlflow_stack import grace_period_kept, mlflow_config
+
+    patch = lambda target, name, value: monkeypatch.setattr(target, name, value, raising=False)  # noqa: E731
+    sandbox_shims.secretsmanager_current_label(patch)
+    sandbox_shims.ecs_tasks_run(patch)
+    grace_period_kept.__wrapped__(monkeypatch)  # type: ignore[attr-defined]
+    stack = Stack(mlflow_config(tmp_path / "m1"))
+    stack.up()
+    old = current_password(stack)
+    done = rotate(stack, "db-password")
+    assert done.details["databases"][0]["restarted"] == ["ecs.service.server"]
+    new = current_password(stack)
+    assert new != old and new.isalnum() and len(new) == len(old)
+    assert database_password(stack, "rds.db_instance.mlflow") == new
+    assert_in_sync(stack)
+    with pytest.raises(rotation.RotateRefused, match="no API key"):
+        rotate(stack, "api-key")
 
 
 def test_api_key_rotation(standard: Stack, tmp_path: Path) -> None:
