@@ -125,6 +125,9 @@ class DbInstanceProps(Props):
     apply_immediately: bool = True
     #: create by restoring this DB snapshot (name or ARN); create-only: changing it later replaces nothing
     snapshot_identifier: str | None = None
+    #: read: a restore's reset of the master password to the secret's is still to do (TAG_PASSWORD_RESET);
+    #: wanted: never, so a reset an interrupted run left undone is finished by the next one
+    password_reset_pending: bool = False
 
     @field_validator("engine_version")
     @classmethod
@@ -149,6 +152,19 @@ _FAILED = frozenset(
         "incompatible-restore inaccessible-encryption-credentials"
     ).split()
 )
+
+
+#: on a database restored from a snapshot until its master password is the stack's: a run that stops between the
+#: restore and the reset leaves the tag, so the next run reads the reset as still to do and finishes it
+TAG_PASSWORD_RESET = "mfprov:password-reset"
+
+
+def _reset_pending(tags: Any) -> bool:
+    return any(t.get("Key") == TAG_PASSWORD_RESET for t in tags or [])
+
+
+def _restore_tags(ctx: NodeContext) -> list[dict[str, str]]:
+    return tag_list({**ctx.tags, TAG_PASSWORD_RESET: "pending"})
 
 
 def _describe_instance(ctx: NodeContext, id: str, *, deleting: bool = False) -> dict[str, Any] | None:
@@ -359,6 +375,7 @@ class DbInstance(Resource[DbInstanceProps]):
             "backup_retention_days": db.get("BackupRetentionPeriod"),
             "deletion_protection": bool(db.get("DeletionProtection")),
             "publicly_accessible": bool(db.get("PubliclyAccessible")),
+            "password_reset_pending": _reset_pending(db.get("TagList")),
             "tags": tag_dict(db.get("TagList")),
         }
         address, port = endpoint.get("Address"), endpoint.get("Port")
@@ -402,7 +419,18 @@ class DbInstance(Resource[DbInstanceProps]):
         ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
         return props.identifier
 
+    def _finish_reset(self, ctx: NodeContext, id: str, props: DbInstanceProps) -> None:
+        """The restored database's master password becomes the stack's secret's (the snapshot's is not), then the
+        tag that says it is still to do goes."""
+        set_master_password(ctx, self.kind, id, props.password_secret_arn, "AWSCURRENT")
+        arn = (_describe_instance(ctx, id) or {}).get("DBInstanceArn")
+        if arn:
+            ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_PASSWORD_RESET])
+
     def update(self, ctx: NodeContext, id: str, props: DbInstanceProps, observed: Observed, changes: set[str]) -> None:
+        if "password_reset_pending" in changes:
+            ctx.on_progress("finishing the restore: the master password becomes the stack's secret's")
+            self._finish_reset(ctx, id, props)
         rds = ctx.client("rds")
         values = props.model_dump()
         kw = {api: values[field] for field, api in _MODIFY.items() if field in changes}
@@ -482,24 +510,20 @@ class DbInstance(Resource[DbInstanceProps]):
             # at least the snapshot's size: RDS refuses less
             AllocatedStorage=max(props.allocated_storage, int(snapshot.get("AllocatedStorage") or 0)),
             # unset, the security groups fall back to the VPC's default one
-            **self._placement(ctx, props),
+            **{**self._placement(ctx, props), "Tags": _restore_tags(ctx)},
         )
         ctx.created(props.identifier)
         ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
-        kw: dict[str, Any] = {}
         if props.max_allocated_storage:
-            kw["MaxAllocatedStorage"] = max(props.max_allocated_storage, props.allocated_storage)
-        rds.modify_db_instance(
-            DBInstanceIdentifier=props.identifier,
-            ApplyImmediately=True,  # the password must work now, whatever apply_immediately says
-            # the snapshot's password is not the stack's: passed inline, no variable of ours ever holds it
-            MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
-            **kw,
-        )
-        ctx.wait(
-            "DB instance password reset",
-            lambda: _instance_available(ctx, props.identifier, frozenset({"MasterUserPassword", *kw})),
-        )
+            max_storage = max(props.max_allocated_storage, props.allocated_storage)
+            rds.modify_db_instance(
+                DBInstanceIdentifier=props.identifier, ApplyImmediately=True, MaxAllocatedStorage=max_storage
+            )
+            ctx.wait(
+                "DB instance storage autoscaling",
+                lambda: _instance_available(ctx, props.identifier, frozenset({"MaxAllocatedStorage"})),
+            )
+        self._finish_reset(ctx, props.identifier, props)
         if copy:
             rds.delete_db_snapshot(DBSnapshotIdentifier=copy)  # our own copy; the user's snapshot is kept
         return props.identifier
@@ -604,6 +628,8 @@ class DbClusterProps(Props):
     apply_immediately: bool = True
     #: create by restoring this DB cluster snapshot (name or ARN); create-only, as for instances
     snapshot_identifier: str | None = None
+    #: as for instances
+    password_reset_pending: bool = False
 
     @field_validator("engine_version")
     @classmethod
@@ -667,6 +693,7 @@ class DbCluster(Resource[DbClusterProps]):
             "deletion_protection": bool(c.get("DeletionProtection")),
             "serverless_min_capacity": scaling.get("MinCapacity"),
             "serverless_max_capacity": scaling.get("MaxCapacity"),
+            "password_reset_pending": _reset_pending(c.get("TagList")),
             "tags": tag_dict(c.get("TagList")),
         }
         attrs = {
@@ -751,23 +778,24 @@ class DbCluster(Resource[DbClusterProps]):
             retry_on=("KMSKeyNotAccessibleFault",),
             SnapshotIdentifier=snapshot_id,
             # unset, RDS falls back to the VPC's default security group
-            **self._placement(ctx, props),
+            **{**self._placement(ctx, props), "Tags": _restore_tags(ctx)},
         )
         ctx.created(props.identifier)
         ctx.wait("DB cluster available", lambda: self._available(ctx, props.identifier))
-        rds.modify_db_cluster(
-            DBClusterIdentifier=props.identifier,
-            ApplyImmediately=True,
-            # the snapshot's password is not the stack's: passed inline, never held
-            MasterUserPassword=read_password(ctx.client("secretsmanager"), props.password_secret_arn),
-        )
-        ctx.wait(
-            "DB cluster password reset",
-            lambda: self._available(ctx, props.identifier, frozenset({"MasterUserPassword"})),
-        )
+        self._finish_reset(ctx, props.identifier, props)
         return props.identifier
 
+    def _finish_reset(self, ctx: NodeContext, id: str, props: DbClusterProps) -> None:
+        """As for instances: the stack's password, then the tag goes."""
+        set_master_password(ctx, self.kind, id, props.password_secret_arn, "AWSCURRENT")
+        arn = (self._describe(ctx, id) or {}).get("DBClusterArn")
+        if arn:
+            ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_PASSWORD_RESET])
+
     def update(self, ctx: NodeContext, id: str, props: DbClusterProps, observed: Observed, changes: set[str]) -> None:
+        if "password_reset_pending" in changes:
+            ctx.on_progress("finishing the restore: the master password becomes the stack's secret's")
+            self._finish_reset(ctx, id, props)
         rds = ctx.client("rds")
         kw: dict[str, Any] = {}
         refused = None

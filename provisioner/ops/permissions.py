@@ -433,7 +433,13 @@ KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ),
         # restore (snapshot_identifier): from the named snapshot, or from a copy under the stack's key
         Grant(
-            ("rds:RestoreDBInstanceFromDBSnapshot", "rds:CopyDBSnapshot", "rds:DeleteDBSnapshot"),
+            # RemoveTagsFromResource: the tag that says the restore's password reset is still to do
+            (
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                "rds:CopyDBSnapshot",
+                "rds:DeleteDBSnapshot",
+                "rds:RemoveTagsFromResource",
+            ),
             (*_RDS, _arn("rds", "snapshot:{snapshot_identifier.name}")),
             when="snapshot_identifier",
         ),
@@ -459,7 +465,7 @@ KIND_GRANTS: dict[str, tuple[Grant, ...]] = {
             _RDS,
         ),
         Grant(
-            ("rds:RestoreDBClusterFromSnapshot",),
+            ("rds:RestoreDBClusterFromSnapshot", "rds:RemoveTagsFromResource"),
             (*_RDS, _arn("rds", "cluster-snapshot:{snapshot_identifier.name}")),
             when="snapshot_identifier",
         ),

@@ -22,6 +22,7 @@ from moto.rds.models import rds_backends
 from typer.testing import CliRunner
 
 from provisioner.cli.main import cli
+from provisioner.ops import app as core
 from tests.stack.conftest import Stack, write_config
 
 _RESTORES = ("RestoreDBInstanceFromDBSnapshot", "RestoreDBClusterFromSnapshot", "CopyDBSnapshot")
@@ -217,3 +218,38 @@ def test_permissions_grant_the_restore_from_the_named_snapshot_only_when_one_is_
     [statement] = restore_statements()
     assert {"rds:CopyDBSnapshot", "rds:DeleteDBSnapshot"} <= set(statement["Action"])
     assert "arn:aws:rds:us-east-1:123456789012:snapshot:old-metaflow-final" in statement["Resource"]
+
+
+def test_a_restore_stopped_before_its_password_reset_is_finished_by_the_next_up(
+    moto_account: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restored database answers to the snapshot's old password until the reset: a run that dies between
+    the restore and the reset must not leave it so. AWS remembers what is still to do (a tag on the database),
+    drift says so, and the next `up` resets the password."""
+    stack = Stack(write_config(tmp_path, preset="standard"))
+    stack.up()
+    db_id = stack.state().resources["rds.db_instance.main"].id
+    cli_run(stack, "down", "--yes", "--delete-protected")
+    set_in_database_section(stack, f'snapshot_identifier = "{db_id}-final"')
+
+    real = BaseClient._make_api_call
+
+    def dies_at_the_reset(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "ModifyDBInstance" and "MasterUserPassword" in params:
+            raise ConnectionError("the network went away")  # the run stops right before the reset
+        return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", dies_at_the_reset)
+    stopped = stack.run("up", core.up).value.run
+    assert not stopped.ok and "rds.db_instance.main" in stopped.failed
+    monkeypatch.setattr(BaseClient, "_make_api_call", real)
+    new_secret = stack_password(stack, secret_address(stack))
+    assert master_password(db_id) != new_secret  # the snapshot's password, still
+
+    found = [d for d in stack.drift().value if d.address == "rds.db_instance.main"]
+    assert [c.field for d in found for c in d.changes] == ["password_reset_pending"]
+    stack.up()
+    assert master_password(db_id) == new_secret
+    tags = boto3.client("rds").describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]["TagList"]
+    assert "mfprov:password-reset" not in {t["Key"] for t in tags}
+    assert stack.drift().value == []
