@@ -90,8 +90,10 @@ def wait_for(
     def not_done(state: RetryCallState) -> bool:
         nonlocal last
         if state.outcome is not None and state.outcome.failed:
-            # A terminal state (WaitFailed) ends the wait at once; other errors are polled through.
-            return not isinstance(state.outcome.exception(), WaitFailed)
+            # A terminal state (WaitFailed) ends the wait at once, and so does Ctrl-C (KeyboardInterrupt is no
+            # Exception): it is raised, not polled through until the deadline. Other errors are polled through.
+            exc = state.outcome.exception()
+            return isinstance(exc, Exception) and not isinstance(exc, WaitFailed)
         last = state.outcome.result() if state.outcome else last
         return last is not True
 

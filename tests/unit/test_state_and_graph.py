@@ -120,6 +120,21 @@ def test_a_wait_ends_at_once_on_a_terminal_state() -> None:
     assert time.monotonic() - started < 5
 
 
+def test_ctrl_c_during_a_wait_stops_it_at_once() -> None:
+    """Ctrl-C while a wait asks AWS how things stand is raised, not polled through until the wait's deadline."""
+    from provisioner.core.retry import wait_for
+
+    asked: list[int] = []
+
+    def check() -> bool:
+        asked.append(1)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        wait_for("db", check, timeout=30)
+    assert asked == [1]
+
+
 def test_reads_of_one_refresh_share_a_lookup_and_nothing_outlives_it() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
