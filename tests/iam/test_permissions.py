@@ -38,6 +38,9 @@ from tests.iam.provisioning_calls import provisioning_checks
 from tests.iam.recording import ENGINE, Call, Recording, record_calls
 from tests.stack.conftest import Stack, write_config
 
+#: one worker runs the whole module: test_every_statement_is_needed reads the runs the others record
+pytestmark = pytest.mark.xdist_group("iam-permissions")
+
 PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/ci"
 
 
