@@ -84,7 +84,7 @@ def lifecycle(report: Report) -> str:
             f"{e['median_wall_s'][c]:.2f} s / {_total(e['calls'][c])} ({_mutating(e['calls'][c])})" for c in COMMANDS
         ]
         rows.append([LABELS.get(preset, preset), e["resources"], *cells])
-    return _table(["preset", "resources", *(HEADS[c].strip("`") for c in COMMANDS)], rows)
+    return _table(["preset", "resources", *(HEADS[c].replace("`", "") for c in COMMANDS)], rows)
 
 
 def calls(report: Report) -> str:
