@@ -38,9 +38,6 @@ from tests.iam.provisioning_calls import provisioning_checks
 from tests.iam.recording import ENGINE, Call, Recording, record_calls
 from tests.stack.conftest import Stack, write_config
 
-#: one worker runs the whole module: test_every_statement_is_needed reads the runs the others record
-pytestmark = pytest.mark.xdist_group("iam-permissions")
-
 PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/ci"
 
 
@@ -157,12 +154,6 @@ def lifecycle(stack: Stack) -> None:
 PRESETS = ["personal", "standard", "full", "mlflow", "mlflow-every-option"]
 
 
-@pytest.fixture(scope="module")
-def runs() -> dict[str, tuple[dict[str, Any], list[Checked]]]:
-    """Filled by test_up_drift_down_need_nothing_more for the tests after it (one run per stack)."""
-    return {}
-
-
 def test_every_registered_kind_has_an_entry() -> None:
     load_all()
     assert set(REGISTRY) - set(perms.KIND_GRANTS) == set(), "resource kinds without IAM grants"
@@ -175,9 +166,9 @@ def test_up_drift_down_need_nothing_more(
     guard: tuple[Guard, Recording],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    runs: dict[str, tuple[dict[str, Any], list[Checked]]],
     moto_account: None,
 ) -> None:
+    """The run needs nothing beyond the generated policy, and (every_statement_is_needed) nothing in it is spare."""
     g, rec = guard
     sandbox_gaps(name, monkeypatch)
     path = config_of(name, tmp_path)
@@ -194,32 +185,31 @@ def test_up_drift_down_need_nothing_more(
         listed = {a for gr in grants for a in gr.actions}
         missing |= {(c.call.kind, ch.action) for ch in c.checks if ch.action not in listed}
     assert missing == set()
-    runs[name] = (g.policy, g.checked)
+    every_statement_is_needed(name, g.policy, g.checked)
 
 
-def test_every_statement_is_needed(runs: dict[str, tuple[dict[str, Any], list[Checked]]]) -> None:
+def every_statement_is_needed(name: str, policy: dict[str, Any], checked: list[Checked]) -> None:
     """Removing any statement denies some call of the run, unless the statement holds only checks no call of the
-    sandbox run makes (listed: AWS makes them, the sandbox cannot)."""
-    assert set(runs) == set(PRESETS), "needs the runs of test_up_drift_down_need_nothing_more"
-    for name, (policy, checked) in runs.items():
-        sole: set[str] = set()
-        exercised: set[str] = set()
-        for c in checked:
-            for d in c.decisions:
-                exercised |= set(d.statements)
-                if len(d.statements) == 1:
-                    sole |= set(d.statements)
-        sids = {st["Sid"] for st in policy["Statement"]}
-        spare = sids & exercised - sole
-        assert spare == set(), f"{name}: statements that other statements make redundant"
-        unexercised = sids - exercised
-        by_sid = {st["Sid"]: st for st in policy["Statement"]}
-        actions = {a for s in unexercised for a in by_sid[s]["Action"]}
-        # Only what the sandbox cannot show: roles AWS creates, KMS grants services make, calls of update paths.
-        assert all(a.split(":", 1)[0] in UNEXERCISED_SERVICES or a in UNEXERCISED_ACTIONS for a in actions), (
-            name,
-            sorted(actions - UNEXERCISED_ACTIONS),
-        )
+    sandbox run makes (listed: AWS makes them, the sandbox cannot). Checked within each preset's own run, so no
+    test depends on another having run in the same worker."""
+    sole: set[str] = set()
+    exercised: set[str] = set()
+    for c in checked:
+        for d in c.decisions:
+            exercised |= set(d.statements)
+            if len(d.statements) == 1:
+                sole |= set(d.statements)
+    sids = {st["Sid"] for st in policy["Statement"]}
+    spare = sids & exercised - sole
+    assert spare == set(), f"{name}: statements that other statements make redundant"
+    unexercised = sids - exercised
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    actions = {a for s in unexercised for a in by_sid[s]["Action"]}
+    # Only what the sandbox cannot show: roles AWS creates, KMS grants services make, calls of update paths.
+    assert all(a.split(":", 1)[0] in UNEXERCISED_SERVICES or a in UNEXERCISED_ACTIONS for a in actions), (
+        name,
+        sorted(actions - UNEXERCISED_ACTIONS),
+    )
 
 
 #: statements of these services hold only checks AWS makes behind the call (a service-linked role, a KMS grant, a

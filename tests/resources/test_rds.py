@@ -233,6 +233,12 @@ def _modify(id: str, **kw: Any) -> None:
     _rds().modify_db_instance(DBInstanceIdentifier=id, ApplyImmediately=True, **kw)
 
 
+def _reset_left_undone(kind: str, id: str) -> None:
+    """What a restore leaves when its run stops before the password reset: the tag that says it is to do."""
+    tag = {"Key": "mfprov:password-reset", "Value": "pending"}
+    _rds().add_tags_to_resource(ResourceName=_arn(kind, id), Tags=[tag])
+
+
 def _modify_cluster(id: str, **kw: Any) -> None:
     _rds().modify_db_cluster(DBClusterIdentifier=id, ApplyImmediately=True, **kw)
 
@@ -297,6 +303,7 @@ INSTANCE_CASES = [
     pytest.param("deletion_protection", lambda w, id: _modify(id, DeletionProtection=False), id="deletion_protection"),
     pytest.param("publicly_accessible", lambda w, id: _modify(id, PubliclyAccessible=True), id="publicly_accessible"),
     pytest.param("tags", lambda w, id: _untag("instance", id), id="tags"),
+    pytest.param("password_reset_pending", lambda w, id: _reset_left_undone("instance", id), id="reset_pending"),
 ]
 #: rds.db_instance fields no out-of-band call can drift
 INSTANCE_NO_CALL = {
@@ -434,6 +441,7 @@ CLUSTER_CASES = [
         id="serverless_max",
     ),
     pytest.param("tags", lambda w, id: _untag("cluster", id), id="tags"),
+    pytest.param("password_reset_pending", lambda w, id: _reset_left_undone("cluster", id), id="reset_pending"),
 ]
 #: rds.db_cluster fields no out-of-band call can drift
 CLUSTER_NO_CALL = {
