@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,18 @@ from provisioner.core.session import ClientFactory  # noqa: E402
 from resources.base import TAG_ADDRESS, TAG_MANAGED_BY, TAG_STACK  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default fake account
+
+#: the folders whose tests bring whole stacks up (in-process moto or the sandbox server): marked e2e, so that
+#: `python -m pytest -m "not e2e"` (tests/unit and tests/resources) is the quick loop while editing
+WHOLE_STACK_FOLDERS = ("e2e", "stack", "reliability", "iam")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(str(item.fspath)).resolve().relative_to(root).parts[0]
+        if folder in WHOLE_STACK_FOLDERS:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture
