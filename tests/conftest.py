@@ -16,6 +16,8 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
     AWS_REGION="us-east-1",
     MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+    # as in the sandbox (provisioner/sandbox/control.py): no default AMIs, which nothing mfprov builds names
+    MOTO_EC2_LOAD_DEFAULT_AMIS="false",
 )
 for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "METAFLOW_PROFILE"):
     os.environ.pop(var, None)

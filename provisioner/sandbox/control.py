@@ -109,7 +109,14 @@ def start(port: int | None = None, timeout: float = 30.0) -> SandboxInfo:
     chosen = _free_port(port or int(os.environ.get("MFPROV_SANDBOX_PORT", DEFAULT_PORT)))
     home().mkdir(parents=True, exist_ok=True)
     log = home() / "sandbox.log"
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **DUMMY_CREDENTIALS}
+    env = {
+        **os.environ,
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+        # moto makes ~26,000 public AMIs for every region's EC2 it starts (about 0.2 s of CPU each time); nothing
+        # mfprov builds names an image (Batch picks its own), so the sandbox does without them
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        **DUMMY_CREDENTIALS,
+    }
     env.pop("AWS_ENDPOINT_URL", None)
     with open(log, "ab") as out:
         proc = _spawn(
