@@ -60,6 +60,12 @@ ACCOUNT = "123456789012"  # moto's default fake account
 WHOLE_STACK_FOLDERS = ("e2e", "stack", "reliability", "iam")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker per core and one more, since the e2e tests spend part of their time waiting for their
+    subprocesses (the sandbox server, the CLI, metaflow). Measured on 2 cores: 2 workers 524 s, 3 workers 462 s."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).resolve().parent
     for item in items:
