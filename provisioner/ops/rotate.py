@@ -30,10 +30,10 @@ generator or AWS straight into the call or the profile file that needs them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provisioner.core.context import NodeContext
 from provisioner.engine.graph import Node, iter_refs, resolve
@@ -43,6 +43,8 @@ from provisioner.ops.workspace import Session
 from resources import apigateway, ecs, rds, secretsmanager
 from resources.base import Observed, Ref, resource_type
 from state.private import write_private
+
+T = TypeVar("T")
 
 #: what ``mfprov rotate`` rotates
 KINDS = ("db-password", "api-key")
@@ -133,20 +135,8 @@ def databases(s: Session) -> list[Database]:
 
 
 def rotate_db_password(s: Session) -> Rotation:
-    found = databases(s)
-    if not found:
-        raise RotateRefused(
-            f"stack {s.state.stack!r} has no database whose password mfprov keeps (its preset has none); "
-            "nothing to rotate"
-        )
-    result = Rotation("db-password", s.state.stack)
-    done = []
-    for db in found:
-        resumed, details = _rotate_database(s, db)
-        result.resumed |= resumed
-        done.append(details)
-    result.details = {"databases": done}
-    return result
+    refusal = "has no database whose password mfprov keeps (its preset has none)"
+    return _rotate_each(s, "db-password", databases(s), refusal, _rotate_database, "databases")
 
 
 def _rotate_database(s: Session, db: Database) -> tuple[bool, dict[str, Any]]:
@@ -223,19 +213,28 @@ def api_keys(s: Session) -> list[ApiKey]:
 
 
 def rotate_api_key(s: Session) -> Rotation:
-    found = api_keys(s)
+    refusal = "has no API key (the metadata service has no API Gateway in this config)"
+    return _rotate_each(s, "api-key", api_keys(s), refusal, _rotate_key, "keys")
+
+
+def _rotate_each(
+    s: Session,
+    what: str,
+    found: Sequence[T],
+    refusal: str,
+    rotate_one: Callable[[Session, T], tuple[bool, dict[str, Any]]],
+    key: str,
+) -> Rotation:
+    """Rotate every one ``found`` (refused in one line when there is none); ``key`` names their details."""
     if not found:
-        raise RotateRefused(
-            f"stack {s.state.stack!r} has no API key (the metadata service has no API Gateway in this config); "
-            "nothing to rotate"
-        )
-    result = Rotation("api-key", s.state.stack)
+        raise RotateRefused(f"stack {s.state.stack!r} {refusal}; nothing to rotate")
+    result = Rotation(what, s.state.stack)
     done = []
-    for target in found:
-        resumed, details = _rotate_key(s, target)
+    for item in found:
+        resumed, details = rotate_one(s, item)
         result.resumed |= resumed
         done.append(details)
-    result.details = {"keys": done}
+    result.details = {key: done}
     return result
 
 
