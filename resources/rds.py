@@ -419,18 +419,18 @@ class DbInstance(Resource[DbInstanceProps]):
         ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
         return props.identifier
 
-    def _finish_reset(self, ctx: NodeContext, id: str, props: DbInstanceProps) -> None:
+    def _finish_reset(self, ctx: NodeContext, id: str, props: DbInstanceProps, arn: str | None = None) -> None:
         """The restored database's master password becomes the stack's secret's (the snapshot's is not), then the
-        tag that says it is still to do goes."""
+        tag that says it is still to do goes (``arn``: when the caller has read it already)."""
         set_master_password(ctx, self.kind, id, props.password_secret_arn, "AWSCURRENT")
-        arn = (_describe_instance(ctx, id) or {}).get("DBInstanceArn")
+        arn = arn or (_describe_instance(ctx, id) or {}).get("DBInstanceArn")
         if arn:
             ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_PASSWORD_RESET])
 
     def update(self, ctx: NodeContext, id: str, props: DbInstanceProps, observed: Observed, changes: set[str]) -> None:
         if "password_reset_pending" in changes:
             ctx.on_progress("finishing the restore: the master password becomes the stack's secret's")
-            self._finish_reset(ctx, id, props)
+            self._finish_reset(ctx, id, props, observed.attrs.get("arn"))
         rds = ctx.client("rds")
         values = props.model_dump()
         kw = {api: values[field] for field, api in _MODIFY.items() if field in changes}
@@ -785,17 +785,17 @@ class DbCluster(Resource[DbClusterProps]):
         self._finish_reset(ctx, props.identifier, props)
         return props.identifier
 
-    def _finish_reset(self, ctx: NodeContext, id: str, props: DbClusterProps) -> None:
+    def _finish_reset(self, ctx: NodeContext, id: str, props: DbClusterProps, arn: str | None = None) -> None:
         """As for instances: the stack's password, then the tag goes."""
         set_master_password(ctx, self.kind, id, props.password_secret_arn, "AWSCURRENT")
-        arn = (self._describe(ctx, id) or {}).get("DBClusterArn")
+        arn = arn or (self._describe(ctx, id) or {}).get("DBClusterArn")
         if arn:
             ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_PASSWORD_RESET])
 
     def update(self, ctx: NodeContext, id: str, props: DbClusterProps, observed: Observed, changes: set[str]) -> None:
         if "password_reset_pending" in changes:
             ctx.on_progress("finishing the restore: the master password becomes the stack's secret's")
-            self._finish_reset(ctx, id, props)
+            self._finish_reset(ctx, id, props, observed.attrs.get("arn"))
         rds = ctx.client("rds")
         kw: dict[str, Any] = {}
         refused = None

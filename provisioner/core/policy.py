@@ -20,7 +20,7 @@ _POLICY_SET_KEYS = {
 }
 
 
-def _canon(value: Any) -> str:
+def canonical(value: Any) -> str:
     # ``default=repr`` renders a not-yet-known value as "(known after apply)", which equals nothing real
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
@@ -49,7 +49,7 @@ def _norm_policy_node(node: Any, key: str) -> Any:
     if key == "Statement":
         stmts = [node] if isinstance(node, Mapping) else list(node)
         normal = [{"Effect": "Allow", **_norm_policy_node(st, "_statement")} for st in stmts]
-        return sorted(normal, key=_canon)
+        return sorted(normal, key=canonical)
     if isinstance(node, Mapping):
         return {k: _norm_policy_node(v, k) for k, v in node.items()}
     if key in _POLICY_SET_KEYS:

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.core.policy import _canon, normalize_policy
+from provisioner.core.policy import canonical, normalize_policy
 from resources.base import Resource
 
 
 def normalize_unordered(items: Any) -> Any:
     if not isinstance(items, list):
         return items
-    return sorted(items, key=_canon)
+    return sorted(items, key=canonical)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def diff(
         if key in rt.grow_only and isinstance(value, int | float) and isinstance(actual, int | float):
             if actual >= value:
                 continue
-        if _canon(value) != _canon(actual):
+        if canonical(value) != canonical(actual):
             changes.append(FieldChange(key, value, actual, rt.forces_replacement(key, value, actual)))
     if rt.taggable and desired_tags is not None:
         actual_tags = dict(observed.get("tags") or {})
