@@ -572,7 +572,12 @@ def ecs_tasks_run(patch: Patch = setattr) -> None:
     container, so a task that would fail to start on AWS cannot be shown either way."""
     from moto.ecs.models import EC2ContainerServiceBackend, Service
 
-    def running(service: Service) -> Service:
+    def counts(backend: EC2ContainerServiceBackend) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+        clusters = {n: (c.running_tasks_count, c.pending_tasks_count) for n, c in backend.clusters.items()}
+        services = {k: (s.running_count, s.pending_count) for k, s in backend.services.items()}
+        return clusters, services
+
+    def running(backend: EC2ContainerServiceBackend, service: Service, before: Any) -> Service:
         service.running_count, service.pending_count = service.desired_count, 0
         for deployment in service.deployments:
             deployment.update(
@@ -582,15 +587,24 @@ def ecs_tasks_run(patch: Patch = setattr) -> None:
                 rolloutState="COMPLETED",
                 rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
             )
+        # the cluster counts its services' tasks: what it had, less the service's old tasks, plus its new ones
+        (clusters, services), name = before, service.cluster_name
+        old_running, old_pending = services.get(f"{name}:{service.name}", (0, 0))
+        had_running, had_pending = clusters[name]
+        cluster = backend.clusters[name]
+        cluster.running_tasks_count = had_running - old_running + service.running_count
+        cluster.pending_tasks_count = had_pending - old_pending + service.pending_count
         return service
 
     create, update = EC2ContainerServiceBackend.create_service, EC2ContainerServiceBackend.update_service
 
     def create_service(self: EC2ContainerServiceBackend, *a: Any, **k: Any) -> Service:
-        return running(create(self, *a, **k))
+        before = counts(self)
+        return running(self, create(self, *a, **k), before)
 
     def update_service(self: EC2ContainerServiceBackend, *a: Any, **k: Any) -> Service:
-        return running(update(self, *a, **k))
+        before = counts(self)
+        return running(self, update(self, *a, **k), before)
 
     patch(EC2ContainerServiceBackend, "create_service", create_service)
     patch(EC2ContainerServiceBackend, "update_service", update_service)
@@ -682,7 +696,12 @@ def budgets(patch: Patch = setattr) -> None:
     def update_budget(self: BudgetsResponse) -> str:
         new = dict(self._get_param("NewBudget"))
         budget = budget_named(self, self._get_param("AccountId"), new["BudgetName"])
-        budget.budget.update(new)
+        # NewBudget replaces the budget whole, but its name and the spend AWS computes
+        # (https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_UpdateBudget.html)
+        kept: dict[str, Any] = {
+            k: budget.budget[k] for k in ("BudgetName", "CalculatedSpend", "TimePeriod") if k in budget.budget
+        }
+        budget.budget = {**new, **kept}
         return "{}"
 
     def describe_subscribers_for_notification(self: BudgetsResponse) -> str:
