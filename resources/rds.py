@@ -163,8 +163,13 @@ def _reset_pending(tags: Any) -> bool:
     return any(t.get("Key") == TAG_PASSWORD_RESET for t in tags or [])
 
 
-def _restore_tags(ctx: NodeContext) -> list[dict[str, str]]:
-    return tag_list({**ctx.tags, TAG_PASSWORD_RESET: "pending"})
+def _restorable(placement: Mapping[str, Any]) -> dict[str, Any]:
+    """What a create takes, as a restore takes it: no BackupRetentionPeriod (RestoreDBInstanceFromDBSnapshot and
+    RestoreDBClusterFromSnapshot have it only in recent botocore; it is set after), and the tag that says the
+    password reset is still to do."""
+    out = {k: v for k, v in placement.items() if k != "BackupRetentionPeriod"}
+    out["Tags"] = [*placement["Tags"], {"Key": TAG_PASSWORD_RESET, "Value": "pending"}]
+    return out
 
 
 def _describe_instance(ctx: NodeContext, id: str, *, deleting: bool = False) -> dict[str, Any] | None:
@@ -426,6 +431,11 @@ class DbInstance(Resource[DbInstanceProps]):
         arn = arn or (_describe_instance(ctx, id) or {}).get("DBInstanceArn")
         if arn:
             ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_PASSWORD_RESET])
+        try:  # our own copy of the snapshot under the stack's key, if the restore made one; the user's is kept
+            ctx.client("rds").delete_db_snapshot(DBSnapshotIdentifier=f"{id}-restore-source")
+        except ClientError as err:
+            if not is_not_found(err, {"DBSnapshotNotFoundFault"}):
+                raise
 
     def update(self, ctx: NodeContext, id: str, props: DbInstanceProps, observed: Observed, changes: set[str]) -> None:
         if "password_reset_pending" in changes:
@@ -497,11 +507,11 @@ class DbInstance(Resource[DbInstanceProps]):
         and what the restore cannot take (storage autoscaling) is set. The engine reads all back."""
         rds = ctx.client("rds")
         snapshot = _db_snapshot(ctx, snapshot_id)
-        source, copy = snapshot_id, None
+        source = snapshot_id
         if not self._key_matches(ctx, props, snapshot):
             # The instance takes the snapshot's key; only a copy can change it (else the key would read as drift
             # that replaces the database). https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBSnapshot.html
-            copy = source = self._copy_with_key(ctx, props, snapshot)
+            source = self._copy_with_key(ctx, props, snapshot)  # deleted once the password is reset
         ctx.on_progress(f"restoring from snapshot {snapshot_id}")
         ctx.call(
             rds.restore_db_instance_from_db_snapshot,
@@ -510,22 +520,20 @@ class DbInstance(Resource[DbInstanceProps]):
             # at least the snapshot's size: RDS refuses less
             AllocatedStorage=max(props.allocated_storage, int(snapshot.get("AllocatedStorage") or 0)),
             # unset, the security groups fall back to the VPC's default one
-            **{**self._placement(ctx, props), "Tags": _restore_tags(ctx)},
+            **_restorable(self._placement(ctx, props)),
         )
         ctx.created(props.identifier)
         ctx.wait("DB instance available", lambda: _instance_available(ctx, props.identifier))
+        # what the restore call cannot take (in every botocore mfprov supports): the backups, the storage ceiling
+        later: dict[str, Any] = {"BackupRetentionPeriod": props.backup_retention_days}
         if props.max_allocated_storage:
-            max_storage = max(props.max_allocated_storage, props.allocated_storage)
-            rds.modify_db_instance(
-                DBInstanceIdentifier=props.identifier, ApplyImmediately=True, MaxAllocatedStorage=max_storage
-            )
-            ctx.wait(
-                "DB instance storage autoscaling",
-                lambda: _instance_available(ctx, props.identifier, frozenset({"MaxAllocatedStorage"})),
-            )
+            later["MaxAllocatedStorage"] = max(props.max_allocated_storage, props.allocated_storage)
+        rds.modify_db_instance(DBInstanceIdentifier=props.identifier, ApplyImmediately=True, **later)
+        ctx.wait(
+            "DB instance backups and storage",
+            lambda: _instance_available(ctx, props.identifier, frozenset(later)),
+        )
         self._finish_reset(ctx, props.identifier, props)
-        if copy:
-            rds.delete_db_snapshot(DBSnapshotIdentifier=copy)  # our own copy; the user's snapshot is kept
         return props.identifier
 
     @staticmethod
@@ -778,10 +786,19 @@ class DbCluster(Resource[DbClusterProps]):
             retry_on=("KMSKeyNotAccessibleFault",),
             SnapshotIdentifier=snapshot_id,
             # unset, RDS falls back to the VPC's default security group
-            **{**self._placement(ctx, props), "Tags": _restore_tags(ctx)},
+            **_restorable(self._placement(ctx, props)),
         )
         ctx.created(props.identifier)
         ctx.wait("DB cluster available", lambda: self._available(ctx, props.identifier))
+        # as for instances: the backups are set after the restore
+        backups = props.backup_retention_days
+        rds.modify_db_cluster(
+            DBClusterIdentifier=props.identifier, ApplyImmediately=True, BackupRetentionPeriod=backups
+        )
+        ctx.wait(
+            "DB cluster backups",
+            lambda: self._available(ctx, props.identifier, frozenset({"BackupRetentionPeriod"})),
+        )
         self._finish_reset(ctx, props.identifier, props)
         return props.identifier
 

@@ -252,4 +252,7 @@ def test_a_restore_stopped_before_its_password_reset_is_finished_by_the_next_up(
     assert master_password(db_id) == new_secret
     tags = boto3.client("rds").describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]["TagList"]
     assert "mfprov:password-reset" not in {t["Key"] for t in tags}
+    # the copy made under the new stack's key (the old key went with `down`) is not left behind to bill
+    kept = {s["DBSnapshotIdentifier"] for s in boto3.client("rds").describe_db_snapshots()["DBSnapshots"]}
+    assert f"{db_id}-final" in kept and f"{db_id}-restore-source" not in kept
     assert stack.drift().value == []
