@@ -41,15 +41,16 @@ def load() -> dict[str, Any]:
     return dict(json.loads(RESULTS.read_text()))
 
 
-def _total(calls: Mapping[str, int]) -> int:
+def total(calls: Mapping[str, int]) -> int:
+    """All the AWS calls of a command (``service:Operation`` -> count)."""
     return sum(calls.values())
 
 
-def _mutating(calls: Mapping[str, int]) -> int:
+def mutating(calls: Mapping[str, int]) -> int:
     return sum(n for op, n in calls.items() if is_mutating(op.split(":", 1)[1]))
 
 
-def _by_service(calls: Mapping[str, int]) -> Counter[str]:
+def by_service(calls: Mapping[str, int]) -> Counter[str]:
     out: Counter[str] = Counter()
     for op, n in calls.items():
         out[op.split(":", 1)[0]] += n
@@ -66,9 +67,9 @@ def presets(report: Report) -> str:
     """The README's: per preset, resources, and each command's median wall time and AWS calls."""
     rows = []
     for preset, e in report["presets"].items():
-        cells = [f"{e['median_wall_s'][c]:.2f} s, {_total(e['calls'][c])} calls" for c in COMMANDS]
+        cells = [f"{e['median_wall_s'][c]:.2f} s, {total(e['calls'][c])} calls" for c in COMMANDS]
         rows.append([LABELS.get(preset, preset), e["resources"], *cells])
-    quiet = all(_mutating(e["calls"]["up again"]) == 0 for e in report["presets"].values())
+    quiet = all(mutating(e["calls"]["up again"]) == 0 for e in report["presets"].values())
     note = "A second `up` with nothing to change makes no mutating call. " if quiet else ""
     return (
         _table(["preset", "resources", *(HEADS[c] for c in COMMANDS)], rows)
@@ -81,7 +82,7 @@ def lifecycle(report: Report) -> str:
     rows = []
     for preset, e in report["presets"].items():
         cells = [
-            f"{e['median_wall_s'][c]:.2f} s / {_total(e['calls'][c])} ({_mutating(e['calls'][c])})" for c in COMMANDS
+            f"{e['median_wall_s'][c]:.2f} s / {total(e['calls'][c])} ({mutating(e['calls'][c])})" for c in COMMANDS
         ]
         rows.append([LABELS.get(preset, preset), e["resources"], *cells])
     return _table(["preset", "resources", *(HEADS[c].replace("`", "") for c in COMMANDS)], rows)
@@ -92,8 +93,8 @@ def calls(report: Report) -> str:
     rows = []
     for preset, e in report["presets"].items():
         drift = e["calls"]["drift"]
-        services = ", ".join(f"{k} {v}" for k, v in _by_service(drift).most_common())
-        rows.append([preset, f"{_total(drift) / e['resources']:.2f}", services])
+        services = ", ".join(f"{k} {v}" for k, v in by_service(drift).most_common())
+        rows.append([preset, f"{total(drift) / e['resources']:.2f}", services])
     return _table(["preset", "calls per resource", "by service"], rows)
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import networkx as nx
 
+from bench.figures import by_service, mutating, total
 from bench.latency import LatencyModel
 from provisioner.cli.init_template import TEMPLATES
-from provisioner.core.session import ClientFactory, is_mutating
+from provisioner.core.session import ClientFactory
 from provisioner.engine.reconcile import Event
 from provisioner.ops import app as core
 
@@ -34,18 +35,15 @@ class Measure:
 
     @property
     def total_calls(self) -> int:
-        return sum(self.calls.values())
+        return total(self.calls)
 
     @property
     def mutating(self) -> int:
-        return sum(n for op, n in self.calls.items() if is_mutating(op.split(":", 1)[1]))
+        return mutating(self.calls)
 
     @property
     def by_service(self) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for op, n in self.calls.items():
-            out[op.split(":", 1)[0]] += n
-        return out
+        return by_service(self.calls)
 
     @property
     def makespan(self) -> float:

@@ -644,11 +644,8 @@ class ApiKey(_Api):
     Props = ApiKeyProps
 
     def find(self, ctx: NodeContext, props: ApiKeyProps) -> str | None:
-        for page in ctx.client("apigateway").get_paginator("get_api_keys").paginate(nameQuery=props.name):
-            for key in page.get("items", []):
-                if key["name"] == props.name and ctx.owns(_visible(key.get("tags"))):
-                    return str(key["id"])
-        return None
+        found = owned_keys(ctx, props.name)
+        return str(found[0]["id"]) if found else None
 
     def read(self, ctx: NodeContext, id: str) -> Observed | None:
         key = self._get(ctx.client("apigateway").get_api_key, apiKey=id, includeValue=False)
@@ -666,16 +663,9 @@ class ApiKey(_Api):
         return str(ctx.client("apigateway").get_api_key(apiKey=id, includeValue=True)["value"])
 
     def create(self, ctx: NodeContext, props: ApiKeyProps) -> str:
-        id = ctx.call(
-            ctx.client("apigateway").create_api_key,
-            retry_on=BUSY,
-            name=props.name,
-            enabled=props.enabled,
-            description=props.description,
-            tags=dict(ctx.tags),
-        )["id"]
+        id = create_key(ctx, props)
         ctx.created(id)
-        return str(id)
+        return id
 
     def update(self, ctx: NodeContext, id: str, props: ApiKeyProps, observed: Observed, changes: set[str]) -> None:
         ops = []
@@ -838,8 +828,8 @@ def owned_keys(ctx: NodeContext, name: str) -> list[dict[str, Any]]:
     return found
 
 
-def create_successor(ctx: NodeContext, props: ApiKeyProps, replaces: str) -> str:
-    """A key like the node's, tagged as replacing the key ``replaces``."""
+def create_key(ctx: NodeContext, props: ApiKeyProps, extra_tags: Mapping[str, str] | None = None) -> str:
+    """A key as the node wants it, with the node's tags (and ``extra_tags``); its id."""
     return str(
         ctx.call(
             ctx.client("apigateway").create_api_key,
@@ -847,9 +837,14 @@ def create_successor(ctx: NodeContext, props: ApiKeyProps, replaces: str) -> str
             name=props.name,
             enabled=props.enabled,
             description=props.description,
-            tags={**ctx.tags, TAG_ROTATED_FROM: replaces},
+            tags={**ctx.tags, **(extra_tags or {})},
         )["id"]
     )
+
+
+def create_successor(ctx: NodeContext, props: ApiKeyProps, replaces: str) -> str:
+    """A key like the node's, tagged as replacing the key ``replaces``."""
+    return create_key(ctx, props, {TAG_ROTATED_FROM: replaces})
 
 
 def _membership(ctx: NodeContext, plan_id: str, key_id: str) -> dict[str, Any] | None:
