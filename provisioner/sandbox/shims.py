@@ -219,7 +219,7 @@ def apigateway(patch: Patch = setattr) -> None:
     import json
     from urllib.parse import unquote
 
-    from moto.apigateway.exceptions import ConflictException, NotFoundException
+    from moto.apigateway.exceptions import BadRequestException, ConflictException, NotFoundException
     from moto.apigateway.models import APIGatewayBackend, RestAPI, apigateway_backends
     from moto.apigateway.responses import APIGatewayResponse
     from moto.core.resource_tagging import TaggedResource
@@ -330,8 +330,17 @@ def apigateway(patch: Patch = setattr) -> None:
     def update_resource(self: APIGatewayResponse) -> str:
         parts = self.path.split("/")
         res = self.backend.get_resource(parts[2], parts[4])
+        fields = {"/pathPart": "path_part", "/parentId": "parent_id"}
+        new = {"path_part": res.path_part, "parent_id": res.parent_id}
         for op in operations(self):
-            setattr(res, {"/pathPart": "path_part", "/parentId": "parent_id"}[op["path"]], op["value"])
+            if op["path"] not in fields:
+                raise BadRequestException(f"Invalid patch path {op['path']}")
+            new[fields[op["path"]]] = op["value"]
+        # as CreateResource: no two resources of one parent share a name
+        siblings = self.backend.get_rest_api(parts[2]).resources.values()
+        if any(r is not res and (r.parent_id, r.path_part) == (new["parent_id"], new["path_part"]) for r in siblings):
+            raise ConflictException(f"Another resource with the same parent already has this name: {new['path_part']}")
+        res.path_part, res.parent_id = new["path_part"], new["parent_id"]
         return json.dumps(res.to_dict())
 
     def update_method(self: APIGatewayResponse) -> str:
