@@ -331,7 +331,7 @@ def apigateway(patch: Patch = setattr) -> None:
         parts = self.path.split("/")
         res = self.backend.get_resource(parts[2], parts[4])
         fields = {"/pathPart": "path_part", "/parentId": "parent_id"}
-        new = {"path_part": res.path_part, "parent_id": res.parent_id}
+        new: dict[str, Any] = {"path_part": res.path_part, "parent_id": res.parent_id}
         for op in operations(self):
             if op["path"] not in fields:
                 raise BadRequestException(f"Invalid patch path {op['path']}")
