@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +44,68 @@ def _load_only_the_managed_policies_we_name() -> None:
 
 _load_only_the_managed_policies_we_name()
 
+
+def _build_each_service_model_and_client_class_once() -> None:
+    """Speed only, nothing a test sees changes. The suite opens thousands of boto3 clients: every command opens a
+    session, and moto gives each ``mock_aws`` a new default session, so ``boto3.client`` in a test used to parse
+    the service models again (EC2's is megabytes of JSON) and build each client class again, about a third of an
+    in-process stack test's CPU. A ServiceModel is read-only data and a client class is made from it and the
+    ``creating-client-class`` handlers every boto3 session registers alike, so one of each per process serves
+    every session; the default session shares the product's loader of models (``new_session``)."""
+    import boto3
+    import botocore.client
+
+    from provisioner.core.session import new_session
+
+    def setup_default_session(**kwargs: object) -> None:
+        boto3.DEFAULT_SESSION = new_session(kwargs.get("profile_name"), kwargs.get("region_name"))  # type: ignore[arg-type]
+
+    boto3.setup_default_session = setup_default_session  # type: ignore[assignment]
+
+    creator = botocore.client.ClientCreator
+    load_model, create_class = creator._load_service_model, creator._create_client_class
+    models: dict[tuple[str, object], object] = {}
+    classes: dict[tuple[str, int], type] = {}
+
+    def load_service_model(self: object, service_name: str, api_version: object = None) -> object:
+        key = (service_name, api_version)
+        if key not in models:
+            models[key] = load_model(self, service_name, api_version)
+        return models[key]
+
+    def create_client_class(self: object, service_name: str, service_model: object) -> type:
+        key = (service_name, id(service_model))
+        if key not in classes:
+            classes[key] = create_class(self, service_name, service_model)
+        return classes[key]
+
+    creator._load_service_model = load_service_model  # type: ignore[method-assign]
+    creator._create_client_class = create_client_class  # type: ignore[method-assign]
+
+    # botocore renames event names through its aliases on every emit (about a tenth of a test's CPU) and keeps
+    # the answers per client, so each new client starts over: one memo per set of aliases serves them all
+    import botocore.hooks
+
+    aliaser_init = botocore.hooks.EventAliaser.__init__
+    memos: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+    def init_aliaser(self: botocore.hooks.EventAliaser, event_emitter: object, event_aliases: object = None) -> None:
+        aliaser_init(self, event_emitter, event_aliases)
+        self._alias_name_cache = memos.setdefault(tuple(self._event_aliases.items()), {})
+
+    botocore.hooks.EventAliaser.__init__ = init_aliaser  # type: ignore[method-assign]
+
+    # moto lists a response class's methods (inspect.getmembers) on every request it answers; listed again only
+    # when a class on its MRO gained or lost a name (a shim a test sets and undoes)
+    import moto.core.responses
+    import moto.core.utils
+
+    names_of = functools.cache(lambda cls, _names: moto.core.utils.method_names_from_class(cls))
+    moto.core.responses.method_names_from_class = lambda cls: names_of(cls, tuple(tuple(vars(k)) for k in cls.__mro__))
+
+
+_build_each_service_model_and_client_class_once()
+
 # AWS Batch's service-linked role for compute environments created without serviceRole, as AWS does it (the
 # sandbox's shim; it changes nothing for a create that names a role)
 from provisioner.sandbox import shims as sandbox_shims  # noqa: E402
@@ -66,12 +129,30 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+#: the folder of the tests that take seconds each (the CLI, a sandbox server and metaflow in subprocesses)
+SLOW_FOLDER = "e2e"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the whole-stack tests e2e, and spreads the slow tests evenly through the run. xdist's ``worksteal``
+    scheduling (pyproject) gives each worker a contiguous share of the list, and a worker with nothing left
+    takes the back half of the longest queue: with the slow tests spread, each share holds a third of them and
+    no worker is left with a run of them after the others are done."""
     root = Path(__file__).resolve().parent
+
+    def folder(item: pytest.Item) -> str:
+        return Path(str(item.fspath)).resolve().relative_to(root).parts[0]
+
     for item in items:
-        folder = Path(str(item.fspath)).resolve().relative_to(root).parts[0]
-        if folder in WHOLE_STACK_FOLDERS:
+        if folder(item) in WHOLE_STACK_FOLDERS:
             item.add_marker(pytest.mark.e2e)
+    slow = [item for item in items if folder(item) == SLOW_FOLDER]
+    if not slow:
+        return
+    rest = iter(item for item in items if folder(item) != SLOW_FOLDER)
+    step = len(items) / len(slow)
+    at = {round(k * step): item for k, item in enumerate(slow)}  # slow test k at position k * step
+    items[:] = [at[i] if i in at else next(rest) for i in range(len(items))]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ Credentials and endpoint come from boto3's usual chain, so ``AWS_PROFILE`` and `
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -18,6 +19,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
+from botocore.model import ServiceModel
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "BatchGet", "Scan", "Query", "Simulate")
 
@@ -61,11 +63,25 @@ class RegionError(Exception):
     """No region set anywhere, or one AWS does not have: said in one line, before any AWS call."""
 
 
-def _endpoint_data() -> dict[str, Any]:
+def shared_loader() -> Any:
+    """The process's one loader of botocore's data files: it keeps what it has parsed, so each file (EC2's model
+    is megabytes of JSON) is read once per process, whoever asks."""
+    global _LOADER
     with _LOADER_LOCK:
-        loader = _LOADER or botocore.session.get_session().get_component("data_loader")
-    data: dict[str, Any] = loader.load_data("endpoints")
+        if _LOADER is None:
+            _LOADER = botocore.session.get_session().get_component("data_loader")
+        return _LOADER
+
+
+def _endpoint_data() -> dict[str, Any]:
+    data: dict[str, Any] = shared_loader().load_data("endpoints")
     return data
+
+
+@functools.cache
+def service_model(service: str) -> ServiceModel:
+    """botocore's model of a service's API (operations, HTTP paths), built once per process."""
+    return ServiceModel(shared_loader().load_service_model(service, "service-2"), service_name=service)
 
 
 def known_regions(region: str) -> tuple[str, list[str]]:
@@ -109,17 +125,15 @@ def resolve_region(configured: str | None = None, profile: str | None = None) ->
     return region
 
 
-def _session(profile: str | None, region: str | None) -> boto3.session.Session:
+def new_session(profile: str | None = None, region: str | None = None) -> boto3.session.Session:
     """A new boto3 session that shares the process's loader of service models: loading them is most of the
     cost of a client (about 0.5 s for the 20 services a stack uses), and they never change."""
-    global _LOADER
     core = botocore.session.get_session()
+    loader = shared_loader()
     with _LOADER_LOCK:
-        if _LOADER is None:
-            _LOADER = core.get_component("data_loader")
-        core.register_component("data_loader", _LOADER)
+        core.register_component("data_loader", loader)
         session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region)
-        paths = _LOADER.search_paths
+        paths = loader.search_paths
         paths[:] = list(dict.fromkeys(paths))  # boto3 adds its own data folder again for every session
     return session
 
@@ -130,7 +144,7 @@ class ClientFactory:
     def __init__(self, region: str | None = None, profile: str | None = None, max_workers: int = 8) -> None:
         #: the region every client of this factory uses (``resolve_region``): what the stack is built in
         self.region: str = resolve_region(region, profile)
-        self.session = _session(profile, self.region)
+        self.session = new_session(profile, self.region)
         self.recorder = CallRecorder()
         self.session.events.register("before-call", self.recorder)
         self._config = Config(

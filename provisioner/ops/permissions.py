@@ -746,9 +746,9 @@ def state_grants(bucket: str, key: str) -> tuple[Grant, ...]:
 def api_gateway_grants(operations: Iterable[str]) -> tuple[Grant, ...]:
     """API Gateway's actions are the HTTP verb of each call on its path (``apigateway:POST`` on
     ``/restapis``): taken from botocore's model, ids AWS chooses as ``*``."""
-    import botocore.session
+    from provisioner.core.session import service_model  # boto3 loads only when a command needs it
 
-    model = botocore.session.get_session().get_service_model("apigateway")
+    model = service_model("apigateway")
     grants = []
     for op in operations:
         http = model.operation_model(op).http

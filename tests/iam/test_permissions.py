@@ -12,6 +12,7 @@ creates on first use, KMS grants an integrated service makes, calls only an upda
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
 from provisioner.cli.main import cli
-from provisioner.core.session import is_mutating
+from provisioner.core.session import is_mutating, shared_loader
 from provisioner.ops import permissions as perms
 from resources import load_all
 from resources.base import REGISTRY
@@ -57,11 +58,17 @@ class Guard:
     checked: list[Checked] = field(default_factory=list)
     on: bool = False
 
+    @functools.cached_property
+    def unwatched_iam(self) -> Any:
+        """The moto backend, through a session the guard does not watch (``record_calls`` hooks every session
+        ``botocore.session.get_session`` makes), sharing the process's parsed models."""
+        core = botocore.session.Session()
+        core.register_component("data_loader", shared_loader())
+        return boto3.session.Session(botocore_session=core).client("iam")
+
     def role_of_profile(self, profile_arn: str) -> str:
         name = profile_arn.rsplit("/", 1)[1]
-        # the moto backend, through a session the guard does not watch
-        raw = boto3.session.Session(botocore_session=botocore.session.Session()).client("iam")
-        roles = raw.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+        roles = self.unwatched_iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
         return str(roles[0]["Arn"]) if roles else f"arn:aws:iam::{ACCOUNT}:role/(none)"
 
     def __call__(self, call: Call) -> None:
