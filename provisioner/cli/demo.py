@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 from rich.console import Console
@@ -22,11 +22,20 @@ from rich.rule import Rule
 from provisioner.sandbox import control as sandbox
 
 
-def _mfprov(console: Console, workdir: Path, *args: str) -> int:
-    """Run one real CLI command, as a user would type it, and show it."""
+def _mfprov(console: Console, cli: Callable[..., Any], workdir: Path, *args: str) -> int:
+    """Run one real CLI command (``cli``, the typer app) as a user would type it, in the folder it would be typed
+    in, and show it: the same command-line parsing, output and exit code, without starting Python again for each
+    step (half a second a step)."""
     console.print(f"\n[bold cyan]$ mfprov {' '.join(args)}[/bold cyan]")
-    proc = subprocess.run([sys.executable, "-m", "provisioner", *args], cwd=workdir, stdin=subprocess.DEVNULL)
-    return proc.returncode
+    here = Path.cwd()
+    os.chdir(workdir)
+    try:
+        cli(list(args), prog_name="mfprov")
+    except SystemExit as done:  # a click command always ends with it
+        return done.code if isinstance(done.code, int) else 1
+    finally:
+        os.chdir(here)
+    return 0
 
 
 def leftovers(stack: str) -> list[str]:
@@ -54,7 +63,7 @@ def leftovers(stack: str) -> list[str]:
     return found
 
 
-def run_demo(console: Console, keep_sandbox: bool = False) -> int:
+def run_demo(console: Console, cli: Callable[..., Any], keep_sandbox: bool = False) -> int:
     started = time.monotonic()
     was_running = sandbox.status() is not None
     info = sandbox.start()
@@ -69,7 +78,7 @@ def run_demo(console: Console, keep_sandbox: bool = False) -> int:
 
         def step(title: str, expect: int, *args: str) -> bool:
             console.print(Rule(title, style="dim"))
-            code = _mfprov(console, work, *args)
+            code = _mfprov(console, cli, work, *args)
             steps.append((title, expect, code))
             if code != expect:
                 console.print(f"[bold red]demo stopped: `mfprov {' '.join(args)}` exited {code}, expected {expect}")

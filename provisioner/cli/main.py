@@ -712,7 +712,7 @@ def demo(
     """The whole story in the sandbox: init, up, outputs, an out-of-band change, drift, repair, down."""
     from provisioner.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(err, keep_sandbox=keep))
+    raise typer.Exit(run_demo(err, cli, keep_sandbox=keep))
 
 
 # ---------------------------------------------------------------- import and state

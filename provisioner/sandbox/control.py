@@ -177,10 +177,14 @@ def stop() -> bool:
         )
     try:
         os.kill(info.pid, signal.SIGTERM)
-        for _ in range(50):
-            os.kill(info.pid, 0)
-            time.sleep(0.1)
-        os.kill(info.pid, signal.SIGKILL)
+        # done once it no longer runs the server: an exited server stays a zombie until whoever adopted it reaps
+        # it (a second or more under some init processes), and a zombie has no command line
+        for _ in range(100):
+            if not is_our_server(info):
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(info.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     _info_path().unlink(missing_ok=True)

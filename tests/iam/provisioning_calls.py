@@ -15,8 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import botocore.session
-
+from provisioner.core.session import service_model
 from tests.iam.calls import Check, Env, Unmapped
 
 #: botocore service name -> IAM prefix, where they differ
@@ -201,7 +200,7 @@ def _elbv2(env: Env, op: str, p: Mapping[str, Any]) -> list[str]:
 
 def _apigateway_checks(env: Env, op: str, p: Mapping[str, Any]) -> list[Check]:
     """API Gateway authorizes the HTTP verb on the request's path."""
-    model = botocore.session.get_session().get_service_model("apigateway").operation_model(op)
+    model = service_model("apigateway").operation_model(op)
     uri = model.http["requestUri"].split("?", 1)[0]
     names = {m.serialization.get("name", k): k for k, m in model.input_shape.members.items()}
     path = re.sub(r"\{([^}+]+)\+?\}", lambda m: str(p.get(names.get(m.group(1), m.group(1)), "x")), uri)

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
 from provisioner.cli.main import cli
-from provisioner.core.session import is_mutating, shared_loader
+from provisioner.core.session import is_mutating, service_model, shared_loader
 from provisioner.ops import permissions as perms
 from resources import load_all
 from resources.base import REGISTRY
@@ -427,12 +427,9 @@ NOT_OPERATIONS = {"iam:PassRole", "budgets:ModifyBudget", "budgets:ViewBudget"}
 def test_every_granted_action_is_an_operation_of_its_service() -> None:
     """Action names are botocore operation names under the service's IAM prefix (its signing name): a typo, or an
     operation renamed, would grant nothing."""
-    import botocore.session
-
-    session = botocore.session.get_session()
     operations: dict[str, set[str]] = {}
     for name in (*perms.SERVICES_USED, "cloudwatch"):
-        model = session.get_service_model(name)
+        model = service_model(name)
         prefix = {"tagging": "tag", "monitoring": "cloudwatch"}.get(model.signing_name, model.signing_name)
         operations.setdefault(prefix, set()).update(model.operation_names)
     load_all()

@@ -244,7 +244,8 @@ def test_version_and_shell_completion() -> None:
     shown = CliRunner().invoke(cli, ["--version"])
     assert shown.exit_code == 0 and shown.stdout == f"mfprov {version('mfprov')}\n"
     script = CliRunner().invoke(cli, ["--show-completion", "bash"], prog_name="mfprov")
-    assert script.exit_code == 0 and "_MFPROV_COMPLETE=complete_bash" in script.stdout
+    said = (script.output, script.exception)
+    assert script.exit_code == 0 and "_MFPROV_COMPLETE=complete_bash" in script.stdout, said
 
 
 def test_mlflow_outputs_say_how_to_add_a_user_to_its_sign_in(tmp_path: Path) -> None:
