@@ -131,6 +131,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 #: the folder of the tests that take seconds each (the CLI, a sandbox server and metaflow in subprocesses)
 SLOW_FOLDER = "e2e"
+#: run at the very start of the first worker's share (see below)
+KILLS_FIRST = "test_kills.py"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -153,6 +155,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     step = len(items) / len(slow)
     at = {round(k * step): item for k, item in enumerate(slow)}  # slow test k at position k * step
     items[:] = [at[i] if i in at else next(rest) for i in range(len(items))]
+    # The kill tests first, in a fresh worker: spread among in-process tests, the Ctrl-C test's `up` finished its
+    # apply in spite of the SIGINT in most whole-suite runs (never alone, never first; cause not yet found)
+    items.sort(key=lambda item: Path(str(item.fspath)).name != KILLS_FIRST)
 
 
 @pytest.fixture

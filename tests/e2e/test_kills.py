@@ -100,10 +100,11 @@ def test_ctrl_c_finishes_the_calls_in_flight_and_saves_state(
     deadline = time.monotonic() + 60
     while not state_file.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    at_signal = len(json.loads(state_file.read_text())["resources"]), proc.poll()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     saved = json.loads(state_file.read_text())  # whole, valid JSON: written atomically
-    assert proc.returncode == 1, err
+    assert proc.returncode == 1, f"resources in the state, exit code when signalled: {at_signal}\n{err}"
     assert "interrupted after" in err and "Run `mfprov up` again" in err, err
     assert not (work / ".mfprov" / "lock.json").exists(), "the lock must be released"
     assert 0 < len(saved["resources"]) < 21
