@@ -106,6 +106,28 @@ def _build_each_service_model_and_client_class_once() -> None:
 
 _build_each_service_model_and_client_class_once()
 
+
+def _one_moto_request_at_a_time() -> None:
+    """moto's in-process backends are not thread-safe, and AWS is: a list iterating a dict that another thread's
+    create or delete changes fails with "dictionary changed size during iteration" (seen in whole-suite runs).
+    The engine's threads still run at once; only moto's handling of each request is serialized (under the GIL it
+    ran one at a time anyway)."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    process = BotocoreStubber.process_request
+
+    def serialized(self: BotocoreStubber, request: object) -> object:
+        with lock:
+            return process(self, request)  # type: ignore[arg-type]
+
+    BotocoreStubber.process_request = serialized  # type: ignore[assignment,method-assign]
+
+
+_one_moto_request_at_a_time()
+
 # AWS Batch's service-linked role for compute environments created without serviceRole, as AWS does it (the
 # sandbox's shim; it changes nothing for a create that names a role)
 from provisioner.sandbox import shims as sandbox_shims  # noqa: E402
