@@ -6,6 +6,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,10 +58,15 @@ def _build_each_service_model_and_client_class_once() -> None:
 
     from provisioner.core.session import new_session
 
-    def setup_default_session(**kwargs: object) -> None:
-        boto3.DEFAULT_SESSION = new_session(kwargs.get("profile_name"), kwargs.get("region_name"))  # type: ignore[arg-type]
+    setup = boto3.setup_default_session
 
-    boto3.setup_default_session = setup_default_session  # type: ignore[assignment]
+    def setup_default_session(**kwargs: Any) -> None:
+        if set(kwargs) - {"profile_name", "region_name"}:  # credentials, a session of its own: boto3's own way
+            setup(**kwargs)
+            return
+        boto3.DEFAULT_SESSION = new_session(kwargs.get("profile_name"), kwargs.get("region_name"))
+
+    boto3.setup_default_session = setup_default_session
 
     creator = botocore.client.ClientCreator
     load_model, create_class = creator._load_service_model, creator._create_client_class
@@ -153,8 +159,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 #: the folder of the tests that take seconds each (the CLI, a sandbox server and metaflow in subprocesses)
 SLOW_FOLDER = "e2e"
-#: run at the very start of the first worker's share (see below)
-KILLS_FIRST = "test_kills.py"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -177,9 +181,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     step = len(items) / len(slow)
     at = {round(k * step): item for k, item in enumerate(slow)}  # slow test k at position k * step
     items[:] = [at[i] if i in at else next(rest) for i in range(len(items))]
-    # The kill tests first, in a fresh worker: spread among in-process tests, the Ctrl-C test's `up` finished its
-    # apply in spite of the SIGINT in most whole-suite runs (never alone, never first; cause not yet found)
-    items.sort(key=lambda item: Path(str(item.fspath)).name != KILLS_FIRST)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,9 +78,21 @@ def test_sigkill_during_up_and_down_converges(
     assert inventory() == baseline
 
 
+@pytest.fixture
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Ctrl-C in a terminal reaches the command the shell runs in the foreground, with SIGINT at its default. A
+    suite started in the background (`python -m pytest &`, as some runners do) has SIGINT ignored, and every
+    process it starts inherits that: the `up` below would never see the signal. A Python handler is reset to
+    the default in a child, so the child gets what a terminal gives it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_finishes_the_calls_in_flight_and_saves_state(
     sandbox_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
+    ctrl_c_reaches_children: None,
 ) -> None:
     import json
 
