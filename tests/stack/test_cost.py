@@ -344,21 +344,19 @@ def test_drift_sees_a_console_change_and_up_puts_it_back(stack: Stack) -> None:
     assert stack.drift().value == []
 
 
+def someone_elses_budget(budgets: Any, name: str, **extra: Any) -> None:
+    """A $5 monthly cost budget made by hand, as a neighbour in the account would."""
+    limit = {"Amount": "5", "Unit": "USD"}
+    budget = {"BudgetName": name, "BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": limit}
+    budgets.create_budget(AccountId=ACCOUNT, Budget=budget, **extra)
+
+
 def test_a_neighbours_budget_of_a_similar_name_is_never_touched(stack: Stack) -> None:
     name = with_budget(stack)
     budgets = boto3.client("budgets")
     neighbours = [f"{name}-old", name[:-1], f"other-{name}"]
     for other in neighbours:
-        budgets.create_budget(
-            AccountId=ACCOUNT,
-            Budget={
-                "BudgetName": other,
-                "BudgetType": "COST",
-                "TimeUnit": "MONTHLY",
-                "BudgetLimit": {"Amount": "5", "Unit": "USD"},
-            },
-            ResourceTags=[{"Key": "mfprov:stack", "Value": "t1"}],
-        )
+        someone_elses_budget(budgets, other, ResourceTags=[{"Key": "mfprov:stack", "Value": "t1"}])
     stack.up()
     assert stack.drift().value == []
     stack.down()
@@ -369,15 +367,7 @@ def test_a_neighbours_budget_of_a_similar_name_is_never_touched(stack: Stack) ->
 def test_a_budget_of_the_stacks_name_that_is_not_its_own_is_refused(stack: Stack) -> None:
     name = with_budget(stack)
     budgets = boto3.client("budgets")
-    budgets.create_budget(
-        AccountId=ACCOUNT,
-        Budget={
-            "BudgetName": name,
-            "BudgetType": "COST",
-            "TimeUnit": "MONTHLY",
-            "BudgetLimit": {"Amount": "5", "Unit": "USD"},
-        },
-    )
+    someone_elses_budget(budgets, name)
     with pytest.raises(EngineError, match="already exists and belongs to nothing mfprov manages"):
         stack.up()
     assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName=name)["Budget"]["BudgetLimit"]["Amount"] == "5"

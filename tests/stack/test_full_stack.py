@@ -52,9 +52,10 @@ PROFILE_KEYS = {
 ALLOW = "198.51.100.0/24"
 
 
-def full_config(directory: Path, certificate_arn: str, **replace: str) -> Path:
-    """The starter file of preset full with the UI on (a certificate and an allow-list), plus replacements."""
-    path = write_config(directory, preset="full")
+def full_config(directory: Path, certificate_arn: str, preset: str = "full", **replace: str) -> Path:
+    """The starter file of a preset (full unless said) with the UI on (a certificate and an allow-list), plus
+    replacements."""
+    path = write_config(directory, preset=preset)
     text = path.read_text()
     edits = {
         'certificate_arn = ""': f'certificate_arn = "{certificate_arn}"',

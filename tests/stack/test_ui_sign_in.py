@@ -37,9 +37,9 @@ from provisioner.ops import app as core
 from provisioner.stacks.config import ConfigError, parse_config
 from tests.iam.recording import record_calls
 from tests.iam.test_permissions import Guard, generated, lifecycle
-from tests.stack.conftest import Stack, write_config
+from tests.stack.conftest import Stack
+from tests.stack.test_full_stack import ALLOW, full_config
 
-ALLOW = "198.51.100.0/24"
 SECRET_VALUE = "ui-oidc-s3cr3t-Zq8Lm2"
 ISSUER = "https://idp.example.com"
 RECORD = "metaflow.example.com"
@@ -57,18 +57,7 @@ OIDC = {
 
 def ui_config(directory: Path, certificate: str, **replace: str) -> Path:
     """The starter file of preset standard with the UI on (a certificate and an allow-list), plus replacements."""
-    path = write_config(directory, preset="standard")
-    text = path.read_text()
-    edits = {
-        'certificate_arn = ""': f'certificate_arn = "{certificate}"',
-        "\nallow_cidrs = []  ": f'\nallow_cidrs = ["{ALLOW}"]  ',
-        **replace,
-    }
-    for old, new in edits.items():
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    path.write_text(text)
-    return path
+    return full_config(directory, certificate, preset="standard", **replace)
 
 
 def oidc(secret_arn: str) -> dict[str, str]:
