@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from state.document import SCHEMA_VERSION, SchemaTooNew, StateDocument, damage, migrate, now
+from state.document import SCHEMA_VERSION, SchemaTooNew, StateDocument, damage, document_text, migrate, now
 from state.private import PRIVATE, private_copy, write_private
 
 
@@ -170,7 +170,7 @@ class LocalStateStore:
             self.dir.mkdir(parents=True, exist_ok=True)
             doc.serial += 1
             doc.updated_at = now()
-            text = json.dumps(doc.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+            text = document_text(doc) + "\n"
             tmp = private_copy(self.path, text)
             if self.path.exists():
                 os.replace(self.path, self.backup)

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioner.core.errors import error_code
-from state.document import SchemaTooNew, StateDocument, now
+from state.document import SchemaTooNew, StateDocument, document_text, now
 from state.local import (
     DamagedState,
     LockUnreadable,
@@ -112,7 +112,7 @@ class S3StateStore:
         with self._write_lock:
             doc.serial += 1
             doc.updated_at = now()
-            body = json.dumps(doc.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+            body = document_text(doc).encode()
             cond = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
             try:
                 self._etag = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, **cond)["ETag"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 
+from provisioner.core.gc_tuning import collect_less, keep_what_is_loaded
 from provisioner.sandbox import shims as sandbox_shims
 
 
 def main() -> None:
+    collect_less()
     from moto.server import main as moto_main
 
     sandbox_shims.install()
+    keep_what_is_loaded()
     moto_main(sys.argv[1:])
 
 

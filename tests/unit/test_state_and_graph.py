@@ -28,6 +28,20 @@ def test_state_round_trips_and_keeps_a_backup(tmp_path: Path) -> None:
     assert not list(store.dir.glob("*.tmp*"))
 
 
+def test_the_state_file_is_sorted_indented_ascii_json_that_reads_back_the_same(tmp_path: Path) -> None:
+    """What people diff and review: keys sorted at every depth, two-space indents, only ASCII in the file, and every
+    value (a non-ASCII description, a character beyond the BMP, a line separator) read back as it was."""
+    store = LocalStateStore(tmp_path / ".mfprov")
+    doc = StateDocument(stack="s")
+    attrs = {"z": 1, "description": "read the datastore (§3.4) ☃ 𝄞 \u2028 \"quoted\"", "a": [{"y": 2, "b": None}]}
+    doc.resources["iam.role.task"] = ResourceState(kind="iam.role", id="r", attrs=attrs)
+    doc.outputs = {"b": "x", "a": 0.25}
+    store.save(doc)
+    text = store.path.read_bytes().decode("ascii")  # fails on any byte beyond ASCII
+    assert text == json.dumps(doc.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    assert store.load("s").resources["iam.role.task"].attrs == attrs
+
+
 def test_damaged_state_is_a_clear_error_pointing_at_the_backup(tmp_path: Path) -> None:
     store = LocalStateStore(tmp_path)
     store.save(StateDocument(stack="s"))
