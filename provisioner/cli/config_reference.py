@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from provisioner.stacks.config import PRESETS, STACKS, Config
+from provisioner.stacks.catalog import PRESETS, STACKS
+from provisioner.stacks.config import Config
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -24,8 +24,7 @@ from rich.console import Console
 
 from provisioner.cli.init_template import TEMPLATES, render_template
 from provisioner.sandbox import control as sandbox
-from provisioner.stacks.config import CONFIG_FILE, DEFAULT_PRESET, STACKS, ConfigError, parse_config
-from state.local import StateError
+from provisioner.stacks.catalog import CONFIG_FILE, DEFAULT_PRESET, STACKS
 
 
 class _Later:
@@ -48,6 +47,8 @@ if TYPE_CHECKING:
     from provisioner.engine.reconcile import DriftItem, Event
     from provisioner.ops import app as core
     from provisioner.ops import cost as costs
+    from provisioner.stacks import config as configs
+    from state import local as states
 else:
     core = _Later("provisioner.ops.app")
     costs = _Later("provisioner.ops.cost")
@@ -55,6 +56,8 @@ else:
         _Later(f"provisioner.engine.{m}") for m in ("reconcile", "graph", "outputs", "plan")
     )
     views = _Later("provisioner.cli.views")
+    configs = _Later("provisioner.stacks.config")
+    states = _Later("state.local")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -122,7 +125,7 @@ def use_options(config: Path | None, use_sandbox: bool) -> None:
 def _config_region(path: Path) -> str | None:
     try:
         return core.Workspace.open(path).config.region
-    except ConfigError:
+    except configs.ConfigError:
         return None
 
 
@@ -179,7 +182,8 @@ def user_errors() -> tuple[type[Exception], ...]:
     from provisioner.core.session import RegionError
 
     return (
-        ConfigError, core.AwsAccessError, RegionError, StateError, _engine.EngineError, sandbox.SandboxError, ValueError
+        configs.ConfigError, core.AwsAccessError, RegionError, states.StateError, _engine.EngineError,
+        sandbox.SandboxError, ValueError,
     )  # fmt: skip
 
 
@@ -203,10 +207,10 @@ def guarded(fn: Any) -> Any:
         try:
             use_options(kwargs.pop(_CONFIG_PARAM, None), kwargs.pop(_SANDBOX_PARAM, False))
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # typer's and click's own exits and usage errors (first: naming the others imports the engine)
         except user_errors() as e:
             fail(str(e))
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise  # typer's and click's own exits and usage errors
         except Exception as e:
             if os.environ.get(DEBUG_ENV):
                 raise
@@ -289,7 +293,7 @@ def init(
     text = render_template(stack, name=name, preset=preset, suffix=secrets.token_hex(4))  # values TOML-escaped
     import tomllib
 
-    parse_config(tomllib.loads(text), str(path))  # a bad --stack/--preset/--name is refused, nothing written
+    configs.parse_config(tomllib.loads(text), str(path))  # a bad --stack/--preset/--name is refused, nothing written
     with open(path, "x") as fh:  # never overwrites, even one made meanwhile
         fh.write(text)
     err.print(f"Wrote {path} (stack {stack!r}, preset {preset!r}, name {name!r}). Next: mfprov plan")

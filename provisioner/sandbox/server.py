@@ -7,10 +7,12 @@ import sys
 
 from provisioner.core.gc_tuning import collect_less, keep_what_is_loaded
 from provisioner.sandbox import shims as sandbox_shims
+from provisioner.sandbox import speed
 
 
 def main() -> None:
     collect_less()
+    speed.install()
     from moto.server import main as moto_main
 
     sandbox_shims.install()

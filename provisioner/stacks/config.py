@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from provisioner.stacks.catalog import CONFIG_FILE, DEFAULT_PRESET, PRESETS, STACKS
 from provisioner.stacks.config_common import (
     BudgetConfig,
     CertificateArn,
@@ -31,13 +32,8 @@ from provisioner.stacks.config_common import (
 )
 from provisioner.stacks.config_mlflow import MlflowConfig
 
-CONFIG_FILE = "mfprov.toml"
-STACKS = ("metaflow", "mlflow")
-PRESETS = {"metaflow": ("personal", "standard", "full"), "mlflow": ("standard",)}
 #: the name prefix a stack gets when the config names none (terraform-aws-metaflow's, and the MLflow one)
 DEFAULT_PREFIX = {"metaflow": "metaflow", "mlflow": "mlflow"}
-#: the preset a stack gets when the config names none
-DEFAULT_PRESET = {"metaflow": "personal", "mlflow": "standard"}
 #: presets that later versions add; named so the error can say so
 PLANNED_PRESETS: tuple[str, ...] = ()
 #: the Metaflow presets that run the metadata service (and its database)
