@@ -36,8 +36,9 @@ class _MadeWhenUsed(dict):  # type: ignore[type-arg]
         self._make: Callable[[], dict[str, Any]] | None = make
 
     def _fill(self) -> None:
-        if self._make is not None:
-            make, self._make = self._make, None
+        make = getattr(self, "_make", None)  # None too in a copy being rebuilt (its items come before its __dict__)
+        if make is not None:
+            self._make = None
             dict.update(self, make())
 
 
