@@ -163,6 +163,11 @@ def _reset_pending(tags: Any) -> bool:
     return any(t.get("Key") == TAG_PASSWORD_RESET for t in tags or [])
 
 
+def _copy_name(identifier: str) -> str:
+    """The copy of a snapshot a restore makes under the instance's key."""
+    return f"{identifier}-restore-source"
+
+
 def _restorable(placement: Mapping[str, Any]) -> dict[str, Any]:
     """What a create takes, as a restore takes it: no BackupRetentionPeriod (RestoreDBInstanceFromDBSnapshot and
     RestoreDBClusterFromSnapshot have it only in recent botocore; it is set after), and the tag that says the
@@ -253,6 +258,22 @@ def _snapshot_exists(ctx: NodeContext, name: str, cluster: bool = False) -> bool
 
 class SnapshotNotFound(Exception):
     """The snapshot to restore from does not exist (or is not visible to this account and region)."""
+
+
+class SnapshotNotTheStacks(Exception):
+    """A snapshot has the name of the copy a restore makes, and its tags say someone else made it."""
+
+
+def _restore_copy(ctx: NodeContext, name: str) -> bool | None:
+    """Whether the DB snapshot ``name`` is the copy this node's restore made (its tags say so); None when there is
+    no snapshot of that name."""
+    try:
+        found = ctx.client("rds").describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"]
+    except ClientError as err:
+        if not is_not_found(err, {"DBSnapshotNotFound", "DBSnapshotNotFoundFault"}):
+            raise
+        found = []
+    return ctx.owns(tag_dict(found[0].get("TagList"))) if found else None
 
 
 def _db_snapshot(ctx: NodeContext, id: str) -> dict[str, Any]:
@@ -431,11 +452,10 @@ class DbInstance(Resource[DbInstanceProps]):
         arn = arn or (_describe_instance(ctx, id) or {}).get("DBInstanceArn")
         if arn:
             ctx.client("rds").remove_tags_from_resource(ResourceName=arn, TagKeys=[TAG_PASSWORD_RESET])
-        try:  # our own copy of the snapshot under the stack's key, if the restore made one; the user's is kept
-            ctx.client("rds").delete_db_snapshot(DBSnapshotIdentifier=f"{id}-restore-source")
-        except ClientError as err:
-            if not is_not_found(err, {"DBSnapshotNotFoundFault"}):
-                raise
+        # the copy of the snapshot the restore made under the stack's key, if it made one; the user's is kept
+        copy = _copy_name(id)
+        if _restore_copy(ctx, copy):
+            ctx.client("rds").delete_db_snapshot(DBSnapshotIdentifier=copy)
 
     def update(self, ctx: NodeContext, id: str, props: DbInstanceProps, observed: Observed, changes: set[str]) -> None:
         if "password_reset_pending" in changes:
@@ -545,10 +565,16 @@ class DbInstance(Resource[DbInstanceProps]):
 
     @staticmethod
     def _copy_with_key(ctx: NodeContext, props: DbInstanceProps, snapshot: Mapping[str, Any]) -> str:
-        """A copy of ``snapshot`` under the instance's key, named after the instance; one left by an interrupted
-        run is used again."""
-        name = f"{props.identifier}-restore-source"
-        if not _snapshot_exists(ctx, name):
+        """A copy of ``snapshot`` under the instance's key, named after the instance and tagged as the node; one
+        left by an interrupted run is used again, one of that name made by anyone else never."""
+        name = _copy_name(props.identifier)
+        ours = _restore_copy(ctx, name)
+        if ours is False:
+            raise SnapshotNotTheStacks(
+                f"DB snapshot {name!r} is in the way of the restore's copy under the stack's key, and its tags say "
+                "this stack did not make it; mfprov neither restores from it nor deletes it: rename or delete it"
+            )
+        if ours is None:
             ctx.on_progress(f"copying snapshot {snapshot['DBSnapshotIdentifier']} to {name} under the stack's key")
             ctx.call(
                 ctx.client("rds").copy_db_snapshot,
@@ -556,6 +582,7 @@ class DbInstance(Resource[DbInstanceProps]):
                 SourceDBSnapshotIdentifier=snapshot["DBSnapshotArn"],
                 TargetDBSnapshotIdentifier=name,
                 KmsKeyId=props.kms_key_id or "alias/aws/rds",
+                Tags=tag_list(ctx.tags),
             )
         ctx.wait("DB snapshot copy available", lambda: _snapshot_available(ctx, name))
         return name

@@ -110,6 +110,10 @@ def test_a_standard_stack_is_restored_from_the_final_snapshot_down_printed(
     assert copied["SourceDBSnapshotIdentifier"].endswith(f":snapshot:{snapshot}")
     assert copied["KmsKeyId"] == resources["kms.key.rds"].attrs["arn"]
     assert params["DBSnapshotIdentifier"] == copied["TargetDBSnapshotIdentifier"] == f"{db_id}-restore-source"
+    # tagged as the database's node: only a copy with those tags is used again or deleted (AWS copies no tag
+    # unless told, CopyTags defaults to false: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBSnapshot.html)
+    node_tags = boto3.client("rds").describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]["TagList"]
+    assert sorted(map(str, copied["Tags"])) == sorted(map(str, node_tags))
     # the stack's security group, passed (unset, RDS would put the VPC's default one)
     sg = resources["ec2.security_group.rds"].id
     assert params["VpcSecurityGroupIds"] == [sg]
@@ -135,6 +139,34 @@ def test_a_standard_stack_is_restored_from_the_final_snapshot_down_printed(
     assert stack.drift().value == []
     assert stack.up().mutating == {}
     assert len(restore_calls) == 2
+
+
+def test_a_snapshot_of_the_copys_name_made_by_someone_else_is_neither_used_nor_deleted(
+    moto_account: None, tmp_path: Path, restore_calls: list[Any]
+) -> None:
+    """A shared account: someone keeps a snapshot under the name the restore's copy would take. The restore stops
+    with one line naming it; that snapshot is not restored from and is still there."""
+    stack = Stack(write_config(tmp_path, preset="standard"))
+    stack.up()
+    db_id = stack.state().resources["rds.db_instance.main"].id
+    cli_run(stack, "down", "--yes", "--delete-protected")
+    rds = boto3.client("rds")
+    theirs = f"{db_id}-restore-source"
+    rds.copy_db_snapshot(
+        SourceDBSnapshotIdentifier=f"{db_id}-final", TargetDBSnapshotIdentifier=theirs,
+        Tags=[{"Key": "team", "Value": "someone-else"}],
+    )  # fmt: skip
+    restore_calls.clear()  # that copy was theirs
+
+    set_in_database_section(stack, f'snapshot_identifier = "{db_id}-final"')
+    result = CliRunner().invoke(cli, ["--config", str(stack.path), "up", "--yes"])
+    assert result.exit_code == 1
+    assert theirs in result.output and "this stack did not make it" in result.output, result.output
+    assert [op for op, _ in restore_calls] == []
+    assert rds.describe_db_snapshots(DBSnapshotIdentifier=theirs)["DBSnapshots"][0]["TagList"] == [
+        {"Key": "team", "Value": "someone-else"}
+    ]
+    assert rds.describe_db_instances()["DBInstances"] == []
 
 
 def test_a_missing_snapshot_is_one_line_and_nothing_is_made(
