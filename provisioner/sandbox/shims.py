@@ -705,12 +705,13 @@ def budgets(patch: Patch = setattr) -> None:
     def update_budget(self: BudgetsResponse) -> str:
         new = dict(self._get_param("NewBudget"))
         budget = budget_named(self, self._get_param("AccountId"), new["BudgetName"])
-        # NewBudget replaces the budget whole, but its name and the spend AWS computes
-        # (https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_UpdateBudget.html)
-        kept: dict[str, Any] = {
-            k: budget.budget[k] for k in ("BudgetName", "CalculatedSpend", "TimePeriod") if k in budget.budget
-        }
-        budget.budget = {**new, **kept}
+        # NewBudget replaces the budget whole, but its name and the spend AWS computes; its dates stay unless it
+        # names new ones (https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_UpdateBudget.html,
+        # API_budgets_TimePeriod.html: "You can change your start date with the UpdateBudget operation")
+        old = budget.budget
+        dates = {"TimePeriod": old["TimePeriod"]} if "TimePeriod" in old else {}
+        kept: dict[str, Any] = {k: old[k] for k in ("BudgetName", "CalculatedSpend") if k in old}
+        budget.budget = {**dates, **new, **kept}
         return "{}"
 
     def describe_subscribers_for_notification(self: BudgetsResponse) -> str:

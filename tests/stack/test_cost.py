@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -373,6 +374,21 @@ def test_a_budget_of_the_stacks_name_that_is_not_its_own_is_refused(stack: Stack
     assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName=name)["Budget"]["BudgetLimit"]["Amount"] == "5"
     stack.down()
     assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName=name)["Budget"]["BudgetLimit"]["Amount"] == "5"
+
+
+def test_update_budget_keeps_the_dates_it_does_not_name_and_changes_those_it_does(moto_account: None) -> None:
+    """The sandbox's UpdateBudget (a shim): NewBudget replaces the budget, but the dates stay unless it names
+    new ones, as AWS documents (API_budgets_TimePeriod.html)."""
+    budgets = boto3.client("budgets")
+    someone_elses_budget(budgets, "dated")
+    dates = budgets.describe_budget(AccountId=ACCOUNT, BudgetName="dated")["Budget"]["TimePeriod"]
+    new = {"BudgetName": "dated", "BudgetType": "COST", "TimeUnit": "MONTHLY"}
+    budgets.update_budget(AccountId=ACCOUNT, NewBudget={**new, "BudgetLimit": {"Amount": "7", "Unit": "USD"}})
+    kept = budgets.describe_budget(AccountId=ACCOUNT, BudgetName="dated")["Budget"]
+    assert (kept["BudgetLimit"]["Amount"], kept["TimePeriod"]) == ("7", dates)
+    later = {"Start": dates["Start"], "End": datetime(2030, 1, 1, tzinfo=UTC)}
+    budgets.update_budget(AccountId=ACCOUNT, NewBudget={**new, "TimePeriod": later})
+    assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName="dated")["Budget"]["TimePeriod"]["End"] == later["End"]
 
 
 def test_the_budget_is_in_the_permissions_policy(stack: Stack) -> None:
